@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: run test bench lint system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*; touch $@
+
+## Run the whole job on the embedded default (SQLite, sandbox channels): demo data + server.
+run: $(STAMP)
+	$(BIN)/spibot demo --serve
+
+## Run the test suite (SQLite and PostgreSQL; headless Chromium).
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+## Debian packages the tests use: Chromium (browser tests) and zbar (QR decoding).
+system-deps:
+	@command -v chromium >/dev/null && ldconfig -p | grep -q libzbar || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium libzbar0 >/dev/null; \
+	    else sudo apt-get install -y -q chromium libzbar0 >/dev/null; fi; }
+
+bench: $(STAMP)
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy core population dispatch bot qr responses monitor integrity
+
+clean:
+	rm -rf $(VENV) var test-artifacts

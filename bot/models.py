@@ -1,0 +1,3 @@
+"""Tables owned by bot."""
+
+from __future__ import annotations

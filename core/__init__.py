@@ -1,0 +1,1 @@
+"""Shared foundation: settings, database, shared models, tokens, clock, templating."""

@@ -1,0 +1,49 @@
+"""Time: aware UTC inside, Indonesian local time (WIB/WITA/WIT) only at the edges."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+ZONES = {"WIB": "Asia/Jakarta", "WITA": "Asia/Makassar", "WIT": "Asia/Jayapura"}
+ZONE_LABELS = {v: k for k, v in ZONES.items()}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return `value` as aware UTC; naive values (as SQLite hands them back) are taken as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def local(value: datetime, tz: str) -> datetime:
+    return as_utc(value).astimezone(ZoneInfo(tz))
+
+
+def zone_label(tz: str) -> str:
+    return ZONE_LABELS.get(tz, tz)
+
+
+BULAN = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
+         "September", "Oktober", "November", "Desember"]
+
+
+def format_date_id(value: date | datetime, tz: str | None = None) -> str:
+    """'31 Oktober 2026' (in the institution's zone when a datetime and tz are given)."""
+    if isinstance(value, datetime) and tz:
+        value = local(value, tz)
+    return f"{value.day} {BULAN[value.month - 1]} {value.year}"
+
+
+def format_datetime_id(value: datetime, tz: str) -> str:
+    loc = local(value, tz)
+    return f"{format_date_id(loc)} {loc:%H.%M} {zone_label(tz)}"
+
+
+def parse_hhmm(text: str) -> time:
+    hh, mm = text.split(":")
+    return time(int(hh), int(mm))

@@ -1,0 +1,101 @@
+"""One typed settings class, read from the environment and `.env`.
+
+Every field is listed in `.env.example` with a safe placeholder. Placeholder secrets are refused
+outside development and tests.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-change-me-0123456789abcdef"  # noqa: S105 - placeholder, refused in prod
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- general -------------------------------------------------------------------------
+    env: Literal["dev", "test", "prod"] = "dev"
+    secret_key: str = DEV_SECRET
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'spibot.db'}"
+    public_base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = ROOT / "var"
+    min_cell_size: int = 5
+    retention_days: int = 365
+    log_level: str = "INFO"
+    redis_url: str | None = None
+
+    # --- WhatsApp via Twilio ---------------------------------------------------------------
+    whatsapp_backend: Literal["sandbox", "twilio"] = "sandbox"
+    twilio_account_sid: str = "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    twilio_auth_token: str = "placeholder-auth-token"  # noqa: S105
+    twilio_api_base_url: str | None = None  # tests point this at a local fake Twilio API
+    whatsapp_sender_internal: str = "whatsapp:+628111919476"
+    whatsapp_sender_external: str = "whatsapp:+628111919477"
+    twilio_content_sid_invitation: str = "HXinvitation00000000000000000000"
+    twilio_content_sid_reminder: str = "HXreminder0000000000000000000000"
+    whatsapp_rate_per_sender: float = 80.0
+
+    # --- email via SMTP ----------------------------------------------------------------------
+    email_backend: Literal["sandbox", "smtp"] = "sandbox"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_pool_size: int = 4
+    smtp_local_hostname: str = "spibot.local"
+    email_from: str = "SPI <spi@example.go.id>"
+    email_rate_per_server: float = 10.0
+
+    # --- dispatch --------------------------------------------------------------------------
+    quiet_start: str = "21:00"  # local time; no bulk message from here ...
+    quiet_end: str = "08:30"  # ... until here
+    lease_seconds: int = 120
+    max_attempts: int = 6
+    worker_batch_size: int = 200
+    worker_concurrency: int = 64
+    reminder_offsets_days: str = "3,7,14"
+    reminder_min_gap_days: int = 2
+    reminder_max_count: int = 3
+    last_call_days_before_close: int = 2
+
+    # --- bot -------------------------------------------------------------------------------
+    call_centre: str = "Call center SPI 198 (setiap hari 08.30-22.00 WIB)"
+    bot_rate_limit_per_minute: int = 30
+
+    # --- survey ------------------------------------------------------------------------------
+    sample_margin: float = 0.05
+    sample_confidence: float = 0.95
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_prod(self) -> Settings:
+        if self.env == "prod":
+            if self.secret_key == DEV_SECRET or len(self.secret_key) < 32:
+                raise ValueError("SECRET_KEY must be set to a random value of >= 32 characters")
+            if self.whatsapp_backend == "twilio" and "placeholder" in self.twilio_auth_token:
+                raise ValueError("TWILIO_AUTH_TOKEN must be set when WHATSAPP_BACKEND=twilio")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment)."""
+    get_settings.cache_clear()

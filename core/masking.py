@@ -1,0 +1,46 @@
+"""Mask personal data before it reaches a log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_PHONE = re.compile(r"(\+?\d[\d\s\-]{6,}\d)")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+)")
+
+
+def mask_phone(phone: str | None) -> str:
+    if not phone:
+        return ""
+    digits = phone.removeprefix("whatsapp:")
+    return digits[:5] + "*" * max(len(digits) - 8, 3) + digits[-3:] if len(digits) > 8 else "***"
+
+
+def mask_email(email: str | None) -> str:
+    if not email or "@" not in email:
+        return ""
+    local_part, domain = email.split("@", 1)
+    return f"{local_part[:1]}***@{domain}"
+
+
+def mask_text(text: str) -> str:
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return _PHONE.sub(lambda m: mask_phone(re.sub(r"[\s\-]", "", m.group(1))), text)
+
+
+class MaskingFilter(logging.Filter):
+    """Installed on every handler: no phone number or email reaches a log line in clear."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask_text(record.getMessage())
+        record.args = None
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(MaskingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

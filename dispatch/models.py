@@ -1,0 +1,3 @@
+"""Tables owned by dispatch."""
+
+from __future__ import annotations

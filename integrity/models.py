@@ -1,0 +1,3 @@
+"""Tables owned by integrity."""
+
+from __future__ import annotations

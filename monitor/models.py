@@ -1,0 +1,3 @@
+"""Tables owned by monitor."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables owned by population."""
+
+from __future__ import annotations

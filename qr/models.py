@@ -1,0 +1,3 @@
+"""Tables owned by qr."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables owned by responses."""
+
+from __future__ import annotations

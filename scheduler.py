@@ -1,0 +1,70 @@
+"""APScheduler wiring only: thin, idempotent, non-overlapping jobs that call services.
+
+The outbox is the truth about sending (DESIGN.md): every job here only *enqueues what is due* or
+*reconciles expired leases*, guarded by unique keys, so running a job twice is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger("spibot.scheduler")
+
+
+def job_enqueue_due_waves() -> dict[str, Any]:
+    from dispatch.service import enqueue_due_waves
+
+    return enqueue_due_waves()
+
+
+def job_reconcile_expired_leases() -> dict[str, Any]:
+    from dispatch.service import reconcile_expired_leases
+
+    return reconcile_expired_leases()
+
+
+JOBS = [
+    (job_enqueue_due_waves, 60),
+    (job_reconcile_expired_leases, 30),
+]
+
+
+def build_scheduler() -> BackgroundScheduler:
+    sched = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True})
+    for func, seconds in JOBS:
+        sched.add_job(func, "interval", seconds=seconds, id=func.__name__, replace_existing=True)
+    return sched
+
+
+@dataclass
+class Background:
+    scheduler: BackgroundScheduler | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.scheduler:
+            self.scheduler.shutdown(wait=False)
+        for t in self.threads:
+            t.join(timeout=10)
+
+
+def start_background(*, with_scheduler: bool = True, with_worker: bool = True) -> Background:
+    """Start the scheduler and (for the embedded default) one dispatch worker thread."""
+    bg = Background()
+    if with_scheduler:
+        bg.scheduler = build_scheduler()
+        bg.scheduler.start()
+        for func, _ in JOBS:  # run once at start so a fresh demo sends at once
+            bg.scheduler.add_job(func, id=f"{func.__name__}-now")
+    if with_worker:
+        from dispatch.worker import run_worker_thread
+
+        bg.threads.append(run_worker_thread(bg.stop_event))
+    return bg

@@ -1,0 +1,31 @@
+"""Test-wide setup: the network guard, a test environment, shared fixtures (as plugins)."""
+
+from __future__ import annotations
+
+import os
+
+from tests import netguard
+
+# Before anything imports settings: a test environment that never touches real services.
+os.environ.update(
+    {
+        "ENV": "test",
+        "SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
+        "PUBLIC_BASE_URL": "https://spi.test.example",
+        "WHATSAPP_BACKEND": "sandbox",
+        "EMAIL_BACKEND": "sandbox",
+        "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
+        "TWILIO_AUTH_TOKEN": "test-auth-token",
+    }
+)
+os.environ.pop("TWILIO_EDGE", None)
+os.environ.pop("TWILIO_REGION", None)
+netguard.install()
+
+pytest_plugins = [
+    "tests.fixtures.db",
+    "tests.fixtures.twilio",
+    "tests.fixtures.smtp",
+    "tests.fixtures.browser",
+    "tests.fixtures.server",
+]

@@ -1,0 +1,27 @@
+"""The FastAPI app: mounts each package's router. No logic here."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from core.registry import PACKAGES, import_all_models
+
+
+def create_app() -> FastAPI:
+    import_all_models()
+    app = FastAPI(title="spibot", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    for name in ["core", *PACKAGES]:
+        module = importlib.import_module(f"{name}.router")
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/pic")
+
+    return app
+
+
+app = create_app()
