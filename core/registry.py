@@ -9,6 +9,7 @@ PACKAGES = ["population", "dispatch", "bot", "qr", "responses", "monitor", "inte
 
 def import_all_models() -> None:
     """Import every package's `models` module so SQLModel.metadata knows all tables."""
+    import core.audit  # noqa: F401
     import core.models  # noqa: F401
 
     for name in PACKAGES:
