@@ -1,9 +1,80 @@
-"""The demo: a kabupaten with ~10 units and a few hundred synthetic people (filled in later)."""
+"""`spibot demo`: a kabupaten with ~10 units and a few hundred synthetic people, sampled and
+invited through the sandbox channels, so a newcomer sees the whole flow on a laptop."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import typer
+from rich.console import Console
+
+console = Console()
+DEMO_CODE = "KAB-CONTOH"
+DEMO_NAME = "Pemerintah Kabupaten Contoh"
+
+
+def load_demo(data_dir: Path, *, seed: int = 2024) -> dict[str, object]:
+    """Create the demo institution, population, campaign, sample and invitations (once)."""
+    from sqlmodel import select
+
+    from core.clock import local, utcnow
+    from core.db import session_scope
+    from core.models import Campaign, Institution
+    from core.services import add_institution, create_campaign
+    from dispatch.service import enqueue_invitations
+    from population.importer import import_files
+    from population.sampling import draw_sample
+    from population.synthetic import write_population_workbook
+
+    with session_scope(write=True) as session:
+        inst = session.exec(select(Institution).where(Institution.code == DEMO_CODE)).first()
+        if inst is not None:
+            campaign = session.exec(select(Campaign).where(Campaign.institution_id == inst.id)).first()
+            return {"institution": inst, "campaign": campaign, "created": False}
+        inst = add_institution(session, DEMO_CODE, DEMO_NAME, timezone="WIB")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        workbook = data_dir / "populasi-contoh.xlsx"
+        write_population_workbook(workbook, seed=seed, n_internal=300, n_external=260)
+        today = local(utcnow(), inst.timezone).date()
+        report = import_files(session, [workbook], inst, today)
+        campaign = create_campaign(
+            session, inst, year=today.year, opens=today, closes=today + timedelta(days=60)
+        )
+        draw = draw_sample(session, campaign, seed=seed)
+        queued = enqueue_invitations(session, campaign.id)  # type: ignore[arg-type]
+        return {
+            "institution": inst, "campaign": campaign, "created": True,
+            "import": report.summary(), "sample": draw, "queued": queued,
+        }
+
+
+def demo(
+    serve: bool = typer.Option(False, "--serve", help="Start the server afterwards."),
+) -> None:
+    """Load the demo institution (once) and print the URLs to open."""
+    from core.config import get_settings
+    from core.migrate import upgrade
+
+    settings = get_settings()
+    upgrade()
+    result = load_demo(settings.data_dir / "demo")
+    base = settings.public_base_url.rstrip("/")
+    inst = result["institution"]
+    if result["created"]:
+        console.print(f"[green]Demo dibuat:[/green] {inst.name}, {result['queued']} undangan diantrekan.")  # type: ignore[attr-defined]
+    console.print(
+        "\n[bold]Buka di peramban:[/bold]\n"
+        f"  Simulator WhatsApp (sandbox): {base}/sandbox/whatsapp\n"
+        f"  Dasbor PIC:                   {base}/pic\n"
+        f"  Poster QR unit pertama:       {base}/qr/{DEMO_CODE}\n"
+        f"  Dokumentasi API:              {base}/api/docs\n"
+    )
+    if serve:
+        from core.cli import serve as serve_command
+
+        serve_command(host=None, port=None, scheduler=True, worker=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add `spibot demo`."""
+    app.command("demo")(demo)
