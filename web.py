@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from core.registry import PACKAGES, import_all_models
+from core.security import install_security
 
 
 def create_app() -> FastAPI:
@@ -21,6 +22,7 @@ def create_app() -> FastAPI:
     def index() -> RedirectResponse:
         return RedirectResponse("/pic")
 
+    install_security(app)  # security headers on every response, token-guessing limit on /s/*
     return app
 
 

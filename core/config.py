@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     sample_margin: float = 0.05
     sample_confidence: float = 0.95
 
+    # --- integrity (signals, purge, security) -------------------------------------------------
+    token_miss_limit: int = 20  # unknown /s/<token> links per IP per window before 429
+    token_miss_window_seconds: int = 600
+
     @model_validator(mode="after")
     def _refuse_placeholders_in_prod(self) -> Settings:
         if self.env == "prod":
