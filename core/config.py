@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     whatsapp_sender_external: str = "whatsapp:+628111919477"
     twilio_content_sid_invitation: str = "HXinvitation00000000000000000000"
     twilio_content_sid_reminder: str = "HXreminder0000000000000000000000"
+    twilio_content_sid_registration: str = "HXregistration000000000000000000"
+    twilio_timeout_seconds: float = 10.0  # a send with no answer by then is reconciled, not resent
     whatsapp_rate_per_sender: float = 80.0
 
     # --- email via SMTP ----------------------------------------------------------------------
@@ -68,14 +70,37 @@ class Settings(BaseSettings):
     reminder_min_gap_days: int = 2
     reminder_max_count: int = 3
     last_call_days_before_close: int = 2
+    reconcile_delay_seconds: float = 20.0  # wait before looking up an ambiguous (timed-out) send
 
     # --- bot -------------------------------------------------------------------------------
     call_centre: str = "Call center SPI 198 (setiap hari 08.30-22.00 WIB)"
     bot_rate_limit_per_minute: int = 30
+    bot_rate_limit_mute_minutes: int = 5  # a number over the limit is ignored this long
+    bot_faq_file: Path | None = None  # the PIC's own FAQ (YAML); default bot/data/faq.yaml
 
     # --- survey ------------------------------------------------------------------------------
     sample_margin: float = 0.05
     sample_confidence: float = 0.95
+    sample_reserve_ratio: float = 0.5  # reserves per unit, as a share of its sample (population)
+    expert_per_criterion: int = 3  # experts chosen per criterion (population)
+
+    # --- responses (questionnaire, imports, scoring) ------------------------------------------
+    # Bearer secret for POST /api/responses/submissions (CAPI/other platforms); unset = disabled.
+    responses_webhook_secret: str | None = None
+
+    # --- qr (posters, participatory registration) ----------------------------------------
+    qr_ip_limit: int = 20  # registrations/guest-book entries per client IP ...
+    qr_ip_window_seconds: int = 3600  # ... in this window (in-process, per web worker)
+    qr_counter_limit: int = 30  # registrations per counter (loket) ...
+    qr_counter_window_seconds: int = 600  # ... in this window (counted in the database)
+    qr_png_dpi: int = 150  # resolution of PNG posters
+
+    # --- monitor (PIC dashboard) -------------------------------------------------------------
+    monitor_lockout_attempts: int = 5  # failed logins before the account is locked ...
+    monitor_lockout_minutes: int = 15  # ... for this long
+    monitor_session_hours: int = 12
+    monitor_refresh_seconds: int = 30  # how often dashboard pages poll for new figures
+    monitor_snapshot_seconds: int = 300  # national view: refresh the snapshot when older
 
     # --- integrity (signals, purge, security) -------------------------------------------------
     token_miss_limit: int = 20  # unknown /s/<token> links per IP per window before 429

@@ -1,0 +1,224 @@
+"""Questionnaires (data under responses/data/questionnaires/<year>/<group>.yaml) and answer validation.
+
+A *scored item* has a `kind` (keberadaan / risiko / pencegahan), a `scale` and the exact KPK
+reference description; a *choice* question (profile, experience details) is stored but not scored.
+Raw answer values: likert/negated items 1..6 (int), experience items "ya"/"tidak", choices their
+option code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+QUESTIONNAIRE_DIR = DATA_DIR / "questionnaires"
+GROUPS = ("internal", "external", "expert")
+SCALES = ("likert", "negated", "experience")
+KINDS = ("keberadaan", "risiko", "pencegahan")
+LIKERT_VALUES = ("1", "2", "3", "4", "5", "6")
+EXPERIENCE_OPTIONS = (("ya", "Ya, pernah"), ("tidak", "Tidak pernah"))
+CONFIRM_PAGE = "konfirmasi"
+
+MSG_REQUIRED = "Mohon pilih salah satu jawaban."
+MSG_INVALID = "Pilihan tidak dikenal. Mohon pilih salah satu jawaban yang tersedia."
+
+
+class QuestionnaireError(Exception):
+    """A questionnaire data file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str  # what the respondent reads as the statement
+    options: tuple[tuple[str, str], ...]
+    prompt: str | None = None
+    variable: str | None = None
+    dimension: str | None = None
+    kind: str | None = None  # None for unscored choice questions
+    scale: str | None = None
+    reference: str | None = None
+    anchors: tuple[str, str] | None = None
+    required_if: Mapping[str, tuple[str, ...]] | None = None
+    expert_group_of: Mapping[str, str] | None = None
+
+    @property
+    def scored(self) -> bool:
+        return self.kind is not None
+
+    def required(self, answers: Mapping[str, Any]) -> bool:
+        if not self.required_if:
+            return True
+        return any(
+            str(answers.get(q)).strip().lower() in values for q, values in self.required_if.items()
+        )
+
+    def parse(self, raw: Any) -> Any:
+        """The stored value of a raw answer, or raise ValueError."""
+        text = str(raw).strip().lower() if raw is not None else ""
+        if self.scale in ("likert", "negated"):
+            if text.endswith(".0"):
+                text = text[:-2]
+            if text not in LIKERT_VALUES:
+                raise ValueError(text)
+            return int(text)
+        codes = {code.lower(): code for code, _ in self.options}
+        if text in codes:
+            return codes[text]
+        if self.scale == "experience" and text in ("y", "yes", "1", "pernah", "ya, pernah"):
+            return "ya"
+        if self.scale == "experience" and text in ("t", "no", "0", "tidak pernah"):
+            return "tidak"
+        raise ValueError(text)
+
+
+@dataclass(frozen=True)
+class Page:
+    id: str
+    title: str
+    questions: tuple[Question, ...]
+    dimension: str | None = None
+    intro: str | None = None
+
+
+@dataclass(frozen=True)
+class Questionnaire:
+    year: int
+    group: str
+    title: str
+    pages: tuple[Page, ...]
+    expert_groups: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def questions(self) -> list[Question]:
+        return [q for p in self.pages for q in p.questions]
+
+    @property
+    def items(self) -> list[Question]:
+        """Scored items, in questionnaire order."""
+        return [q for q in self.questions if q.scored]
+
+    def question(self, qid: str) -> Question | None:
+        return next((q for q in self.questions if q.id == qid), None)
+
+    def page(self, page_id: str) -> Page | None:
+        return next((p for p in self.pages if p.id == page_id), None)
+
+    def page_ids(self) -> list[str]:
+        return [p.id for p in self.pages] + [CONFIRM_PAGE]
+
+
+def _question(raw: dict[str, Any], anchors: Mapping[str, Any], where: str) -> Question:
+    qid = raw.get("id")
+    if not qid:
+        raise QuestionnaireError(f"{where}: a question has no id")
+    scale = raw.get("scale")
+    if "kind" in raw:
+        if raw["kind"] not in KINDS or scale not in SCALES or not raw.get("reference"):
+            raise QuestionnaireError(f"{where}: item {qid} needs kind in {KINDS}, scale in {SCALES} and reference")
+        anchor = anchors.get(raw.get("anchors", "")) if raw.get("anchors") else None
+        if scale == "experience":
+            options = EXPERIENCE_OPTIONS
+        else:
+            options = tuple((v, v) for v in LIKERT_VALUES)
+        return Question(
+            id=qid, text=raw.get("text") or raw["reference"], options=options, prompt=raw.get("prompt"),
+            variable=raw.get("variable") or qid, dimension=raw.get("dimension"), kind=raw["kind"],
+            scale=scale, reference=raw["reference"],
+            anchors=(anchor["low"], anchor["high"]) if anchor else None,
+        )
+    options = tuple((str(o[0]), str(o[1])) for o in raw.get("options") or [])
+    if not options:
+        raise QuestionnaireError(f"{where}: choice question {qid} has no options")
+    required_if = raw.get("required_if")
+    return Question(
+        id=qid, text=raw.get("text", qid), options=options, prompt=raw.get("prompt"),
+        required_if={k: tuple(str(x) for x in v) for k, v in required_if.items()} if required_if else None,
+        expert_group_of=raw.get("expert_group"),
+    )
+
+
+def parse_questionnaire(data: dict[str, Any], where: str = "questionnaire") -> Questionnaire:
+    anchors = data.get("anchors") or {}
+    pages = []
+    for p in data.get("pages") or []:
+        qs = tuple(_question(q, anchors, f"{where} page {p.get('id')}") for q in p.get("questions") or [])
+        pages.append(Page(id=p["id"], title=p.get("title", p["id"]), questions=qs,
+                          dimension=p.get("dimension"), intro=p.get("intro")))
+    q = Questionnaire(year=int(data["year"]), group=data["group"], title=data.get("title", ""),
+                      pages=tuple(pages), expert_groups=data.get("expert_groups") or {})
+    ids = [x.id for x in q.questions]
+    if len(ids) != len(set(ids)):
+        raise QuestionnaireError(f"{where}: duplicate question ids")
+    return q
+
+
+def available_years() -> list[int]:
+    return sorted(int(p.name) for p in QUESTIONNAIRE_DIR.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+@lru_cache
+def load_questionnaire(group: str, year: int) -> Questionnaire:
+    """The questionnaire of `group` for `year` (or the latest earlier year on file)."""
+    if group not in GROUPS:
+        raise QuestionnaireError(f"unknown group {group!r}: expected one of {GROUPS}")
+    years = available_years()
+    usable = [y for y in years if y <= year] or years[:1]
+    if not usable:
+        raise QuestionnaireError(f"no questionnaire under {QUESTIONNAIRE_DIR}")
+    path = QUESTIONNAIRE_DIR / str(usable[-1]) / f"{group}.yaml"
+    with path.open(encoding="utf-8") as fh:
+        return parse_questionnaire(yaml.safe_load(fh), str(path))
+
+
+def validate_page(
+    q: Questionnaire, page: Page, form: Mapping[str, Any], context: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Parse the answers of one page. Returns (values, errors by question id).
+
+    `context` holds answers from other pages (conditional questions may depend on them).
+    """
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for question in page.questions:
+        raw = form.get(question.id)
+        if raw is None or str(raw).strip() == "":
+            continue
+        try:
+            values[question.id] = question.parse(raw)
+        except ValueError:
+            errors[question.id] = MSG_INVALID
+    merged = {**(context or {}), **values}
+    for question in page.questions:
+        if question.id not in values and question.id not in errors and question.required(merged):
+            errors[question.id] = MSG_REQUIRED
+    return values, errors
+
+
+def validate_all(q: Questionnaire, answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Parse a complete set of answers (final submit, imports). Unknown keys are errors too."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    known = {x.id for x in q.questions}
+    for key in answers:
+        if key not in known:
+            errors[str(key)] = "Pertanyaan tidak dikenal di kuesioner ini."
+    for page in q.pages:
+        v, e = validate_page(q, page, answers, answers)
+        values.update(v)
+        errors.update(e)
+    return values, errors
+
+
+def first_incomplete_page(q: Questionnaire, answers: Mapping[str, Any]) -> str | None:
+    for page in q.pages:
+        _, errors = validate_page(q, page, answers, answers)
+        if errors:
+            return page.id
+    return None

@@ -1,0 +1,207 @@
+"""Storing answers: drafts saved page by page, one submitted response per assignment.
+
+Exceptions (all `ResponseError`):
+- `AlreadySubmitted`: the link already has a submitted response (a second one is never stored).
+- `InvalidAnswers`: answers missing or outside the questionnaire; `.errors` maps question id -> text.
+- `SubmissionConflict`: a submission id seen before arrives with a different body (HTTP 409).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from core.clock import utcnow
+from core.config import get_settings
+from core.models import Assignment, Campaign, Group
+from responses.models import Response, ResponseLink, ResponseStatus
+from responses.questionnaire import Questionnaire, load_questionnaire, validate_all
+
+
+class ResponseError(Exception):
+    """Base class of this module's errors."""
+
+
+class AlreadySubmitted(ResponseError):
+    def __init__(self, response: Response) -> None:
+        super().__init__("this link already has a submitted response")
+        self.response = response
+
+
+class InvalidAnswers(ResponseError):
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        detail = "; ".join(f"{k}: {v}" for k, v in list(errors.items())[:10])
+        super().__init__(f"{len(errors)} invalid or missing answer(s): {detail}")
+        self.errors = dict(errors)
+
+
+class SubmissionConflict(ResponseError):
+    def __init__(self, submission_id: str) -> None:
+        super().__init__(f"submission id {submission_id!r} was already received with a different body")
+        self.submission_id = submission_id
+
+
+def keyed_hash(value: str | None, purpose: str) -> str | None:
+    """HMAC-SHA256 of an IP address or user agent with SECRET_KEY: comparable, never reversible."""
+    if not value:
+        return None
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def survey_group(assignment: Assignment) -> str:
+    try:
+        return Group(assignment.group).survey_group
+    except ValueError:
+        return assignment.group
+
+
+def questionnaire_for(session: Session, assignment: Assignment) -> Questionnaire:
+    campaign = session.get(Campaign, assignment.campaign_id)
+    assert campaign is not None
+    return load_questionnaire(survey_group(assignment), campaign.year)
+
+
+def response_of(session: Session, assignment: Assignment) -> Response | None:
+    """The (draft or submitted) response of an assignment, through the link table."""
+    stmt = (
+        select(Response)
+        .join(ResponseLink, ResponseLink.response_id == Response.id)  # type: ignore[arg-type]
+        .where(ResponseLink.assignment_id == assignment.id)
+    )
+    return session.exec(stmt).first()
+
+
+def _lock_assignment(session: Session, assignment: Assignment) -> None:
+    """Serialise writers of one assignment (PostgreSQL row lock; SQLite already holds BEGIN IMMEDIATE)."""
+    session.exec(select(Assignment.id).where(Assignment.id == assignment.id).with_for_update())
+
+
+def _new_response(session: Session, assignment: Assignment, q: Questionnaire, now: datetime) -> Response:
+    campaign = session.get(Campaign, assignment.campaign_id)
+    assert campaign is not None
+    response = Response(
+        campaign_id=assignment.campaign_id, institution_id=campaign.institution_id,
+        unit_id=assignment.unit_id, group=q.group, respondent_group=assignment.group,
+        questionnaire_year=q.year, status=ResponseStatus.draft, created_at=now, started_at=now,
+        updated_at=now,
+    )
+    session.add(response)
+    session.flush()
+    session.add(ResponseLink(assignment_id=assignment.id, response_id=response.id))  # type: ignore[arg-type]
+    return response
+
+
+def _apply_meta(response: Response, meta: Mapping[str, Any] | None) -> None:
+    if not meta:
+        return
+    if meta.get("ip"):
+        response.ip_hash = keyed_hash(str(meta["ip"]), "ip")
+    if meta.get("user_agent"):
+        response.ua_hash = keyed_hash(str(meta["user_agent"])[:500], "ua")
+
+
+def save_page(
+    session: Session,
+    assignment: Assignment,
+    page_id: str,
+    values: Mapping[str, Any],
+    *,
+    shown_at: datetime | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> Response:
+    """Merge one page's (already validated) answers into the draft, creating it on first save."""
+    _lock_assignment(session, assignment)
+    q = questionnaire_for(session, assignment)
+    now = utcnow()
+    response = response_of(session, assignment)
+    if response is not None and response.status == ResponseStatus.submitted:
+        raise AlreadySubmitted(response)
+    if response is None:
+        response = _new_response(session, assignment, q, shown_at or now)
+    response.answers = {**response.answers, **values}
+    times = dict(response.page_times)
+    entry = dict(times.get(page_id) or {})
+    if shown_at and "shown" not in entry:
+        entry["shown"] = shown_at.isoformat()
+    entry["saved"] = now.isoformat()
+    times[page_id] = entry
+    response.page_times = times
+    response.updated_at = now
+    _apply_meta(response, meta)
+    session.add(response)
+    session.flush()
+    return response
+
+
+def _body_hash(assignment: Assignment, answers: Mapping[str, Any]) -> str:
+    body = json.dumps({"a": assignment.id, "answers": answers}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _derived_fields(q: Questionnaire, assignment: Assignment, values: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"service_type": None, "expert_group": None}
+    if q.group == "external":
+        out["service_type"] = values.get("jenis_layanan") or ("pbj" if assignment.group == Group.vendor else "non_pbj")
+    if q.group == "expert":
+        crit = q.question("kriteria")
+        if crit and crit.expert_group_of and values.get("kriteria"):
+            out["expert_group"] = crit.expert_group_of.get(str(values["kriteria"]))
+    return out
+
+
+def submit_answers(
+    session: Session,
+    assignment: Assignment,
+    answers: dict[str, Any],
+    *,
+    source: str = "web",
+    submission_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Response:
+    """Store the complete answers of one assignment as its single submitted response.
+
+    Idempotent by `submission_id`: the same id with the same body returns the stored response; with
+    a different body raises `SubmissionConflict`. Sets `assignment.responded_at`. The caller commits.
+    """
+    _lock_assignment(session, assignment)
+    digest = _body_hash(assignment, answers)
+    if submission_id:
+        seen = session.exec(select(Response).where(Response.submission_id == submission_id)).first()
+        if seen is not None:
+            if seen.body_hash == digest:
+                return seen
+            raise SubmissionConflict(submission_id)
+    q = questionnaire_for(session, assignment)
+    response = response_of(session, assignment)
+    if response is not None and response.status == ResponseStatus.submitted:
+        raise AlreadySubmitted(response)
+    values, errors = validate_all(q, answers)
+    if errors:
+        raise InvalidAnswers(errors)
+    now = utcnow()
+    if response is None:
+        response = _new_response(session, assignment, q, now)
+    response.answers = values
+    response.status = ResponseStatus.submitted
+    response.submitted_at = now
+    response.updated_at = now
+    response.source = source
+    response.submission_id = submission_id
+    response.body_hash = digest
+    for key, value in _derived_fields(q, assignment, values).items():
+        setattr(response, key, value)
+    if meta and isinstance(meta.get("page_times"), dict):
+        response.page_times = {**response.page_times, **meta["page_times"]}
+    _apply_meta(response, meta)
+    assignment.responded_at = now
+    session.add(response)
+    session.add(assignment)
+    session.flush()
+    return response
