@@ -1,3 +1,55 @@
-"""Tables owned by monitor."""
+"""Tables owned by monitor: dashboard users and the pre-aggregated national snapshot."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from core.models import utc_field
+
+
+class Role(StrEnum):
+    admin = "admin"  # every institution, manages users
+    pic = "pic"  # own institution, may act (reminders)
+    viewer = "viewer"  # own institution, read-only
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "monitor_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(unique=True, index=True, max_length=120)
+    name: str = Field(default="", max_length=200)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(default=Role.pic, max_length=16)
+    institution_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
+    active: bool = True
+    # Bumped on password change / disable: every cookie carrying an older value stops working.
+    session_version: int = 1
+    failed_logins: int = 0
+    locked_until: datetime | None = utc_field()
+    last_login_at: datetime | None = utc_field()
+    created_at: datetime | None = utc_field()
+
+
+class CampaignSnapshot(SQLModel, table=True):
+    """Pre-aggregated figures per campaign for the national (admin) view.
+
+    Refreshed by `monitor.snapshot.refresh_snapshots()` in one grouped pass, so the national page
+    never scans 600,000 assignments and 2,000,000 outbox rows per request.
+    """
+
+    __tablename__ = "monitor_campaign_snapshot"
+
+    campaign_id: int = Field(primary_key=True, foreign_key="campaign.id")
+    institution_id: int = Field(index=True, foreign_key="institution.id")
+    sampled: int = 0
+    queued: int = 0
+    sent: int = 0
+    delivered: int = 0
+    read: int = 0
+    failed: int = 0
+    responded: int = 0
+    refreshed_at: datetime | None = utc_field()

@@ -1,7 +1,201 @@
-"""HTTP routes of monitor."""
+"""HTTP routes of the PIC dashboard (`/pic`). Thin: authorise, scope, call pages/services, render.
+
+Every route depends on `require_user`; every route that touches an institution's data calls
+`check_scope` (through `_campaign`), exports included.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+from urllib.parse import quote
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session, select
+
+from core.audit import record
+from core.clock import as_utc, utcnow
+from core.config import get_settings
+from core.db import session_scope
+from core.models import Campaign, Institution, Unit
+from core.templating import get_env
+from monitor import auth, pages, snapshot, sources
+from monitor.auth import CurrentUser, check_scope, require_user
+from monitor.models import Role
+from monitor.tables import to_csv, to_xlsx
+
+router = APIRouter(prefix="/pic", tags=["dashboard"])
+templates = Jinja2Templates(env=get_env())
+Viewer = Annotated[CurrentUser, Depends(require_user(Role.viewer))]
+Actor = Annotated[CurrentUser, Depends(require_user(Role.pic))]
+Admin = Annotated[CurrentUser, Depends(require_user(Role.admin))]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _render(request: Request, name: str, user: CurrentUser | None, **context: Any) -> HTMLResponse:
+    context.setdefault("message", None)
+    context.setdefault("error", None)
+    context.setdefault("live", False)
+    context.setdefault("campaign", None)
+    return templates.TemplateResponse(
+        request, f"monitor/{name}",
+        {"user": user, "refresh_seconds": get_settings().monitor_refresh_seconds, **context},
+    )
+
+
+def _campaign(session: Session, user: CurrentUser, campaign_id: int) -> tuple[Campaign, Institution]:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise HTTPException(404, "Data tidak ditemukan.")
+    check_scope(user, campaign.institution_id)
+    inst = session.get(Institution, campaign.institution_id)
+    assert inst is not None
+    return campaign, inst
+
+
+def _is_closed(campaign: Campaign) -> bool:
+    assert campaign.closes_at
+    return campaign.status in ("closed", "purged") or as_utc(campaign.closes_at) <= utcnow()
+
+
+# --- login / logout -------------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/pic") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/pic"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/pic") -> HTMLResponse:  # noqa: A002
+    data = auth.read_session(request)
+    fresh = data is None
+    if data is None:
+        data = auth.new_session(None)
+    response = _render(request, "login.html", None, next=_safe_next(next), csrf=data.csrf)
+    if fresh:
+        auth.write_session(response, data)
+    return response
+
+
+@router.post("/login", response_model=None)
+async def login(
+    request: Request,
+    login: Annotated[str, Form(max_length=120)] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/pic",  # noqa: A002
+) -> Response:
+    data = auth.read_session(request)
+    await auth.check_csrf(request, data)
+    try:
+        with session_scope(write=True) as session:
+            user = auth.authenticate(session, login, password)
+            fresh = auth.new_session(user)
+    except auth.AuthError as exc:
+        assert data is not None
+        response = _render(request, "login.html", None, next=_safe_next(next), csrf=data.csrf,
+                           error=str(exc))
+        response.status_code = 401
+        return response
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    auth.write_session(response, fresh)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, user: Viewer) -> RedirectResponse:
+    response = RedirectResponse("/pic/login", status_code=303)
+    auth.clear_session(response)
+    return response
+
+
+# --- home: campaigns (PIC) or the national view (admin) -----------------------------------------
+
+
+@router.get("", response_class=HTMLResponse)
+def home(request: Request, user: Viewer) -> HTMLResponse:
+    with session_scope() as session:
+        if user.is_admin:
+            at = snapshot.ensure_fresh(session)
+            data = pages.national(session)
+            return _render(request, "national.html", user, data=data, snapshot_at=at, campaign=None)
+        campaigns = list(session.exec(
+            select(Campaign).where(Campaign.institution_id == user.institution_id)
+            .order_by(Campaign.opens_at.desc())  # type: ignore[union-attr]
+        ))
+        inst = session.get(Institution, user.institution_id)
+    if len(campaigns) == 1:
+        return RedirectResponse(f"/pic/c/{campaigns[0].id}", status_code=303)  # type: ignore[return-value]
+    return _render(request, "home.html", user, campaigns=campaigns, institution=inst, campaign=None)
+
+
+# --- campaign pages -------------------------------------------------------------------------------
+
+
+@router.get("/c/{campaign_id}", response_class=HTMLResponse)
+def overview_page(request: Request, campaign_id: int, user: Viewer) -> HTMLResponse:
+    return campaign_page(request, campaign_id, "ringkasan", user)
+
+
+@router.get("/c/{campaign_id}/live.json", response_class=JSONResponse, include_in_schema=True)
+def live(campaign_id: int, user: Viewer) -> JSONResponse:
+    with session_scope() as session:
+        campaign, inst = _campaign(session, user, campaign_id)
+        figures = pages.live_figures(session, campaign, inst)
+    return JSONResponse({"figures": figures, "at": utcnow().isoformat()},
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.get("/c/{campaign_id}/{page}", response_class=HTMLResponse)
+def campaign_page(request: Request, campaign_id: int, page: str, user: Viewer, hal: int = 0) -> HTMLResponse:
+    if page not in pages.PAGES:
+        raise HTTPException(404, "Halaman tidak ditemukan.")
+    with session_scope() as session:
+        campaign, inst = _campaign(session, user, campaign_id)
+        title, build = pages.PAGES[page]
+        data = pages.bot(session, campaign, inst, max(0, min(hal, 10_000))) if page == "bot" \
+            else build(session, campaign, inst)
+    message = None
+    if request.query_params.get("ok") == "pengingat":
+        message = f"Pengingat dijadwalkan untuk {request.query_params.get('n', '0')} responden."
+    elif request.query_params.get("ok") == "tidak-tersedia":
+        message = "Pengiriman pengingat belum tersedia (modul dispatch belum terpasang)."
+    return _render(request, f"{page}.html", user, campaign=campaign, institution=inst, page=page,
+                   title=title, data=data, pages=pages.PAGES, message=message,
+                   closed=_is_closed(campaign), live=page in ("ringkasan", "unit"))
+
+
+@router.get("/c/{campaign_id}/{page}/export/{table}.{fmt}")
+def export(campaign_id: int, page: str, table: str, fmt: str, user: Viewer) -> Response:
+    if page not in pages.PAGES or fmt not in ("csv", "xlsx"):
+        raise HTTPException(404, "Ekspor tidak ditemukan.")
+    with session_scope(write=True) as session:
+        campaign, inst = _campaign(session, user, campaign_id)
+        data = pages.PAGES[page][1](session, campaign, inst)
+        found = data.table(table)
+        if found is None:
+            raise HTTPException(404, "Tabel tidak ditemukan.")
+        record(session, user.login, "monitor.export", institution_id=inst.id,
+               target=f"campaign:{campaign.id}/{page}/{table}.{fmt}", details={"rows": len(found.rows)})
+    body = to_csv(found) if fmt == "csv" else to_xlsx(found)
+    filename = f"{inst.code}-{campaign.id}-{table}.{fmt}"
+    return Response(body, media_type="text/csv; charset=utf-8" if fmt == "csv" else XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="{quote(filename)}"'})
+
+
+@router.post("/c/{campaign_id}/unit/{unit_id}/pengingat")
+def remind_unit(campaign_id: int, unit_id: int, user: Actor) -> RedirectResponse:
+    """Reminders to this unit's non-responders, through the dispatcher's rules."""
+    with session_scope(write=True) as session:
+        campaign, inst = _campaign(session, user, campaign_id)
+        unit = session.get(Unit, unit_id)
+        if unit is None or unit.institution_id != inst.id:
+            raise HTTPException(404, "Unit tidak ditemukan.")
+        count = sources.enqueue_reminder(session, campaign.id, unit.id, f"pic:{user.login}")  # type: ignore[arg-type]
+        if count is not None:
+            record(session, user.login, "monitor.reminder", institution_id=inst.id,
+                   target=f"campaign:{campaign.id}/unit:{unit.code}", details={"queued": count})
+    query = "ok=tidak-tersedia" if count is None else f"ok=pengingat&n={count}"
+    return RedirectResponse(f"/pic/c/{campaign_id}/unit?{query}", status_code=303)

@@ -1,0 +1,222 @@
+"""What each dashboard page shows, as Tables (the same rows feed the page and its exports)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, select
+
+from core.models import Campaign, Institution
+from monitor import problems, sources, stats
+from monitor.models import CampaignSnapshot
+from monitor.tables import Table, lowest
+
+NA = "Belum tersedia: modul {what} belum terpasang."
+
+
+@dataclass
+class PageData:
+    tables: list[Table]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, name: str) -> Table | None:
+        return next((t for t in self.tables if t.name == name), None)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%".replace(".", ",")
+
+
+# --- overview -------------------------------------------------------------------------------------
+
+
+def overview(session: Session, campaign: Campaign, inst: Institution) -> PageData:
+    ov = stats.overview(session, campaign, inst.timezone)
+    funnel = Table("corong", "Corong per saluran",
+                   ["Saluran", "Sampel", "Antre", "Terkirim", "Diterima", "Dibaca", "Menjawab"])
+    funnel.live_keys = []
+    for r in ov.funnel:
+        label = "Semua saluran" if r.channel == "all" else stats.CHANNEL_LABELS.get(r.channel, r.channel)
+        funnel.rows.append([label, r.sampled, r.queued, r.sent, r.delivered, r.read, r.responded])
+        funnel.live_keys.append([None] + [f"funnel.{r.channel}.{k}" for k in
+                                          ("sampled", "queued", "sent", "delivered", "read", "responded")])
+    if not ov.outbox_available:
+        funnel.note = NA.format(what="pengiriman (dispatch)")
+    groups = Table("kelompok", "Tingkat jawaban per kelompok terhadap target",
+                   ["Kelompok", "Sampel", "Target", "Menjawab", "Persentase"])
+    groups.live_keys = []
+    for g in ov.groups:
+        groups.rows.append([stats.GROUP_LABELS.get(g.group, g.group), g.sample, g.target, g.responded,
+                            _pct(g.rate)])
+        groups.live_keys.append([None, None, None, f"group.{g.group}.responded", f"group.{g.group}.rate"])
+    daily = Table("harian", "Kiriman dan jawaban per hari", ["Tanggal", "Pesan terkirim", "Jawaban"])
+    daily.rows = [[d.isoformat(), s, a] for d, s, a in ov.daily]
+    peak = max([max(s, a) for _, s, a in ov.daily] or [0])
+    return PageData([funnel, groups, daily], {"days_left": ov.days_left, "daily": ov.daily, "peak": peak})
+
+
+# --- units ----------------------------------------------------------------------------------------
+
+
+def units(session: Session, campaign: Campaign, inst: Institution) -> PageData:
+    rows = stats.unit_rows(session, campaign)
+    tables = []
+    unit_ids: dict[str, list[int | None]] = {}
+    for group in stats.GROUPS:
+        mine = [r for r in rows if r.group == group]
+        if not mine:
+            continue
+        t = Table(f"unit-{group}", f"Unit kerja — {stats.GROUP_LABELS[group]}",
+                  ["Kode", "Unit kerja", "Populasi", "Data bersih", "Sampel", "Terjangkau", "Menjawab",
+                   "Persentase"])
+        t.live_keys = []
+        for r in mine:
+            t.rows.append([r.code, r.name, r.population, _pct(r.clean_pct), r.sample, r.reached,
+                           r.responded, _pct(r.rate)])
+            key = f"unit.{r.unit_id}.{group}"
+            t.live_keys.append([None, None, None, None, None, f"{key}.reached", f"{key}.responded",
+                                f"{key}.rate"])
+        t.highlight = lowest([r.rate for r in mine])
+        tables.append(t)
+        unit_ids[t.name] = [r.unit_id for r in mine]
+    return PageData(tables, {"unit_ids": unit_ids})
+
+
+def live_figures(session: Session, campaign: Campaign, inst: Institution) -> dict[str, str]:
+    """Every live-refreshing cell of the overview and units pages, by key."""
+    figures: dict[str, str] = {}
+    for page in (overview(session, campaign, inst), units(session, campaign, inst)):
+        for t in page.tables:
+            for row, keys in zip(t.rows, t.live_keys or [], strict=False):
+                for value, key in zip(row, keys, strict=False):
+                    if key:
+                        figures[key] = str(value)
+    figures["days_left"] = str(stats.days_left(campaign))
+    return figures
+
+
+# --- delivery problems ----------------------------------------------------------------------------
+
+
+def delivery_problems(session: Session, campaign: Campaign, inst: Institution) -> PageData:
+    found = problems.failures(session, campaign)
+    reasons = Table("alasan", "Pesan gagal per alasan", ["Alasan", "Yang perlu dilakukan", "Jumlah responden"])
+    contacts = Table("kontak", "Daftar kontak yang perlu diperbaiki",
+                     ["Unit kerja", "Nama", "Saluran", "Kontak tercatat", "Alasan", "Yang perlu dilakukan"])
+    if found is None:
+        reasons.note = NA.format(what="pengiriman (dispatch)")
+        return PageData([reasons, contacts])
+    reasons.rows = [list(r) for r in problems.by_reason(found)]
+    labels, unit_rows = problems.by_unit(session, campaign, found)
+    per_unit = Table("per-unit", "Pesan gagal per unit kerja", ["Unit kerja", *labels, "Total"], unit_rows)
+    contacts.rows = problems.contact_list(session, campaign, found)
+    return PageData([reasons, per_unit, contacts], {"show_contacts": False})
+
+
+# --- bot, QR, quality (from other packages) --------------------------------------------------------
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        return dataclasses.asdict(item)
+    if hasattr(item, "_asdict"):
+        return dict(item._asdict())
+    if hasattr(item, "model_dump"):
+        return dict(item.model_dump())
+    return {"nilai": str(item)}
+
+
+def table_from_items(name: str, title: str, items: list[Any]) -> Table:
+    """A table from a list of dicts/dataclasses/named tuples (columns from the first item)."""
+    dicts = [_as_dict(i) for i in items]
+    columns = list(dicts[0].keys()) if dicts else []
+    rows = [[_cell(d.get(c)) for c in columns] for d in dicts]
+    return Table(name, title, columns, rows)
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, int | float | str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def bot(session: Session, campaign: Campaign, inst: Institution, page: int = 0) -> PageData:
+    activity = sources.bot_activity(session, inst.id, campaign.id)  # type: ignore[arg-type]
+    summary = Table("aktivitas", "Aktivitas bot", ["Ukuran", "Nilai"])
+    if activity is None:
+        summary.note = NA.format(what="bot")
+    else:
+        for key, value in activity.items():
+            if isinstance(value, dict):
+                summary.rows.extend([f"{key}: {k}", v] for k, v in value.items())
+            elif isinstance(value, list | tuple):
+                summary.rows.extend([f"{key}: {_as_dict(v)}", ""] for v in value)
+            else:
+                summary.rows.append([key, value])
+    log = sources.conversation_log(session, inst.id, 100, page * 100)  # type: ignore[arg-type]
+    conv = table_from_items("percakapan", "Log percakapan", log or [])
+    if log is None:
+        conv.note = NA.format(what="bot")
+    return PageData([summary, conv], {"page_no": page, "has_next": bool(log) and len(log or []) == 100})
+
+
+def qr(session: Session, campaign: Campaign, inst: Institution) -> PageData:
+    items = sources.qr_registrations(session, inst.id, campaign.id)  # type: ignore[arg-type]
+    t = table_from_items("registrasi", "Registrasi QR per unit, loket dan hari", items or [])
+    if items is None:
+        t.note = NA.format(what="QR")
+    return PageData([t], {"posters": sources.posters_builder() is not None})
+
+
+def quality(session: Session, campaign: Campaign, inst: Institution) -> PageData:
+    report = sources.quality_report(session, inst.id)  # type: ignore[arg-type]
+    if report is None:
+        t = Table("kualitas", "Kualitas data populasi", [])
+        t.note = NA.format(what="kualitas data (population)")
+        return PageData([t])
+    units_ = getattr(report, "units", None)
+    items = list(units_.values() if isinstance(units_, dict) else units_ or [])
+    t = table_from_items("kualitas", "Kualitas data populasi per unit", items)
+    return PageData([t], {"report": report})
+
+
+# --- national (admin) -----------------------------------------------------------------------------
+
+
+def national(session: Session) -> PageData:
+    t = Table("nasional", "Semua instansi",
+              ["Instansi", "Kampanye", "Sampel", "Terkirim", "Diterima", "Gagal", "Menjawab", "Persentase"])
+    rates, ids = [], []
+    for snap, inst, camp in session.exec(
+        select(CampaignSnapshot, Institution, Campaign)
+        .join(Institution, Institution.id == CampaignSnapshot.institution_id)  # type: ignore[arg-type]
+        .join(Campaign, Campaign.id == CampaignSnapshot.campaign_id)  # type: ignore[arg-type]
+    ):
+        r = stats.rate(snap.responded, snap.sampled)
+        rates.append(r)
+        ids.append(camp.id)
+        t.rows.append([inst.name, camp.name, snap.sampled, snap.sent, snap.delivered, snap.failed,
+                       snap.responded, _pct(r)])
+    order = sorted(range(len(t.rows)), key=lambda i: (rates[i] if rates[i] is not None else 101.0, t.rows[i][0]))
+    t.rows = [t.rows[i] for i in order]
+    rates = [rates[i] for i in order]
+    t.highlight = lowest(rates)
+    return PageData([t], {"campaign_ids": [ids[i] for i in order]})
+
+
+CampaignPage = Callable[[Session, Campaign, Institution], PageData]
+PAGES: dict[str, tuple[str, CampaignPage]] = {
+    "ringkasan": ("Ringkasan", overview),
+    "unit": ("Unit kerja", units),
+    "masalah": ("Masalah pengiriman", delivery_problems),
+    "bot": ("Aktivitas bot", bot),
+    "qr": ("Registrasi QR", qr),
+    "kualitas": ("Kualitas data", quality),
+}

@@ -1,0 +1,135 @@
+"""Delivery problems: failed messages grouped by reason in plain Indonesian, per unit, and the
+list a PIC sends back to units to fix contact data.
+
+A respondent counts once per channel; a failure later followed by a successful send on the same
+channel (e.g. a fixed number) is no longer a problem.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlmodel import Session, select
+
+from core.models import Assignment, Campaign, Person, Unit
+from monitor.sources import outbox_column, outbox_model
+from monitor.stats import CHANNEL_LABELS, SENT
+
+REASONS_FILE = Path(__file__).parent / "data" / "reasons.yaml"
+
+
+@lru_cache
+def _reasons() -> dict[str, dict[str, str]]:
+    data = yaml.safe_load(REASONS_FILE.read_text(encoding="utf-8"))
+    return {k: {str(a): str(b) for a, b in v.items()} for k, v in data.items()}
+
+
+def reason_key(code: Any, error_class: Any) -> str:
+    reasons = _reasons()
+    if code is not None and str(code).strip() in reasons["by_code"]:
+        return reasons["by_code"][str(code).strip()]
+    if error_class and str(error_class) in reasons["by_class"]:
+        return reasons["by_class"][str(error_class)]
+    return "other"
+
+
+def reason_label(key: str) -> str:
+    return _reasons()["labels"].get(key, _reasons()["labels"]["other"])
+
+
+def reason_action(key: str) -> str:
+    return _reasons()["actions"].get(key, _reasons()["actions"]["other"])
+
+
+@dataclass(frozen=True)
+class Failure:
+    assignment_id: int
+    unit_id: int | None
+    channel: str
+    reason: str  # key into reasons.yaml
+
+
+def failures(session: Session, campaign: Campaign) -> list[Failure] | None:
+    """The open delivery problems of a campaign (latest failure per respondent and channel)."""
+    outbox = outbox_model()
+    if outbox is None:
+        return None
+    code = outbox_column(outbox, "error_code")
+    klass = outbox_column(outbox, "error_class")
+    stamp = outbox_column(outbox, "updated_at", "created_at", "id")
+    columns = [outbox.assignment_id, outbox.unit_id, outbox.channel, outbox.status,
+               code if code is not None else outbox.status, klass if klass is not None else outbox.status,
+               stamp]
+    ok: set[tuple[int, str]] = set()
+    latest: dict[tuple[int, str], Failure] = {}
+    rows = session.exec(
+        select(*columns).where(outbox.campaign_id == campaign.id,
+                               outbox.status.in_(("failed", *SENT))).order_by(stamp)
+    )
+    for assignment_id, unit_id, channel, status, err_code, err_class, _ in rows:
+        key = (assignment_id, channel)
+        if status in SENT:
+            ok.add(key)
+            continue
+        latest[key] = Failure(assignment_id, unit_id, channel,
+                              reason_key(err_code if code is not None else None,
+                                         err_class if klass is not None else None))
+    return [f for k, f in latest.items() if k not in ok]
+
+
+def by_reason(found: list[Failure]) -> list[tuple[str, str, int]]:
+    """(reason label, what to do, count) most frequent first."""
+    counts = Counter(f.reason for f in found)
+    return [(reason_label(k), reason_action(k), n) for k, n in counts.most_common()]
+
+
+def by_unit(session: Session, campaign: Campaign, found: list[Failure]) -> tuple[list[str], list[list[Any]]]:
+    """A unit × reason matrix: the reason labels (columns) and rows [unit, count per reason…, total]."""
+    reasons = [k for k, _ in Counter(f.reason for f in found).most_common()]
+    units = {u.id: u for u in session.exec(select(Unit).where(Unit.institution_id == campaign.institution_id))}
+    matrix: dict[int | None, Counter[str]] = {}
+    for f in found:
+        matrix.setdefault(f.unit_id, Counter())[f.reason] += 1
+    rows = []
+    for unit_id, counts in matrix.items():
+        unit = units.get(unit_id)
+        rows.append([unit.name if unit else "(tanpa unit)", *[counts.get(k, 0) for k in reasons],
+                     sum(counts.values())])
+    rows.sort(key=lambda r: (-r[-1], r[0]))
+    return [reason_label(k) for k in reasons], rows
+
+
+def contact_list(session: Session, campaign: Campaign, found: list[Failure]) -> list[list[Any]]:
+    """Rows for the units to fix: unit, name, channel, contact on file, reason, what to do.
+
+    Says nothing about whether anyone responded.
+    """
+    if not found:
+        return []
+    ids = sorted({f.assignment_id for f in found})
+    people: dict[int, tuple[Person, Unit | None]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for assignment_id, person, unit in session.exec(
+            select(Assignment.id, Person, Unit)
+            .join(Person, Person.id == Assignment.person_id)  # type: ignore[arg-type]
+            .join(Unit, Unit.id == Assignment.unit_id, isouter=True)  # type: ignore[arg-type]
+            .where(Assignment.campaign_id == campaign.id, Assignment.id.in_(chunk))  # type: ignore[union-attr]
+        ):
+            people[assignment_id] = (person, unit)
+    rows = []
+    for f in found:
+        if f.assignment_id not in people:
+            continue
+        person, unit = people[f.assignment_id]
+        contact = person.email if f.channel == "email" else person.phone
+        rows.append([unit.name if unit else "(tanpa unit)", person.name,
+                     CHANNEL_LABELS.get(f.channel, f.channel), contact or "",
+                     reason_label(f.reason), reason_action(f.reason)])
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return rows

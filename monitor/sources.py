@@ -1,0 +1,101 @@
+"""Integration points: what the dashboard reads from other packages.
+
+Each helper returns None when the other package does not (yet) provide the function or table, and
+the page then says "belum tersedia" rather than showing invented figures. Only the *import* is
+guarded: an error inside another package's function is a real error and propagates.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from sqlmodel import Session
+
+# Outbox columns the dashboard relies on (DESIGN.md, dispatch brief).
+OUTBOX_COLUMNS = ("assignment_id", "campaign_id", "unit_id", "institution_id", "channel", "status")
+
+
+def _function(module: str, name: str) -> Callable[..., Any] | None:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    fn = getattr(mod, name, None)
+    return fn if callable(fn) else None
+
+
+def outbox_model() -> Any | None:
+    """The dispatch Outbox table class, or None while dispatch does not define it."""
+    try:
+        from dispatch import models
+    except ImportError:
+        return None
+    model = getattr(models, "Outbox", None)
+    if model is None or not all(hasattr(model, c) for c in OUTBOX_COLUMNS):
+        return None
+    return model
+
+
+def outbox_column(model: Any, *names: str) -> Any | None:
+    """The first of `names` the Outbox has (column names differ slightly between versions)."""
+    for name in names:
+        if hasattr(model, name):
+            return getattr(model, name)
+    return None
+
+
+def enqueue_reminder(session: Session, campaign_id: int, unit_id: int | None, actor: str) -> int | None:
+    """Reminders to a unit's non-responders through the dispatcher's rules; None if unavailable."""
+    fn = _function("dispatch.service", "enqueue_reminder")
+    if fn is None:
+        return None
+    return int(fn(session, campaign_id, unit_id=unit_id, actor=actor))
+
+
+def bot_activity(session: Session, institution_id: int, campaign_id: int | None) -> dict[str, Any] | None:
+    fn = _function("bot.stats", "activity")
+    return None if fn is None else fn(session, institution_id, campaign_id)
+
+
+def conversation_log(session: Session, institution_id: int, limit: int, offset: int) -> list[Any] | None:
+    fn = _function("bot.stats", "conversation_log")
+    return None if fn is None else list(fn(session, institution_id, limit, offset))
+
+
+def qr_registrations(session: Session, institution_id: int, campaign_id: int | None) -> list[Any] | None:
+    fn = _function("qr.stats", "registrations")
+    return None if fn is None else list(fn(session, institution_id, campaign_id))
+
+
+def quality_report(session: Session, institution_id: int) -> Any | None:
+    fn = _function("population.quality", "quality_report")
+    return None if fn is None else fn(session, institution_id)
+
+
+def quality_xlsx(report: Any, path: Any) -> bool:
+    fn = _function("population.quality", "write_xlsx")
+    if fn is None:
+        return False
+    fn(report, path)
+    return True
+
+
+def score_report(session: Session, campaign_id: int) -> Any | None:
+    fn = _function("responses.reports", "build_report")
+    return None if fn is None else fn(session, campaign_id)
+
+
+def score_renderer(kind: str) -> Callable[..., Any] | None:
+    """responses.reports.render_html / write_pdf / write_xlsx."""
+    return _function("responses.reports", kind)
+
+
+def posters_builder() -> Callable[..., Any] | None:
+    """qr's posters ZIP/PDF builder (name agreed with the qr package)."""
+    for name in ("posters_pdf", "build_posters_pdf", "campaign_posters_pdf"):
+        fn = _function("qr.posters", name) or _function("qr.service", name)
+        if fn is not None:
+            return fn
+    return None

@@ -1,0 +1,236 @@
+"""The dashboard's figures for one campaign, straight from indexed tables.
+
+A campaign belongs to one institution (~1,000 assignments, a few thousand outbox rows), so every
+query here is bounded by `campaign_id` / `institution_id` indexes and stays small even when the
+database holds a national campaign. Who responded is read from `Assignment.responded_at`; what they
+answered is never touched.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, distinct, func
+from sqlmodel import Session, col, select
+
+from core.clock import as_utc, local, utcnow
+from core.models import Assignment, Campaign, Person, PersonStatus, Unit
+from monitor.sources import outbox_column, outbox_model
+
+GROUPS = ("internal", "external", "expert")
+GROUP_LABELS = {"internal": "Internal (pegawai)", "external": "Eksternal (pengguna layanan)",
+                "expert": "Eksper (ahli)"}
+CHANNEL_LABELS = {"whatsapp": "WhatsApp", "email": "Email"}
+QUEUED = ("pending", "sending", "sent", "delivered", "read", "failed", "unknown")
+SENT = ("sent", "delivered", "read")
+DELIVERED = ("delivered", "read")
+
+
+def survey_group(group: str) -> str:
+    """Vendors answer as external respondents (SPEC §2)."""
+    return "external" if group == "vendor" else group
+
+
+def rate(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+@dataclass
+class UnitRow:
+    unit_id: int | None
+    code: str
+    name: str
+    group: str
+    population: int = 0
+    clean: int = 0
+    sample: int = 0
+    reached: int = 0
+    responded: int = 0
+
+    @property
+    def clean_pct(self) -> float | None:
+        return rate(self.clean, self.population)
+
+    @property
+    def rate(self) -> float | None:
+        return rate(self.responded, self.sample)
+
+
+@dataclass
+class FunnelRow:
+    channel: str  # whatsapp, email, or "all"
+    sampled: int = 0
+    queued: int = 0
+    sent: int = 0
+    delivered: int = 0
+    read: int = 0
+    responded: int = 0
+
+
+@dataclass
+class GroupRow:
+    group: str
+    sample: int = 0
+    target: int = 0
+    responded: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return rate(self.responded, self.target)
+
+
+@dataclass
+class Overview:
+    funnel: list[FunnelRow]
+    groups: list[GroupRow]
+    daily: list[tuple[date, int, int]] = field(default_factory=list)  # day, sends, responses
+    days_left: int = 0
+    outbox_available: bool = True
+
+
+# --- per unit -------------------------------------------------------------------------------------
+
+
+def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
+    rows: dict[tuple[int | None, str], UnitRow] = {}
+    units = {u.id: u for u in session.exec(select(Unit).where(Unit.institution_id == campaign.institution_id))}
+
+    def row(unit_id: int | None, group: str) -> UnitRow:
+        key = (unit_id, survey_group(group))
+        if key not in rows:
+            unit = units.get(unit_id)
+            rows[key] = UnitRow(unit_id, unit.code if unit else "-", unit.name if unit else "(tanpa unit)",
+                                key[1])
+        return rows[key]
+
+    people = session.exec(
+        select(Person.unit_id, Person.group, Person.status, func.count())
+        .where(Person.institution_id == campaign.institution_id)
+        .group_by(Person.unit_id, Person.group, Person.status)
+    )
+    for unit_id, group, status, n in people:
+        r = row(unit_id, group)
+        r.population += n
+        if status != PersonStatus.unusable:
+            r.clean += n
+    sampled = session.exec(
+        select(Assignment.unit_id, Assignment.group, func.count(), func.count(Assignment.responded_at))
+        .where(Assignment.campaign_id == campaign.id, col(Assignment.active).is_(True))
+        .group_by(Assignment.unit_id, Assignment.group)
+    )
+    for unit_id, group, n, responded in sampled:
+        r = row(unit_id, group)
+        r.sample += n
+        r.responded += responded
+    outbox = outbox_model()
+    if outbox is not None:
+        reached = session.exec(
+            select(Assignment.unit_id, Assignment.group, func.count(distinct(outbox.assignment_id)))
+            .join(Assignment, Assignment.id == outbox.assignment_id)  # type: ignore[arg-type]
+            .where(outbox.campaign_id == campaign.id, outbox.status.in_(DELIVERED),
+                   col(Assignment.active).is_(True))
+            .group_by(Assignment.unit_id, Assignment.group)
+        )
+        for unit_id, group, n in reached:
+            row(unit_id, group).reached += n
+    return sorted(rows.values(), key=lambda r: (r.rate if r.rate is not None else 101.0, r.name))
+
+
+# --- overview -------------------------------------------------------------------------------------
+
+
+def _count_distinct_if(outbox: Any, condition: Any) -> Any:
+    return func.count(distinct(case((condition, outbox.assignment_id), else_=None)))
+
+
+def funnel(session: Session, campaign: Campaign) -> tuple[list[FunnelRow], bool]:
+    """Per channel and in total: assignments queued, sent, delivered, read, responded."""
+    sampled, responded = session.exec(
+        select(func.count(), func.count(Assignment.responded_at))
+        .where(Assignment.campaign_id == campaign.id, col(Assignment.active).is_(True))
+    ).one()
+    total = FunnelRow("all", sampled=sampled, responded=responded)
+    outbox = outbox_model()
+    if outbox is None:
+        return [total], False
+    columns = (
+        func.count(distinct(outbox.assignment_id)),
+        _count_distinct_if(outbox, outbox.status.in_(SENT)),
+        _count_distinct_if(outbox, outbox.status.in_(DELIVERED)),
+        _count_distinct_if(outbox, outbox.status == "read"),
+        _count_distinct_if(outbox, col(Assignment.responded_at).is_not(None)),
+    )
+    base = (
+        select(outbox.channel, *columns)
+        .join(Assignment, and_(Assignment.id == outbox.assignment_id, col(Assignment.active).is_(True)))
+        .where(outbox.campaign_id == campaign.id)
+    )
+    result = []
+    for channel, queued, sent, delivered, read, resp in session.exec(base.group_by(outbox.channel)):
+        result.append(FunnelRow(channel, sampled, queued, sent, delivered, read, resp))
+    overall = session.exec(base.with_only_columns(*columns)).one()
+    total.queued, total.sent, total.delivered, total.read = overall[:4]
+    return [total, *sorted(result, key=lambda r: r.channel)], True
+
+
+def group_rows(session: Session, campaign: Campaign) -> list[GroupRow]:
+    targets = campaign.config.get("targets", {}) if isinstance(campaign.config, dict) else {}
+    rows = {g: GroupRow(g) for g in GROUPS}
+    for group, n, responded in session.exec(
+        select(Assignment.group, func.count(), func.count(Assignment.responded_at))
+        .where(Assignment.campaign_id == campaign.id, col(Assignment.active).is_(True))
+        .group_by(Assignment.group)
+    ):
+        r = rows.setdefault(survey_group(group), GroupRow(survey_group(group)))
+        r.sample += n
+        r.responded += responded
+    for r in rows.values():
+        configured = targets.get(r.group)
+        r.target = int(configured) if isinstance(configured, int | float) and configured > 0 else r.sample
+    return [r for r in rows.values() if r.sample or r.target]
+
+
+def daily(session: Session, campaign: Campaign, tz: str) -> list[tuple[date, int, int]]:
+    """Sends and responses per local day, from the campaign's opening to today (or its close)."""
+    sends: dict[date, int] = defaultdict(int)
+    answers: dict[date, int] = defaultdict(int)
+    outbox = outbox_model()
+    if outbox is not None:
+        stamp = outbox_column(outbox, "sent_at", "updated_at", "created_at")
+        if stamp is not None:
+            for (at,) in session.exec(
+                select(stamp).where(outbox.campaign_id == campaign.id, outbox.status.in_(SENT),
+                                    stamp.is_not(None))
+            ):
+                sends[local(at, tz).date()] += 1
+    for at in session.exec(
+        select(Assignment.responded_at).where(
+            Assignment.campaign_id == campaign.id, col(Assignment.responded_at).is_not(None))
+    ):
+        answers[local(at, tz).date()] += 1  # type: ignore[arg-type]
+    if not sends and not answers:
+        return []
+    assert campaign.opens_at and campaign.closes_at
+    start = min([local(campaign.opens_at, tz).date(), *sends, *answers])
+    end = max([min(local(utcnow(), tz).date(), local(campaign.closes_at, tz).date()), *sends, *answers])
+    days = []
+    day = start
+    while day <= end and len(days) < 400:
+        days.append((day, sends.get(day, 0), answers.get(day, 0)))
+        day = date.fromordinal(day.toordinal() + 1)
+    return days
+
+
+def days_left(campaign: Campaign, now: datetime | None = None) -> int:
+    assert campaign.closes_at
+    seconds = (as_utc(campaign.closes_at) - (now or utcnow())).total_seconds()
+    return max(0, int(-(-seconds // 86400)))
+
+
+def overview(session: Session, campaign: Campaign, tz: str) -> Overview:
+    rows, available = funnel(session, campaign)
+    return Overview(rows, group_rows(session, campaign), daily(session, campaign, tz),
+                    days_left(campaign), available)
