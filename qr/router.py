@@ -1,7 +1,307 @@
-"""HTTP routes of qr."""
+"""HTTP routes of qr: posters, the short-link redirect, registration and the guest book.
+Thin: every decision is in qr.service / qr.posters / qr.validation."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+
+from core.assignments import link_of
+from core.config import get_settings
+from core.db import get_session, session_scope
+from core.models import Campaign, Institution, Unit
+from core.templating import get_env
+from qr import codes, posters, ratelimit, service
+from qr.layout import FORMATS
+from qr.service import CampaignState
+from qr.urls import GUESTBOOK, KINDS, REGISTRATION, target_url
+from qr.validation import messages, parse_visitor
+
+router = APIRouter(tags=["qr"])
+templates = Jinja2Templates(env=get_env())
+MEDIA = {"pdf": "application/pdf", "png": "image/png", "svg": "image/svg+xml"}
+NO_STORE = {"Cache-Control": "no-store"}
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("call_centre", get_settings().call_centre)
+    context.setdefault("institution", None)
+    context.setdefault("year", None)
+    return templates.TemplateResponse(request, name, context, status_code=status, headers=NO_STORE)
+
+
+def _message(request: Request, key: str, status: int, heading: str = "Mohon maaf",
+             **fmt: Any) -> HTMLResponse:
+    text = str(messages()["pages"][key]).format(**fmt)
+    return _page(request, "qr/message.html", status, heading=heading, message=text,
+                 institution=fmt.get("institution"))
+
+
+def _not_found(request: Request) -> HTMLResponse:
+    return _message(request, "not_found", 404)
+
+
+def _lookup(session: Session, inst_code: str, unit_code: str) -> tuple[Institution, Unit] | None:
+    institution = service.find_institution(session, inst_code)
+    if institution is None:
+        return None
+    unit = service.find_unit(session, institution, unit_code)
+    return (institution, unit) if unit is not None else None
+
+
+def _state_page(request: Request, institution: Institution,
+                campaign: Campaign | None) -> HTMLResponse | None:
+    """The page for a campaign that does not take registrations now, else None."""
+    from core.clock import format_date_id, local
+
+    if not institution.registration_enabled:
+        return _message(request, "disabled", 403, institution=institution)
+    state = service.campaign_state(campaign)
+    if state == CampaignState.none:
+        return _message(request, "no_campaign", 404, institution=institution)
+    assert campaign is not None and campaign.opens_at
+    if state == CampaignState.not_open:
+        opens_on = format_date_id(local(campaign.opens_at, institution.timezone))
+        return _message(request, "not_open", 403, "Survei belum dibuka", institution=institution,
+                        opens_on=opens_on)
+    if state == CampaignState.closed:
+        closes_on = format_date_id(service.closing_day(campaign, institution.timezone))
+        return _message(request, "closed", 410, "Survei sudah ditutup", institution=institution,
+                        closes_on=closes_on)
+    return None
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# --- posters and short links ----------------------------------------------------------------
+
+
+@router.get("/p/{code}", include_in_schema=False)
+def short_link(code: str, request: Request, session: SessionDep) -> Response:
+    url = posters.resolve_short_link(session, code)
+    if url is None:
+        return _not_found(request)
+    return RedirectResponse(url, status_code=302)
+
+
+def _poster_target(session: Session, inst_code: str, unit_code: str, loket: str | None,
+                   jenis: str) -> tuple[Institution, Unit, str | None] | None:
+    found = _lookup(session, inst_code, unit_code)
+    if found is None or jenis not in KINDS:
+        return None
+    institution, unit = found
+    if jenis == REGISTRATION and loket and loket not in (unit.counters or []):
+        return None
+    return institution, unit, (loket or None) if jenis == REGISTRATION else None
+
+
+@router.get("/qr/{inst_code}/{unit_code}/poster.{ext}")
+def poster(inst_code: str, unit_code: str, ext: str, request: Request, loket: str | None = None,
+           format: str = "a4", jenis: str = REGISTRATION) -> Response:  # noqa: A002 - query name
+    """One printable poster (PDF, PNG or SVG): A4 (`format=a4`), table tent, or sticker."""
+    if ext not in MEDIA or format not in FORMATS:
+        return _not_found(request)
+    with session_scope(write=True) as session:  # may create the short link on first use
+        target = _poster_target(session, inst_code, unit_code, loket, jenis)
+        if target is None:
+            return _not_found(request)
+        institution, unit, counter = target
+        campaign = service.current_campaign(session, institution.id)  # type: ignore[arg-type]
+        if campaign is None:
+            return _message(request, "no_campaign", 404, institution=institution)
+        spec = posters.poster_spec(session, jenis, campaign, institution, unit, counter)
+    body = posters.render_one(spec, format, ext)
+    name = posters.file_name(spec, 1, format).removesuffix(".png") + f".{ext}"
+    return Response(body, media_type=MEDIA[ext],
+                    headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@router.get("/qr/{inst_code}/{unit_code}/kode.{ext}")
+def bare_code(inst_code: str, unit_code: str, ext: str, request: Request, session: SessionDep,
+              loket: str | None = None, jenis: str = REGISTRATION) -> Response:
+    """The bare QR code (PNG or SVG), e.g. for the institution's own designs."""
+    if ext not in ("png", "svg"):
+        return _not_found(request)
+    target = _poster_target(session, inst_code, unit_code, loket, jenis)
+    if target is None:
+        return _not_found(request)
+    institution, unit, counter = target
+    url = target_url(jenis, institution.code, unit.code, counter)
+    body = codes.qr_png(url) if ext == "png" else codes.qr_svg(url).encode()
+    return Response(body, media_type=MEDIA[ext])
+
+
+# --- registration -----------------------------------------------------------------------------
+
+
+@router.get("/daftar/{inst_code}", response_class=HTMLResponse)
+def choose_unit(inst_code: str, request: Request,
+                session: SessionDep) -> HTMLResponse:
+    """Institution-level entry (the bot sends unknown numbers here): choose your unit."""
+    institution = service.find_institution(session, inst_code)
+    if institution is None:
+        return _not_found(request)
+    campaign = service.current_campaign(session, institution.id)  # type: ignore[arg-type]
+    blocked = _state_page(request, institution, campaign)
+    if blocked is not None:
+        return blocked
+    units = service.public_units(session, institution.id)  # type: ignore[arg-type]
+    return _page(request, "qr/choose_unit.html", institution=institution, units=units,
+                 year=campaign.year if campaign else None)
+
+
+def _form_context(institution: Institution, unit: Unit, campaign: Campaign,
+                  action: str) -> dict[str, Any]:
+    return {
+        "institution": institution, "unit": unit, "year": campaign.year, "action": action,
+        "today": service.local_today(institution),
+        "closes_on": _closes_on(campaign, institution),
+        "summary": messages()["pages"]["form_errors"],
+    }
+
+
+def _closes_on(campaign: Campaign, institution: Institution) -> str:
+    from core.clock import format_date_id
+
+    return format_date_id(service.closing_day(campaign, institution.timezone))
+
+
+def _action(kind: str, institution: Institution, unit: Unit, counter: str | None) -> str:
+    return urlsplit(target_url(kind, institution.code, unit.code, counter))._replace(
+        scheme="", netloc="").geturl()
+
+
+@router.get("/daftar/{inst_code}/{unit_code}", response_class=HTMLResponse)
+def registration_form(inst_code: str, unit_code: str, request: Request, session: SessionDep,
+                      loket: str | None = None) -> HTMLResponse:
+    found = _lookup(session, inst_code, unit_code)
+    if found is None:
+        return _not_found(request)
+    institution, unit = found
+    campaign = service.current_campaign(session, institution.id)  # type: ignore[arg-type]
+    blocked = _state_page(request, institution, campaign)
+    if blocked is not None or campaign is None:
+        return blocked or _not_found(request)
+    counter = service.known_counter(unit, loket)
+    context = _form_context(institution, unit, campaign,
+                            _action(REGISTRATION, institution, unit, counter))
+    return _page(request, "qr/register.html", counter=counter, values={}, errors={}, **context)
+
+
+@router.post("/daftar/{inst_code}/{unit_code}", response_class=HTMLResponse)
+def register(
+    inst_code: str, unit_code: str, request: Request, loket: str | None = None,
+    nama: str = Form(""), wa: str = Form(""), email: str = Form(""), layanan: str = Form(""),
+    tanggal: str = Form(""), setuju: str = Form(""),
+) -> Response:
+    settings = get_settings()
+    values = {"nama": nama, "wa": wa, "email": email, "layanan": layanan, "tanggal": tanggal,
+              "setuju": setuju}
+    with session_scope(write=True) as session:
+        found = _lookup(session, inst_code, unit_code)
+        if found is None:
+            return _not_found(request)
+        institution, unit = found
+        campaign = service.current_campaign(session, institution.id)  # type: ignore[arg-type]
+        blocked = _state_page(request, institution, campaign)
+        if blocked is not None or campaign is None:
+            return blocked or _not_found(request)
+        counter = service.known_counter(unit, loket)
+        form, errors = parse_visitor(values, services=unit.services or [],
+                                     today=service.local_today(institution))
+        if form is None:
+            context = _form_context(institution, unit, campaign,
+                                    _action(REGISTRATION, institution, unit, counter))
+            return _page(request, "qr/register.html", 422, counter=counter,
+                         values={k: v[:300] for k, v in values.items()}, errors=errors, **context)
+        if not ratelimit.ip_window.hit(f"reg|{_client_ip(request)}", settings.qr_ip_limit,
+                                       settings.qr_ip_window_seconds):
+            return _message(request, "rate_ip", 429, institution=institution)
+        recent = ratelimit.counter_registrations(session, unit.id, counter,  # type: ignore[arg-type]
+                                                 settings.qr_counter_window_seconds)
+        if recent >= settings.qr_counter_limit:
+            return _message(request, "rate_counter", 429, institution=institution)
+        assignment = service.register(session, campaign=campaign, unit=unit, counter=counter,
+                                      form=form)
+        path = urlsplit(link_of(assignment)).path
+    return RedirectResponse(path, status_code=303, headers={"Referrer-Policy": "no-referrer"})
+
+
+# --- guest book -------------------------------------------------------------------------------
+
+
+def _guestbook_target(session: Session, request: Request, inst_code: str, unit_code: str
+                      ) -> tuple[Institution, Unit, Campaign | None] | HTMLResponse:
+    found = _lookup(session, inst_code, unit_code)
+    if found is None:
+        return _not_found(request)
+    institution, unit = found
+    if not institution.registration_enabled:
+        return _message(request, "disabled", 403, institution=institution)
+    return institution, unit, service.current_campaign(session, institution.id)  # type: ignore[arg-type]
+
+
+def _guestbook_context(institution: Institution, unit: Unit,
+                       campaign: Campaign | None) -> dict[str, Any]:
+    return {
+        "institution": institution, "unit": unit, "year": campaign.year if campaign else None,
+        "action": _action(GUESTBOOK, institution, unit, None),
+        "today": service.local_today(institution),
+        "summary": messages()["pages"]["form_errors"],
+    }
+
+
+@router.get("/bukutamu/{inst_code}/{unit_code}", response_class=HTMLResponse)
+def guestbook_form(inst_code: str, unit_code: str, request: Request,
+                   session: SessionDep) -> HTMLResponse:
+    target = _guestbook_target(session, request, inst_code, unit_code)
+    if isinstance(target, HTMLResponse):
+        return target
+    return _page(request, "qr/guestbook.html", values={}, errors={}, **_guestbook_context(*target))
+
+
+@router.post("/bukutamu/{inst_code}/{unit_code}", response_class=HTMLResponse)
+def guestbook_submit(
+    inst_code: str, unit_code: str, request: Request,
+    nama: str = Form(""), wa: str = Form(""), email: str = Form(""), layanan: str = Form(""),
+    tanggal: str = Form(""), setuju: str = Form(""),
+) -> Response:
+    settings = get_settings()
+    values = {"nama": nama, "wa": wa, "email": email, "layanan": layanan, "tanggal": tanggal,
+              "setuju": setuju}
+    with session_scope(write=True) as session:
+        target = _guestbook_target(session, request, inst_code, unit_code)
+        if isinstance(target, HTMLResponse):
+            return target
+        institution, unit, campaign = target
+        form, errors = parse_visitor(values, services=unit.services or [],
+                                     today=service.local_today(institution), phone_required=False)
+        if form is None:
+            return _page(request, "qr/guestbook.html", 422, errors=errors,
+                         values={k: v[:300] for k, v in values.items()},
+                         **_guestbook_context(institution, unit, campaign))
+        if not ratelimit.ip_window.hit(f"gb|{_client_ip(request)}", settings.qr_ip_limit,
+                                       settings.qr_ip_window_seconds):
+            return _message(request, "rate_ip", 429, institution=institution)
+        if ratelimit.guestbook_entries(session, unit.id, settings.qr_counter_window_seconds  # type: ignore[arg-type]
+                                       ) >= settings.qr_counter_limit:
+            return _message(request, "rate_counter", 429, institution=institution)
+        service.add_guestbook_entry(session, unit=unit, form=form)
+        done = _action(GUESTBOOK, institution, unit, None) + "/terima-kasih"
+    return RedirectResponse(done, status_code=303)
+
+
+@router.get("/bukutamu/{inst_code}/{unit_code}/terima-kasih", response_class=HTMLResponse)
+def guestbook_done(inst_code: str, unit_code: str, request: Request,
+                   session: SessionDep) -> HTMLResponse:
+    found = _lookup(session, inst_code, unit_code)
+    institution = found[0] if found else None
+    return _message(request, "guestbook_done", 200, "Terima kasih", institution=institution)

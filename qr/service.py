@@ -1,0 +1,193 @@
+"""Participatory registration and the guest book: the services behind the QR codes.
+
+Registration rules:
+- one *active* registration per phone number per campaign. A number that already has an active
+  assignment in the campaign (registered or sampled) still gets a questionnaire that opens at
+  once, exactly like a new number, so the response never shows whether a number is known; that
+  second registration is stored inactive (person excluded, reason `duplicate_phone`), so it
+  never counts, and the number's own link is re-sent to the number itself;
+- the campaign must be open (not yet open and closed campaigns say so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from core.assignments import create_assignment
+from core.clock import as_utc, local, utcnow
+from core.db import is_sqlite
+from core.models import (
+    Assignment,
+    AssignmentKind,
+    Campaign,
+    Group,
+    Institution,
+    Person,
+    PersonStatus,
+    Unit,
+)
+from qr.notify import send_link
+from qr.validation import VisitorForm
+
+DUPLICATE_PHONE = "duplicate_phone"
+
+
+class CampaignState(StrEnum):
+    none = "none"
+    not_open = "not_open"
+    open = "open"
+    closed = "closed"
+
+
+def current_campaign(session: Session, institution_id: int) -> Campaign | None:
+    """The institution's latest campaign (by opening time), whatever its state."""
+    query = (
+        select(Campaign)
+        .where(Campaign.institution_id == institution_id)
+        .order_by(col(Campaign.opens_at).desc(), col(Campaign.id).desc())
+    )
+    return session.exec(query).first()
+
+
+def campaign_state(campaign: Campaign | None, at: datetime | None = None) -> CampaignState:
+    if campaign is None:
+        return CampaignState.none
+    now = at or utcnow()
+    assert campaign.opens_at and campaign.closes_at
+    if campaign.status in ("closed", "purged") or now >= as_utc(campaign.closes_at):
+        return CampaignState.closed
+    if campaign.status == "draft" or now < as_utc(campaign.opens_at):
+        return CampaignState.not_open
+    return CampaignState.open
+
+
+def closing_day(campaign: Campaign, tz: str) -> date:
+    """The last local day of the campaign (a close at 00:00 means the day before)."""
+    assert campaign.closes_at
+    return local(campaign.closes_at - timedelta(seconds=1), tz).date()
+
+
+def local_today(institution: Institution) -> date:
+    return local(utcnow(), institution.timezone).date()
+
+
+def find_institution(session: Session, code: str) -> Institution | None:
+    if not code or len(code) > 40:
+        return None
+    return session.exec(select(Institution).where(Institution.code == code)).first()
+
+
+def find_unit(session: Session, institution: Institution, code: str) -> Unit | None:
+    """A unit of the institution that serves the public (only those have posters)."""
+    if not code or len(code) > 60:
+        return None
+    unit = session.exec(
+        select(Unit).where(Unit.institution_id == institution.id, Unit.code == code)
+    ).first()
+    return unit if unit is not None and unit.serves_public else None
+
+
+def public_units(session: Session, institution_id: int) -> list[Unit]:
+    query = select(Unit).where(Unit.institution_id == institution_id, col(Unit.serves_public))
+    return sorted(session.exec(query).all(), key=lambda u: (u.name.lower(), u.code))
+
+
+def known_counter(unit: Unit, counter: str | None) -> str | None:
+    """The counter code if the unit has it; unknown codes (typed by hand) count as none."""
+    return counter if counter and counter in (unit.counters or []) else None
+
+
+def _lock_phone(session: Session, campaign_id: int, phone: str) -> None:
+    """Serialise registrations of one number in one campaign (SQLite: BEGIN IMMEDIATE does)."""
+    if is_sqlite(session):
+        return
+    key = int.from_bytes(hashlib.sha256(f"qr|{campaign_id}|{phone}".encode()).digest()[:8],
+                         "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def active_assignment_of_phone(session: Session, campaign_id: int, phone: str) -> Assignment | None:
+    query = (
+        select(Assignment)
+        .join(Person, col(Person.id) == Assignment.person_id)
+        .where(Assignment.campaign_id == campaign_id, col(Assignment.active), Person.phone == phone)
+    )
+    return session.exec(query).first()
+
+
+def register(
+    session: Session,
+    *,
+    campaign: Campaign,
+    unit: Unit,
+    counter: str | None,
+    form: VisitorForm,
+) -> Assignment:
+    """Create the participatory respondent and assignment; return the assignment whose
+    questionnaire the browser opens. Call inside a write transaction."""
+    assert form.phone, "registration needs a WhatsApp number"
+    assert campaign.id is not None
+    _lock_phone(session, campaign.id, form.phone)
+    existing = active_assignment_of_phone(session, campaign.id, form.phone)
+    person = Person(
+        institution_id=unit.institution_id,
+        unit_id=unit.id,
+        group=Group.external,
+        name=form.name,
+        phone=form.phone,
+        email=form.email,
+        service_name=form.service,
+        service_date=form.service_date,
+        source="registration",
+        status=PersonStatus.excluded if existing else PersonStatus.eligible,
+        reason=DUPLICATE_PHONE if existing else None,
+        flags=["participatory"],
+        created_at=utcnow(),
+    )
+    session.add(person)
+    session.flush()
+    assignment = create_assignment(
+        session, campaign, person, kind=AssignmentKind.participatory, counter=counter,
+        active=existing is None,
+    )
+    session.flush()
+    send_link(session, existing or assignment)
+    return assignment
+
+
+def add_guestbook_entry(session: Session, *, unit: Unit, form: VisitorForm) -> Person:
+    """Add a service user to the unit's population list for the next draw."""
+    person = Person(
+        institution_id=unit.institution_id,
+        unit_id=unit.id,
+        group=Group.external,
+        name=form.name,
+        phone=form.phone,
+        email=form.email,
+        service_name=form.service,
+        service_date=form.service_date,
+        source="guestbook",
+        status=PersonStatus.eligible,
+        created_at=utcnow(),
+    )
+    _judge(session, person)
+    session.add(person)
+    session.flush()
+    return person
+
+
+def _judge(session: Session, person: Person) -> None:
+    """Eligibility: the population package's rules where they exist, else the basic ones
+    (a validated form always has a name, a service, a recent date and a contact)."""
+    try:
+        from population.eligibility import judge_external  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        if not person.phone and not person.email:
+            person.status, person.reason = PersonStatus.unusable, "no_contact"
+        return
+    judge_external(session, person)
