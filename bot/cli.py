@@ -1,9 +1,60 @@
-"""Commands of bot."""
+"""`spibot bot ...`: check a phrasing's intent, or chat with the bot from a terminal."""
 
 from __future__ import annotations
 
+import secrets
+
 import typer
+from rich.console import Console
+
+console = Console()
+bot_app = typer.Typer(help="The WhatsApp bot: intents and a terminal simulator.", no_args_is_help=True)
+
+
+@bot_app.command("intent")
+def intent(text: str = typer.Argument(..., help='A message, e.g. "isi survei ya pak".')) -> None:
+    """Print the intent a text matches: isi_survei, tanya_spi, stop, start or help."""
+    from bot.intents import intent_of
+
+    typer.echo(intent_of(text))
+
+
+@bot_app.command("chat")
+def chat(
+    phone: str = typer.Option(..., "--phone", help="The respondent's WhatsApp number, E.164 (+62...)."),
+    send: bool = typer.Option(True, help="Also run the dispatcher so replies are 'sent' (sandbox)."),
+) -> None:
+    """A terminal simulator of the whole conversation, through the same path as a real webhook."""
+    from bot.lookup import phone_of
+    from bot.service import receive
+    from core.config import get_settings
+    from core.db import session_scope
+
+    if phone_of(phone) is None:
+        console.print(f"[red]{phone!r} is not an E.164 number; write it like +6281234567890.[/red]")
+        raise typer.Exit(2)
+    settings = get_settings()
+    console.print(f"Chatting as {phone}. Type a message; an empty line or Ctrl-D ends.")
+    while True:
+        try:
+            text = input("anda> ")
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not text.strip():
+            break
+        form = {"MessageSid": f"SMcli{secrets.token_hex(12)}", "From": f"whatsapp:{phone}",
+                "To": settings.whatsapp_sender_internal, "Body": text, "NumMedia": "0"}
+        with session_scope(write=True) as session:
+            result = receive(session, form)
+        for reply in result.replies:
+            console.print(f"spi> {reply}", style="green", highlight=False, markup=False)
+        if not result.replies:
+            console.print(f"[dim]({result.status}: no reply)[/dim]")
+        if send and result.replies:
+            from dispatch.worker import run_until_idle
+
+            run_until_idle(timeout=10)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the `spibot` app."""
+    app.add_typer(bot_app, name="bot")

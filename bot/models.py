@@ -1,3 +1,81 @@
-"""Tables owned by bot."""
+"""Tables owned by the bot: inbound messages (once per MessageSid), the conversation log, the
+per-number conversation state, and intent events for the dashboard.
+
+Phone numbers are kept in full here (the database is the one place for full data); log lines and
+PIC pages mask them. Outbound bodies in the conversation log have personal link tokens redacted:
+the real text lives only in the dispatch outbox.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from core.models import json_field, utc_field
+
+
+class InboundMessage(SQLModel, table=True):
+    """One webhook from Twilio. UNIQUE MessageSid: a retried webhook is recognised, not re-run."""
+
+    __tablename__ = "bot_inbound"
+    __table_args__ = (Index("ix_bot_inbound_from_at", "from_number", "received_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_sid: str = Field(unique=True, max_length=64)
+    from_number: str = Field(max_length=40)  # E.164 when valid, else the raw value (truncated)
+    to_number: str = Field(default="", max_length=60)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    kind: str = Field(default="text", max_length=16)  # text, media, empty, long
+    num_media: int = 0
+    intent: str | None = Field(default=None, max_length=24)
+    status: str = Field(default="received", max_length=16)  # replied, ignored, rate_limited, no_reply
+    received_at: datetime | None = utc_field(nullable=False)
+
+
+class ConversationEntry(SQLModel, table=True):
+    """The conversation log, both directions, as the PIC may see it (links redacted)."""
+
+    __tablename__ = "bot_conversation"
+    __table_args__ = (Index("ix_bot_conversation_phone_at", "phone", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = utc_field(nullable=False, index=True)
+    phone: str = Field(max_length=40)
+    direction: str = Field(max_length=3)  # in, out
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    intent: str | None = Field(default=None, max_length=24)
+    # Set when the exchange concerns one institution only; None = every institution of the number.
+    institution_id: int | None = Field(default=None, index=True)
+    message_sid: str | None = Field(default=None, max_length=64)  # the inbound it belongs to
+
+
+class ConversationState(SQLModel, table=True):
+    """Where a number is in a conversation: FAQ menu, or a numbered list of its surveys."""
+
+    __tablename__ = "bot_state"
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(unique=True, max_length=40)
+    mode: str = Field(default="", max_length=16)  # "", faq, choose
+    options: list[int] = json_field(list)  # assignment ids offered in a numbered list
+    muted_until: datetime | None = utc_field()  # rate limited: ignored until then
+    updated_at: datetime | None = utc_field()
+
+
+class IntentEvent(SQLModel, table=True):
+    """One intent that fired, attributed to an institution (one row per institution concerned)."""
+
+    __tablename__ = "bot_intent_event"
+    __table_args__ = (Index("ix_bot_intent_event_inst", "institution_id", "campaign_id", "intent"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = utc_field(nullable=False)
+    intent: str = Field(max_length=24)
+    outcome: str | None = Field(default=None, max_length=24)  # link, list, submitted, closed, unknown
+    topic: str | None = Field(default=None, max_length=40)  # FAQ topic key
+    phone: str = Field(max_length=40)
+    institution_id: int | None = None
+    campaign_id: int | None = None
+    assignment_id: int | None = Field(default=None, index=True)

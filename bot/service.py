@@ -1,0 +1,179 @@
+"""Receiving one inbound WhatsApp message: store it once, rate-limit, decide, log, reply.
+
+`receive()` runs inside ONE write transaction: the inbound row (UNIQUE MessageSid), the state
+change, the log and the outbox replies (keys derived from the MessageSid) commit together or not at
+all. A retried webhook finds its MessageSid and does nothing; a webhook that failed half-way left
+nothing behind, so Twilio's retry handles it afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bot import handlers, intents, replies
+from bot.lookup import phone_of, surveys_of
+from bot.models import ConversationEntry, ConversationState, InboundMessage, IntentEvent
+from bot.outbound import send_reply
+from core.clock import as_utc, utcnow
+from core.config import get_settings
+from core.masking import mask_phone
+
+log = logging.getLogger("spibot.bot")
+
+MAX_BODY_CHARS = 4000  # stored; WhatsApp allows 4096
+MEDIA_TYPES = {"image", "video", "audio", "voice", "sticker", "location", "document", "contacts",
+               "unsupported", "interactive", "reaction"}
+_LINK_TOKEN = re.compile(r"(/s/)[A-Za-z0-9_\-]{8,}")
+
+
+@dataclass
+class Received:
+    """What happened to one webhook (the route only needs `status`; tests and the CLI more)."""
+
+    status: str  # duplicate, replied, ignored, rate_limited, no_reply, invalid
+    intent: str | None = None
+    replies: list[str] = field(default_factory=list)
+
+
+def clean_text(value: Any, limit: int = MAX_BODY_CHARS) -> str:
+    """Any value -> text safe for every database: no NUL/control characters, no lone surrogates."""
+    text = str(value if value is not None else "")[: limit * 2]
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return text[:limit]
+
+
+def redact_links(text: str) -> str:
+    """Personal link tokens never reach the conversation log the PIC reads."""
+    return _LINK_TOKEN.sub(r"\1…", text)
+
+
+def _kind(form: dict[str, str], body: str) -> str:
+    if body.strip():
+        return "long" if len(body) > intents.MAX_MATCH_CHARS else "text"
+    try:
+        num_media = int(form.get("NumMedia") or 0)
+    except ValueError:
+        num_media = 0
+    message_type = (form.get("MessageType") or "").lower()
+    if num_media > 0 or form.get("Latitude") or message_type in MEDIA_TYPES:
+        return "media"
+    return "empty"
+
+
+def _state_of(session: Session, phone: str, now: datetime) -> ConversationState:
+    """Get or create the number's state row (INSERT ... ON CONFLICT DO NOTHING: race-free)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(ConversationState).values(phone=phone, mode="", options=[], updated_at=now)
+    session.exec(stmt.on_conflict_do_nothing(index_elements=["phone"]))  # type: ignore[call-overload]
+    state = session.exec(select(ConversationState).where(ConversationState.phone == phone)).one()
+    return state
+
+
+def _over_limit(session: Session, phone: str, now: datetime) -> bool:
+    count = session.exec(
+        select(func.count()).select_from(InboundMessage).where(
+            InboundMessage.from_number == phone,
+            InboundMessage.received_at > now - timedelta(minutes=1),  # type: ignore[operator]
+        )
+    ).one()
+    return int(count) >= get_settings().bot_rate_limit_per_minute
+
+
+def _attribute(session: Session, phone: str, event: handlers.Event, now: datetime) -> list[IntentEvent]:
+    """An event about the number in general counts once for each institution it belongs to."""
+    base = dict(at=now, intent=event.intent, outcome=event.outcome, topic=event.topic, phone=phone)
+    if event.institution_id is not None:
+        return [IntentEvent(**base, institution_id=event.institution_id,
+                            campaign_id=event.campaign_id, assignment_id=event.assignment_id)]
+    latest: dict[int, int] = {}
+    for survey in surveys_of(session, phone, now):  # newest campaign first
+        latest.setdefault(survey.institution_id, survey.campaign_id)
+    if not latest:
+        return [IntentEvent(**base)]
+    return [IntentEvent(**base, institution_id=i, campaign_id=c) for i, c in latest.items()]
+
+
+def _outcome(ctx: handlers.Context, kind: str) -> handlers.Outcome:
+    if kind == "media":
+        return handlers.media(ctx)
+    if kind in ("empty", "long"):
+        return handlers.help_(ctx)
+    return handlers.decide(ctx)
+
+
+def receive(session: Session, form: dict[str, str], *, now: datetime | None = None) -> Received:
+    """Handle one inbound webhook (already signature-checked). Never raises on odd content."""
+    now = now or utcnow()
+    sid = clean_text(form.get("MessageSid") or form.get("SmsMessageSid") or "", 64).strip()
+    if not sid:
+        log.warning("inbound webhook without MessageSid ignored")
+        return Received("invalid")
+    if session.exec(select(InboundMessage.id).where(InboundMessage.message_sid == sid)).first():
+        return Received("duplicate")
+    body = clean_text(form.get("Body") or form.get("ButtonText") or "")
+    phone = phone_of(form.get("From"))
+    inbound = InboundMessage(
+        message_sid=sid, from_number=phone or clean_text(form.get("From"), 40),
+        to_number=clean_text(form.get("To"), 60), body=body, kind=_kind(form, body),
+        num_media=int(form.get("NumMedia") or 0) if (form.get("NumMedia") or "").isdigit() else 0,
+        received_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(inbound)
+    except IntegrityError:  # the same webhook is being handled concurrently
+        return Received("duplicate")
+    if phone is None:
+        inbound.status = "no_reply"
+        log.warning("inbound %s from an address that is not a WhatsApp number: no reply", sid)
+        return Received("no_reply")
+
+    state = _state_of(session, phone, now)
+    entry = ConversationEntry(at=now, phone=phone, direction="in", body=body, message_sid=sid)
+    session.add(entry)
+    if state.muted_until is not None and now < as_utc(state.muted_until):
+        inbound.status = "ignored"
+        return Received("ignored")
+    if _over_limit(session, phone, now):
+        state.muted_until = now + timedelta(minutes=get_settings().bot_rate_limit_mute_minutes)
+        outcome = handlers.Outcome("rate_limited", [handlers.Reply(replies.simple("rate_limited"))])
+        status = "rate_limited"
+    else:
+        ctx = handlers.Context(session=session, phone=phone, text=body, now=now, state=state)
+        outcome = _outcome(ctx, inbound.kind)
+        status = "replied" if outcome.replies else "no_reply"
+    state.updated_at = now
+    inbound.intent = entry.intent = outcome.intent
+    inbound.status = status
+    _deliver(session, inbound, phone, outcome, now)
+    log.info("inbound %s from %s: %s (%d replies)", sid, mask_phone(phone), outcome.intent,
+             len(outcome.replies))
+    return Received(status, outcome.intent, [r.text for r in outcome.replies])
+
+
+def _deliver(session: Session, inbound: InboundMessage, phone: str,
+             outcome: handlers.Outcome, now: datetime) -> None:
+    sender = inbound.to_number if phone_of(inbound.to_number) else None
+    for n, reply in enumerate(outcome.replies):
+        send_reply(session, to=phone, body=reply.text, key=f"reply:{inbound.message_sid}:{n}",
+                   sender=sender, campaign_id=reply.campaign_id, assignment_id=reply.assignment_id)
+        session.add(ConversationEntry(
+            at=now, phone=phone, direction="out", body=redact_links(reply.text),
+            intent=outcome.intent, institution_id=reply.institution_id,
+            message_sid=inbound.message_sid,
+        ))
+    for event in outcome.events:
+        for row in _attribute(session, phone, event, now):
+            session.add(row)

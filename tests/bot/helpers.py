@@ -1,0 +1,83 @@
+"""Shared helpers of the bot tests: Twilio-like inbound forms, signed posts, a small world."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import Session, select
+
+from core.clock import utcnow
+from core.config import get_settings
+from core.models import Assignment, Campaign, Institution, Person, Unit
+from dispatch.twilio_webhooks import sign
+from tests import factories
+
+_sids = itertools.count(1)
+SENDER = "whatsapp:+628111919476"
+
+
+def inbound_form(phone: str, body: str = "", sid: str | None = None, **extra: str) -> dict[str, str]:
+    form = {
+        "MessageSid": sid or f"SM{next(_sids):032d}",
+        "AccountSid": "AC00000000000000000000000000000000",
+        "From": f"whatsapp:{phone}",
+        "To": SENDER,
+        "Body": body,
+        "NumMedia": "0",
+        "ProfileName": "Responden",
+        "WaId": phone.lstrip("+"),
+    }
+    form.update(extra)
+    return form
+
+
+def post_signed(client: Any, form: dict[str, str], path: str = "/twilio/inbound") -> Any:
+    url = get_settings().public_base_url.rstrip("/") + path
+    return client.post(path, data=form, headers={"X-Twilio-Signature": sign(url, form)})
+
+
+@dataclass
+class World:
+    institution: Institution
+    unit: Unit
+    campaign: Campaign
+    person: Person
+    assignment: Assignment
+    token: str
+
+
+def make_world(session: Session, *, phone: str = "+6281200000001", **campaign_kw: Any) -> World:
+    inst = factories.make_institution(session, name="Kabupaten Katingan", code="KTG")
+    unit = factories.make_unit(session, inst, name="Dinas Kependudukan")
+    camp = factories.make_campaign(session, inst, **campaign_kw)
+    person = factories.make_person(session, unit, phone=phone, name="Budi Santoso")
+    assignment, token = factories.make_assignment(session, camp, person)
+    session.commit()
+    return World(inst, unit, camp, person, assignment, token)
+
+
+def second_survey(session: Session, phone: str) -> tuple[Assignment, str]:
+    """The same number sampled again, as a service user of another institution."""
+    inst = factories.make_institution(session, name="Kota Palangka Raya", code="PLK")
+    unit = factories.make_unit(session, inst, name="DPMPTSP")
+    camp = factories.make_campaign(session, inst)
+    person = factories.make_person(session, unit, phone=phone, group="external", name="Budi")
+    assignment, token = factories.make_assignment(session, camp, person)
+    session.commit()
+    return assignment, token
+
+
+def replies_to(session: Session, phone: str) -> list[str]:
+    """Reply bodies enqueued for a number, oldest first."""
+    from dispatch.models import Outbox
+
+    rows = session.exec(select(Outbox).where(Outbox.to_address == phone)).all()
+    rows = sorted(rows, key=lambda r: (r.created_at or utcnow(), r.id or 0))
+    return [r.payload.get("body", "") for r in rows if r.purpose == "reply"]
+
+
+def past(days: int) -> Any:
+    return utcnow() - timedelta(days=days)
