@@ -1,0 +1,212 @@
+"""Participatory registration over HTTP: success, no enumeration, states, bad input, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from core.assignments import find_by_token
+from core.clock import utcnow
+from core.config import reset_settings
+from core.models import Assignment, Person
+from tests.qr.conftest import World, build_world
+
+FORM = "/daftar/KAB-KTG/DUKCAPIL"
+
+
+@pytest.fixture
+def client(db_url: str) -> Iterator[TestClient]:
+    from web import create_app
+
+    with TestClient(create_app(), base_url="http://testserver") as c:
+        yield c
+
+
+def valid(**kw: str) -> dict[str, str]:
+    data = {"nama": "Siti Rahmawati", "wa": "0812-3456-7890", "email": "",
+            "layanan": "Pembuatan KTP", "tanggal": utcnow().date().isoformat(), "setuju": "1"}
+    data.update(kw)
+    return data
+
+
+def count(session: Session, model: type) -> int:
+    session.expire_all()
+    return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+def test_form_shows_unit_services_counter_and_consent(world: World, client: TestClient) -> None:
+    page = client.get(f"{FORM}?loket=L2")
+    assert page.status_code == 200
+    for needed in ["Dinas Kependudukan dan Pencatatan Sipil", "Loket L2", "Pembuatan KK",
+                   'for="wa"', 'name="setuju"', "Survei ditutup"]:
+        assert needed in page.text
+    assert "<script" not in page.text  # works without JavaScript
+
+
+def test_registration_creates_participatory_assignment_and_opens_questionnaire(
+    world: World, client: TestClient, session: Session
+) -> None:
+    reply = client.post(f"{FORM}?loket=L1", data=valid(email="Siti@Contoh.co.id"),
+                        follow_redirects=False)
+    assert reply.status_code == 303
+    token = reply.headers["location"].removeprefix("/s/")
+    assert reply.headers["location"] == f"/s/{token}"
+    assignment = find_by_token(session, token)
+    assert assignment is not None
+    assert (assignment.kind, assignment.counter, assignment.active) == ("participatory", "L1", True)
+    assert assignment.campaign_id == world.campaign.id and assignment.unit_id == world.unit.id
+    person = session.get(Person, assignment.person_id)
+    assert person is not None
+    assert (person.source, person.group, person.phone, person.status) == (
+        "registration", "external", "+6281234567890", "eligible")
+    assert person.email == "Siti@contoh.co.id" and person.service_name == "Pembuatan KTP"
+
+
+def test_same_number_again_looks_the_same_but_is_not_counted(
+    world: World, client: TestClient, session: Session
+) -> None:
+    first = client.post(FORM, data=valid(), follow_redirects=False)
+    second = client.post(f"{FORM}?loket=L2", data=valid(nama="Orang Lain", wa="+62 812 3456 7890"),
+                         follow_redirects=False)
+    # Same status, same shape of answer: the response never tells that the number is known.
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] != second.headers["location"]
+    assert second.headers["location"].startswith("/s/")
+    session.expire_all()
+    active = session.exec(select(Assignment).where(Assignment.active)).all()
+    assert len(active) == 1
+    dup = find_by_token(session, second.headers["location"].removeprefix("/s/"))
+    assert dup is not None and not dup.active
+    person = session.get(Person, dup.person_id)
+    assert person is not None and (person.status, person.reason) == ("excluded", "duplicate_phone")
+
+
+def test_sampled_number_registering_is_not_counted_twice(
+    world: World, client: TestClient, session: Session
+) -> None:
+    from tests.factories import make_assignment, make_person
+
+    sampled = make_person(session, world.unit, group="external", phone="+6281234567890")
+    make_assignment(session, world.campaign, sampled)
+    session.commit()
+    reply = client.post(FORM, data=valid(), follow_redirects=False)
+    assert reply.status_code == 303
+    assert count(session, Assignment) == 2
+    session.expire_all()
+    assert len(session.exec(select(Assignment).where(Assignment.active)).all()) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("nama", "", "Mohon isi nama"),
+        ("nama", "Budi 123", "Nama hanya boleh"),
+        ("wa", "", "Mohon isi nomor WhatsApp"),
+        ("wa", "021 555 1234", "Nomor WhatsApp tidak dikenali"),
+        ("wa", "08" + "1" * 40, "Nomor WhatsApp tidak dikenali"),
+        ("email", "siti@", "Alamat email tidak valid"),
+        ("layanan", "Layanan Palsu", "Layanan tidak ada dalam daftar"),
+        ("tanggal", "kemarin", "Tanggal tidak dikenali"),
+        ("tanggal", "2999-01-01", "tidak boleh setelah hari ini"),
+        ("tanggal", "01/01/2001", "paling lama 12 bulan"),
+        ("setuju", "", "Mohon centang persetujuan"),
+    ],
+)
+def test_bad_input_is_explained_and_nothing_is_written(
+    world: World, client: TestClient, session: Session, field: str, value: str, message: str
+) -> None:
+    reply = client.post(FORM, data=valid(**{field: value}))
+    assert reply.status_code == 422
+    assert message in reply.text
+    assert f'id="{field}-error"' in reply.text and 'aria-invalid="true"' in reply.text
+    assert count(session, Person) == 0 and count(session, Assignment) == 0
+
+
+def test_hostile_input_is_escaped_and_never_crashes(world: World, client: TestClient,
+                                                     session: Session) -> None:
+    reply = client.post(FORM, data=valid(nama="<script>alert(1)</script>", wa="\x00" * 5000,
+                                         layanan="x" * 100_000, tanggal="\u202e2026"))
+    assert reply.status_code == 422
+    assert "<script>alert(1)</script>" not in reply.text
+    assert count(session, Person) == 0
+
+
+@pytest.mark.parametrize(
+    ("kw", "status", "message"),
+    [
+        ({"status": "closed"}, 410, "Survei sudah ditutup"),
+        ({"closes_at": utcnow() - timedelta(hours=1), "opens_at": utcnow() - timedelta(days=9)},
+         410, "Survei sudah ditutup"),
+        ({"opens_at": utcnow() + timedelta(days=3), "closes_at": utcnow() + timedelta(days=40)},
+         403, "Survei belum dibuka"),
+    ],
+)
+def test_closed_and_not_yet_open_campaigns_say_so(
+    session: Session, client: TestClient, kw: dict[str, object], status: int, message: str
+) -> None:
+    build_world(session, **kw)
+    assert client.get(FORM).status_code == status
+    reply = client.post(FORM, data=valid(), follow_redirects=False)
+    assert reply.status_code == status and message in reply.text
+    assert count(session, Assignment) == 0
+
+
+def test_unknown_institution_unit_or_counter(world: World, client: TestClient,
+                                             session: Session) -> None:
+    assert client.get("/daftar/NOPE/DUKCAPIL").status_code == 404
+    assert client.get("/daftar/KAB-KTG/NOPE").status_code == 404
+    assert client.post("/daftar/KAB-KTG/NOPE", data=valid()).status_code == 404
+    # A counter code typed by hand that the unit does not have counts as "no counter".
+    reply = client.post(f"{FORM}?loket=L99", data=valid(), follow_redirects=False)
+    assert reply.status_code == 303
+    session.expire_all()
+    assert session.exec(select(Assignment)).one().counter is None
+
+
+def test_per_ip_limit(world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch,
+                      session: Session) -> None:
+    monkeypatch.setenv("QR_IP_LIMIT", "3")
+    reset_settings()
+    for n in range(3):
+        ok = client.post(FORM, data=valid(wa=f"0812345678{n:02d}"), follow_redirects=False)
+        assert ok.status_code == 303
+    blocked = client.post(FORM, data=valid(wa="081234567899"), follow_redirects=False)
+    assert blocked.status_code == 429 and "Terlalu banyak pendaftaran" in blocked.text
+    assert count(session, Assignment) == 3
+    # Invalid submissions are not counted (a citizen fixing a typo is not locked out) ...
+    assert client.post(FORM, data=valid(wa="x")).status_code == 422
+
+
+def test_per_counter_limit_is_shared_and_per_counter(
+    world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch, session: Session
+) -> None:
+    monkeypatch.setenv("QR_COUNTER_LIMIT", "2")
+    reset_settings()
+    from qr import ratelimit
+
+    for n in range(2):
+        ratelimit.ip_window.clear()  # as if from different phones' networks
+        assert client.post(f"{FORM}?loket=L1", data=valid(wa=f"0812345678{n:02d}"),
+                           follow_redirects=False).status_code == 303
+    blocked = client.post(f"{FORM}?loket=L1", data=valid(wa="081234567850"))
+    assert blocked.status_code == 429 and "Loket ini" in blocked.text
+    other = client.post(f"{FORM}?loket=L2", data=valid(wa="081234567851"), follow_redirects=False)
+    assert other.status_code == 303
+    assert count(session, Assignment) == 3
+
+
+def test_choose_unit_lists_public_units(world: World, client: TestClient,
+                                        session: Session) -> None:
+    from tests.factories import make_unit
+
+    make_unit(session, world.institution, code="INSP", name="Inspektorat", serves_public=False)
+    session.commit()
+    page = client.get("/daftar/KAB-KTG")
+    assert page.status_code == 200
+    assert "/daftar/KAB-KTG/DUKCAPIL" in page.text and "Inspektorat" not in page.text
+    assert client.get("/daftar/NOPE").status_code == 404
