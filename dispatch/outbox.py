@@ -1,0 +1,248 @@
+"""Outbox state transitions: claim (lease), record results, apply provider statuses, fall back.
+
+Every transition is a conditional UPDATE (on `status` and, for a worker's own rows, on its
+`attempt_id`), so a late or repeated writer never overrides a newer truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlmodel import Session
+
+from core.clock import utcnow
+from core.masking import mask_text
+from dispatch.models import STATUS_RANK, DeliveryEvent, Lane, Outbox, Status, Unreachable
+
+log = logging.getLogger("spibot.dispatch")
+T = Outbox.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    key: str
+    lane: int
+    channel: str
+    purpose: str
+    to_address: str
+    sender: str
+    payload: dict[str, Any]
+    attempt_id: str
+    attempts: int
+    lease_until: datetime
+
+
+def claimable(now: datetime, allowed_zones: list[str] | None) -> Any:
+    """Rows due now; bulk rows only where it is not quiet hours (`allowed_zones`, None = all)."""
+    cond = and_(T.c.status == Status.pending, T.c.next_attempt_at <= now)
+    if allowed_zones is not None:
+        cond = and_(cond, or_(T.c.lane == Lane.reply, T.c.tz.in_(allowed_zones)))
+    return cond
+
+
+def claim(
+    session: Session, *, limit: int, lease_seconds: float, allowed_zones: list[str] | None,
+    now: datetime | None = None,
+) -> list[Claimed]:
+    """Lease up to `limit` due rows, replies first. PostgreSQL: FOR UPDATE SKIP LOCKED, so any
+    number of workers share the outbox; SQLite: the write transaction (BEGIN IMMEDIATE) serialises.
+    The caller commits before calling any provider."""
+    now = now or utcnow()
+    attempt = uuid.uuid4().hex
+    lease = now + timedelta(seconds=lease_seconds)
+    ids = (
+        select(T.c.id)
+        .where(claimable(now, allowed_zones))
+        .order_by(T.c.lane, T.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(T)
+        .where(T.c.id.in_(ids), T.c.status == Status.pending)
+        .values(status=Status.sending, attempt_id=attempt, lease_until=lease, claimed_at=now,
+                attempts=T.c.attempts + 1, updated_at=now)
+        .returning(T.c.id, T.c.key, T.c.lane, T.c.channel, T.c.purpose, T.c.to_address,
+                   T.c.sender, T.c.payload, T.c.attempts)
+    )
+    rows = session.execute(stmt).all()
+    claimed = [
+        Claimed(id=r.id, key=r.key, lane=r.lane, channel=r.channel, purpose=r.purpose,
+                to_address=r.to_address, sender=r.sender, payload=r.payload, attempt_id=attempt,
+                attempts=r.attempts, lease_until=lease)
+        for r in rows
+    ]
+    claimed.sort(key=lambda c: (c.lane, c.id))
+    return claimed
+
+
+def mark_sent(session: Session, results: list[dict[str, Any]]) -> None:
+    """results: dicts with id, attempt_id, provider_id, status (sent|delivered), backend."""
+    if not results:
+        return
+    now = utcnow()
+    stmt = (
+        update(T)
+        .where(T.c.id == bindparam("b_id"), T.c.attempt_id == bindparam("b_attempt"),
+               T.c.status == Status.sending)
+        .values(status=bindparam("b_status"), provider_id=bindparam("b_provider"),
+                backend=bindparam("b_backend"), sent_at=now, updated_at=now, lease_until=None,
+                error_code=None, error_class=None, error_message=None,
+                delivered_at=bindparam("b_delivered"))
+    )
+    params = [
+        {"b_id": r["id"], "b_attempt": r["attempt_id"], "b_status": r["status"],
+         "b_provider": r["provider_id"], "b_backend": r["backend"],
+         "b_delivered": now if r["status"] == Status.delivered else None}
+        for r in results
+    ]
+    session.connection().execute(stmt, params)
+    _apply_early_events(session, [r["provider_id"] for r in results])
+
+
+def mark_retry(session: Session, items: list[dict[str, Any]], *, max_attempts: int) -> list[int]:
+    """Back off with jitter; rows out of attempts fail. Returns the ids that failed."""
+    now = utcnow()
+    failed: list[int] = []
+    retry_params, fail_params = [], []
+    for it in items:
+        common = {"b_id": it["id"], "b_attempt": it["attempt_id"], "b_code": it.get("code"),
+                  "b_class": it["error_class"], "b_msg": (it.get("message") or "")[:300]}
+        if it["attempts"] >= max_attempts:
+            failed.append(it["id"])
+            fail_params.append(common)
+        else:
+            delay = min(300.0, 2.0 ** it["attempts"]) * (0.5 + random.random())  # noqa: S311
+            retry_params.append({**common, "b_next": now + timedelta(seconds=delay)})
+    base = update(T).where(T.c.id == bindparam("b_id"), T.c.attempt_id == bindparam("b_attempt"),
+                           T.c.status == Status.sending)
+    errs = {"error_code": bindparam("b_code"), "error_class": bindparam("b_class"),
+            "error_message": bindparam("b_msg"), "updated_at": now, "lease_until": None}
+    if retry_params:
+        session.connection().execute(
+            base.values(status=Status.pending, next_attempt_at=bindparam("b_next"), **errs), retry_params)
+    if fail_params:
+        session.connection().execute(base.values(status=Status.failed, **errs), fail_params)
+    return failed
+
+
+def mark_ambiguous(session: Session, items: list[dict[str, Any]], *, delay: float) -> None:
+    """The provider may have taken it: keep `sending`, let the lease expire soon, then look it up."""
+    if not items:
+        return
+    now = utcnow()
+    stmt = (
+        update(T)
+        .where(T.c.id == bindparam("b_id"), T.c.attempt_id == bindparam("b_attempt"),
+               T.c.status == Status.sending)
+        .values(lease_until=now + timedelta(seconds=delay), error_class="ambiguous",
+                error_code=bindparam("b_code"), error_message=bindparam("b_msg"), updated_at=now)
+    )
+    session.connection().execute(
+        stmt, [{"b_id": it["id"], "b_attempt": it["attempt_id"], "b_code": it.get("code"),
+                "b_msg": (it.get("message") or "")[:300]} for it in items])
+
+
+def mark_failed(
+    session: Session, row_id: int, attempt_id: str | None, *, code: str | None, error_class: str,
+    message: str, unreachable: bool,
+) -> bool:
+    """Fail one row (permanent error); mark the address unreachable and fall back if asked."""
+    now = utcnow()
+    cond = [T.c.id == row_id, T.c.status.in_([Status.sending, Status.pending])]
+    if attempt_id is not None:
+        cond.append(T.c.attempt_id == attempt_id)
+    res = session.execute(
+        update(T).where(*cond).values(
+            status=Status.failed, error_code=code, error_class=error_class,
+            error_message=mask_text(message)[:300], updated_at=now, lease_until=None))
+    if not res.rowcount:  # type: ignore[attr-defined]
+        return False
+    if unreachable:
+        row = session.get(Outbox, row_id)
+        if row is not None:
+            on_unreachable(session, row, code)
+    return True
+
+
+def add_unreachable(session: Session, address: str, channel: str, code: str | None) -> None:
+    if session.execute(select(Unreachable.id).where(Unreachable.address == address)).first():  # type: ignore[arg-type]
+        return
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Unreachable.__table__)  # type: ignore[attr-defined]
+    session.execute(ins.values(address=address, channel=channel, error_code=code, at=utcnow())
+                    .on_conflict_do_nothing())
+
+
+def on_unreachable(session: Session, row: Outbox, code: str | None) -> None:
+    """Record the address as unreachable on that channel and send the same message on the other
+    channel, if the respondent has one that is usable (the fallback rule)."""
+    add_unreachable(session, row.to_address, row.channel, code)
+    if row.assignment_id is None or row.purpose == "reply":
+        return
+    from dispatch.service import enqueue_fallback
+
+    enqueue_fallback(session, row)
+
+
+def apply_status(
+    session: Session, provider_id: str, status: str, error_code: str | None = None,
+) -> bool:
+    """Move a row forward to `status` if that is progress; never backwards. Returns True if moved."""
+    rank = STATUS_RANK.get(status)
+    if rank is None:
+        return False
+    lower = [s for s, r in STATUS_RANK.items() if r < rank and s != Status.pending]
+    now = utcnow()
+    values: dict[str, Any] = {"status": status, "updated_at": now, "lease_until": None}
+    if status in (Status.delivered, Status.read):
+        values["delivered_at"] = func.coalesce(T.c.delivered_at, now)
+    if status == Status.failed:
+        values["error_code"] = error_code
+        values["error_class"] = "delivery"
+    res = session.execute(
+        update(T).where(T.c.provider_id == provider_id, T.c.status.in_(lower)).values(**values))
+    moved = bool(res.rowcount)  # type: ignore[attr-defined]
+    if moved and status == Status.failed and error_code:
+        from dispatch.channels.base import OptedOutError, PermanentError, classify_twilio
+
+        err = classify_twilio(400, error_code, "")
+        row = session.execute(select(Outbox).where(Outbox.provider_id == provider_id)).scalar_one()  # type: ignore[arg-type]
+        if isinstance(err, PermanentError | OptedOutError):
+            row.error_class = err.error_class
+            on_unreachable(session, row, error_code)
+    return moved
+
+
+def _apply_early_events(session: Session, provider_ids: list[str]) -> None:
+    """Status callbacks that arrived before we recorded the provider id (Twilio can be faster
+    than our own write): apply them now."""
+    ids = [p for p in provider_ids if p]
+    if not ids:
+        return
+    events = session.execute(
+        select(DeliveryEvent).where(DeliveryEvent.provider_id.in_(ids), DeliveryEvent.applied.is_(False))  # type: ignore[attr-defined]
+    ).scalars().all()
+    for ev in sorted(events, key=lambda e: STATUS_RANK.get(e.status, 0)):
+        if apply_status(session, ev.provider_id, ev.status, ev.error_code):
+            ev.applied = True
+            session.add(ev)
+
+
+def reopen(session: Session, row_id: int, attempt_id: str | None, note: str) -> bool:
+    """Back to pending (a reconcile found the provider never took it)."""
+    res = session.execute(
+        update(T).where(T.c.id == row_id, T.c.status == Status.sending, T.c.attempt_id == attempt_id)
+        .values(status=Status.pending, lease_until=None, next_attempt_at=utcnow(),
+                error_class="reconciled", error_message=note, updated_at=utcnow()))
+    return bool(res.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,303 @@
+"""The dispatch worker: claim due rows (replies first), send them at the shared rate through the
+channels, record the results in batches. Any number run against PostgreSQL; one on SQLite.
+
+One asyncio loop per worker; database work runs in a thread (`asyncio.to_thread`) so sends keep
+flowing while a batch is claimed or results are written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jinja2 import TemplateError
+from sqlalchemy import or_, select
+
+from core.clock import local, parse_hhmm, utcnow
+from core.config import Settings, get_settings
+from core.db import session_scope
+from core.models import Institution, OptOut
+from dispatch import outbox, ratelimit
+from dispatch.channels import make_channel
+from dispatch.channels.base import (
+    AmbiguousError,
+    Channel,
+    ChannelError,
+    OptedOutError,
+    PermanentError,
+    RateLimitedError,
+    RetryableError,
+)
+from dispatch.messages import build_message
+from dispatch.models import Lane, Outbox, Status, Unreachable
+from dispatch.reconcile import reconcile
+
+log = logging.getLogger("spibot.dispatch")
+T = Outbox.__table__  # type: ignore[attr-defined]
+
+
+def allowed_zones(now: datetime, zones: list[str], settings: Settings) -> list[str] | None:
+    """Zones where bulk messages may go now (not quiet hours there); None = no quiet hours."""
+    start, end = parse_hhmm(settings.quiet_start), parse_hhmm(settings.quiet_end)
+    if start == end:
+        return None
+    out = []
+    for tz in zones:
+        t = local(now, tz).time()
+        quiet = (t >= start or t < end) if start > end else (start <= t < end)
+        if not quiet:
+            out.append(tz)
+    return out
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    ambiguous: int = 0
+    blocked: int = 0
+    reconciled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sent": self.sent, "retried": self.retried, "failed": self.failed,
+                "ambiguous": self.ambiguous, "blocked": self.blocked,
+                "reconciled": dict(self.reconciled)}
+
+
+class Worker:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.channels: dict[str, Channel] = {}  # made inside the event loop (aiohttp needs one)
+        self.results: list[tuple[str, outbox.Claimed, Any]] = []
+        self.inflight = 0
+        self.stats = Stats()
+        self._zones: tuple[float, list[str]] = (0.0, [])
+        self.max_inflight = max(self.settings.worker_concurrency * 4, self.settings.worker_batch_size)
+
+    # --- database side (runs in a thread) -------------------------------------------------------
+
+    def _known_zones(self) -> list[str]:
+        if time.monotonic() - self._zones[0] > 60:
+            with session_scope() as s:
+                zones = set(s.execute(select(Institution.timezone).distinct()).scalars())  # type: ignore[call-overload]
+            zones |= {"Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura", "UTC"}
+            self._zones = (time.monotonic(), sorted(zones))
+        return self._zones[1]
+
+    def _rate_for(self, channel: str) -> float:
+        return self.settings.whatsapp_rate_per_sender if channel == "whatsapp" else self.settings.email_rate_per_server
+
+    def _bucket(self, item: outbox.Claimed) -> str:
+        if item.channel == "email":
+            return ratelimit.bucket_key("email", f"{self.settings.smtp_host}:{self.settings.smtp_port}")
+        return ratelimit.bucket_key("whatsapp", item.sender)
+
+    def claim(self, limit: int) -> list[tuple[outbox.Claimed, float]]:
+        """Claim rows, drop those whose address is opted out / unreachable, reserve rate slots."""
+        now = utcnow()
+        zones = allowed_zones(now, self._known_zones(), self.settings)
+        with session_scope(write=True) as session:
+            items = outbox.claim(session, limit=limit, lease_seconds=self.settings.lease_seconds,
+                                 allowed_zones=zones, now=now)
+            if not items:
+                return []
+            addrs = list({i.to_address for i in items if i.purpose != "reply"})
+            opted = set(session.execute(select(OptOut.address).where(OptOut.address.in_(addrs))).scalars()) if addrs else set()  # type: ignore[attr-defined]
+            unreachable = set(session.execute(select(Unreachable.address).where(Unreachable.address.in_(addrs))).scalars()) if addrs else set()  # type: ignore[attr-defined]
+            keep: list[outbox.Claimed] = []
+            for it in items:
+                if it.purpose != "reply" and (it.to_address in opted or it.to_address in unreachable):
+                    why = "opted_out" if it.to_address in opted else "unreachable"
+                    outbox.mark_failed(session, it.id, it.attempt_id, code=None, error_class=why,
+                                       message=f"not sent: address {why.replace('_', ' ')}", unreachable=False)
+                    self.stats.blocked += 1
+                else:
+                    keep.append(it)
+            by_bucket: dict[str, list[outbox.Claimed]] = defaultdict(list)
+            for it in keep:
+                by_bucket[self._bucket(it)].append(it)
+            scheduled: list[tuple[outbox.Claimed, float]] = []
+            for key, group in by_bucket.items():
+                start, interval = ratelimit.reserve(session, key, len(group), self._rate_for(group[0].channel))
+                scheduled.extend((it, start + i * interval) for i, it in enumerate(group))
+        scheduled.sort(key=lambda x: (x[0].lane, x[1]))
+        return scheduled
+
+    def write_results(self, results: list[tuple[str, outbox.Claimed, Any]]) -> None:
+        sent, retry, ambiguous, penalise = [], [], [], set()
+        with session_scope(write=True) as session:
+            for kind, it, value in results:
+                base = {"id": it.id, "attempt_id": it.attempt_id, "attempts": it.attempts}
+                if kind == "sent":
+                    sent.append({**base, "provider_id": value.provider_id, "status": value.status,
+                                 "backend": value.backend})
+                elif kind == "ambiguous":
+                    ambiguous.append({**base, "code": value.code, "message": str(value)})
+                elif kind == "retry":
+                    retry.append({**base, "code": value.code, "error_class": value.error_class,
+                                  "message": str(value)})
+                    if isinstance(value, RateLimitedError):
+                        penalise.add(self._bucket(it))
+                else:  # permanent / failed
+                    outbox.mark_failed(session, it.id, it.attempt_id, code=value.code,
+                                       error_class=value.error_class, message=str(value),
+                                       unreachable=isinstance(value, PermanentError))
+                    self.stats.failed += 1
+            outbox.mark_sent(session, sent)
+            self.stats.failed += len(outbox.mark_retry(session, retry, max_attempts=self.settings.max_attempts))
+            outbox.mark_ambiguous(session, ambiguous, delay=self.settings.reconcile_delay_seconds)
+            for key in penalise:
+                ratelimit.penalise(session, key)
+        self.stats.sent += len(sent)
+        self.stats.retried += len(retry)
+        self.stats.ambiguous += len(ambiguous)
+
+    def has_work(self) -> bool:
+        """Anything pending or in flight that this worker could still send (quiet hours aside)."""
+        zones = allowed_zones(utcnow(), self._known_zones(), self.settings)
+        cond = T.c.status == Status.pending
+        if zones is not None:
+            cond = cond & or_(T.c.lane == Lane.reply, T.c.tz.in_(zones))
+        with session_scope() as s:
+            return s.execute(select(T.c.id).where(or_(cond, T.c.status == Status.sending)).limit(1)).first() is not None
+
+    # --- sending ----------------------------------------------------------------------------------
+
+    async def _send_one(self, item: outbox.Claimed, at: float, sem: asyncio.Semaphore) -> None:
+        try:
+            async with sem:
+                delay = at - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                try:
+                    message = build_message(item)
+                    result = await self.channels[item.channel].send(message)
+                    self.results.append(("sent", item, result))
+                except AmbiguousError as exc:
+                    self.results.append(("ambiguous", item, exc))
+                except RetryableError as exc:
+                    self.results.append(("retry", item, exc))
+                except (PermanentError, OptedOutError, ChannelError) as exc:
+                    self.results.append(("failed", item, exc))
+                except (TemplateError, KeyError, ValueError) as exc:
+                    err = ChannelError(f"cannot build the message: {exc}", code="content")
+                    err.error_class = "content"
+                    self.results.append(("failed", item, err))
+                except Exception as exc:  # noqa: BLE001 - a bug must not lose the row: retry later
+                    log.exception("unexpected error sending outbox row %s", item.id)
+                    self.results.append(("retry", item, RetryableError(f"internal: {type(exc).__name__}")))
+        finally:
+            self.inflight -= 1
+
+    async def _flush(self) -> None:
+        if not self.results:
+            return
+        batch, self.results = self.results, []
+        try:
+            await asyncio.to_thread(self.write_results, batch)
+        except Exception:  # noqa: BLE001 - database hiccup: keep the results and try again
+            log.exception("could not record %d results; retrying", len(batch))
+            self.results = batch + self.results
+            await asyncio.sleep(0.5)
+
+    async def run(self, stop: threading.Event | None = None, *, until_idle: bool = False,
+                  timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109
+        stop = stop or threading.Event()
+        self.channels = {n: make_channel(n, self.settings) for n in ("whatsapp", "email")}
+        sem = asyncio.Semaphore(self.settings.worker_concurrency)
+        deadline = time.monotonic() + timeout if timeout else None
+        reconcile_every = 1.0 if until_idle else 15.0
+        last_reconcile = 0.0
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                if deadline and time.monotonic() > deadline:
+                    break
+                if time.monotonic() - last_reconcile > reconcile_every:
+                    last_reconcile = time.monotonic()
+                    try:
+                        for k, v in (await reconcile(self.channels)).items():
+                            self.stats.reconciled[k] += v
+                    except Exception:  # noqa: BLE001
+                        log.exception("reconcile failed")
+                if len(self.results) >= 100:
+                    await self._flush()
+                room = self.max_inflight - self.inflight
+                batch: list[tuple[outbox.Claimed, float]] = []
+                if room >= min(50, self.max_inflight // 4):
+                    try:
+                        batch = await asyncio.to_thread(self.claim, min(room, self.settings.worker_batch_size))
+                    except Exception:  # noqa: BLE001
+                        log.exception("claim failed")
+                        await asyncio.sleep(1.0)
+                for item, at in batch:
+                    self.inflight += 1
+                    task = asyncio.create_task(self._send_one(item, at, sem))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if batch:
+                    await asyncio.sleep(0)
+                    continue
+                await self._flush()
+                if until_idle and self.inflight == 0 and not self.results:
+                    if not await asyncio.to_thread(self.has_work):
+                        break
+                await asyncio.sleep(0.05 if self.inflight else (0.2 if until_idle else 1.0))
+        finally:
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            while self.results:
+                await self._flush()
+            for ch in self.channels.values():
+                await ch.close()
+        return self.stats.as_dict()
+
+
+def _run_in_new_loop(coro_factory: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro_factory())
+    box: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: box.setdefault("r", asyncio.run(coro_factory())))
+    t.start()
+    t.join()
+    return box.get("r")
+
+
+def run_until_idle(*, timeout: float = 30) -> dict[str, Any]:
+    """Process until nothing is due (or `timeout` seconds); returns counts. For tests and demos."""
+    return dict(_run_in_new_loop(lambda: Worker().run(until_idle=True, timeout=timeout)))
+
+
+def run_worker_thread(stop_event: threading.Event) -> threading.Thread:
+    """One worker in a background thread (the embedded default), until `stop_event` is set."""
+
+    def target() -> None:
+        try:
+            asyncio.run(Worker().run(stop_event))
+        except Exception:  # noqa: BLE001
+            log.exception("dispatch worker stopped")
+
+    thread = threading.Thread(target=target, name="dispatch-worker", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_forever(*, once: bool = False) -> dict[str, Any]:
+    """`spibot worker`: until SIGTERM/SIGINT (or, with --once, until idle)."""
+    import signal
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("dispatch worker %s started", os.getpid())
+    return dict(asyncio.run(Worker().run(stop, until_idle=once)))
