@@ -90,7 +90,7 @@ class _Intake:
         self.duplicates: Counter[str] = Counter()
         self.seen: set[int] = set()
         self.contact_name: dict[tuple[str, str], int] = {}
-        self.shared: set[str] = set()
+        self.shared: set[tuple[str, str]] = set()  # (form, contact)
         self.employee_contacts: set[str] = set()
         # unit id -> [external rows within the 12-month window, earliest month index]
         self.volume: dict[int, list[int]] = defaultdict(lambda: [0, 10**9])
@@ -127,7 +127,7 @@ class _Intake:
             if contact:
                 first = self.contact_name.setdefault((r.form, contact), name_hash)
                 if first != name_hash:
-                    self.shared.add(contact)
+                    self.shared.add((r.form, contact))
         return False
 
     def to_row(self, r: Record, ref: SheetRef) -> dict[str, Any]:
@@ -263,16 +263,17 @@ def _narrow_busy_units(intake: _Intake) -> None:
 
 def _flag_shared_contacts(intake: _Intake) -> None:
     """The same contact under different names: kept, and flagged "shared_contact"."""
-    shared = sorted(intake.shared)
-    for i in range(0, len(shared), 500):
-        part = shared[i:i + 500]
-        people = intake.session.scalars(
-            select(Person).where(Person.import_batch_id == intake.batch_id,
-                                 or_(Person.phone.in_(part), Person.email.in_(part)))  # type: ignore[union-attr]
-        )
-        for person in people:
-            if "shared_contact" not in person.flags:
-                person.flags = [*person.flags, "shared_contact"]
+    for form in FORMS:
+        shared = sorted(contact for f, contact in intake.shared if f == form)
+        for i in range(0, len(shared), 500):
+            part = shared[i:i + 500]
+            people = intake.session.scalars(
+                select(Person).where(Person.import_batch_id == intake.batch_id, Person.group == form,
+                                     or_(Person.phone.in_(part), Person.email.in_(part)))  # type: ignore[union-attr]
+            )
+            for person in people:
+                if "shared_contact" not in person.flags:
+                    person.flags = [*person.flags, "shared_contact"]
     intake.session.flush()
 
 
