@@ -58,13 +58,15 @@ def redact_links(text: str) -> str:
     return _LINK_TOKEN.sub(r"\1…", text)
 
 
+def _num_media(form: dict[str, str]) -> int:
+    value = (form.get("NumMedia") or "").strip()
+    return min(int(value), 100) if value.isdigit() and len(value) < 6 else 0
+
+
 def _kind(form: dict[str, str], body: str) -> str:
     if body.strip():
         return "long" if len(body) > intents.MAX_MATCH_CHARS else "text"
-    try:
-        num_media = int(form.get("NumMedia") or 0)
-    except ValueError:
-        num_media = 0
+    num_media = _num_media(form)
     message_type = (form.get("MessageType") or "").lower()
     if num_media > 0 or form.get("Latitude") or message_type in MEDIA_TYPES:
         return "media"
@@ -127,7 +129,7 @@ def receive(session: Session, form: dict[str, str], *, now: datetime | None = No
     inbound = InboundMessage(
         message_sid=sid, from_number=phone or clean_text(form.get("From"), 40),
         to_number=clean_text(form.get("To"), 60), body=body, kind=_kind(form, body),
-        num_media=int(form.get("NumMedia") or 0) if (form.get("NumMedia") or "").isdigit() else 0,
+        num_media=_num_media(form),
         received_at=now,
     )
     try:
