@@ -1,9 +1,151 @@
-"""Commands of responses."""
+"""Commands of responses: `spibot score ...` (checks, reports, correction) and `spibot responses import`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+console = Console()
+score_app = typer.Typer(help="SPI scoring: check thresholds and the index, build reports.", no_args_is_help=True)
+responses_app = typer.Typer(help="Questionnaire responses: import from CAPI/other platforms.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]{message}[/red]")
+    raise typer.Exit(2)
+
+
+@score_app.command("classify")
+def classify_cmd(
+    group: Annotated[str, typer.Option(help="internal | external | expert")],
+    kind: Annotated[str, typer.Option(help="keberadaan | risiko | pencegahan")],
+    item: Annotated[str, typer.Option(help="The exact reference description (spi2024_risk_thresholds.csv).")],
+    value: Annotated[float, typer.Option(help="Share of respondents, 0..1 (negative side; positive for pencegahan).")],
+    year: Annotated[int, typer.Option(help="Threshold year on file.")] = 2024,
+) -> None:
+    """Print the risk-map level of one item value (a value on a boundary takes the lower level)."""
+    from responses.scoring.method import MethodError, classify
+
+    try:
+        typer.echo(classify(group, kind, item, value, year))
+    except MethodError as exc:
+        _fail(str(exc))
+
+
+@score_app.command("index")
+def index_cmd(
+    internal: Annotated[float, typer.Option(help="Internal sub-index 0..100")],
+    external: Annotated[float, typer.Option(help="External sub-index 0..100")],
+    expert: Annotated[float, typer.Option(help="Expert sub-index 0..100")],
+    correction: Annotated[float, typer.Option(help="Correction factor points (subtracted)")] = 0.0,
+) -> None:
+    """Print the integrity index and its category, e.g. `74.62 Waspada`."""
+    from responses.scoring.method import MethodError, category, integrity_index
+
+    try:
+        value = integrity_index(internal, external, expert, correction)
+    except MethodError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"{value:.2f} {category(value)}")
+
+
+@score_app.command("report")
+def report_cmd(
+    campaign: Annotated[int, typer.Option("--campaign", help="Campaign id")],
+    pdf: Annotated[Path | None, typer.Option(help="Write the PDF report here.")] = None,
+    xlsx: Annotated[Path | None, typer.Option(help="Write the .xlsx tables and action-plan matrix here.")] = None,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    exclude_flagged: Annotated[bool, typer.Option(help="Leave out responses flagged by the integrity checks.")] = False,
+) -> None:
+    """Score a campaign and print its index; optionally write the PDF/XLSX/HTML report."""
+    from core import audit
+    from core.db import session_scope
+    from responses.reports import build_report, render_html, write_pdf, write_xlsx
+
+    with session_scope(write=bool(pdf or xlsx or html)) as session:
+        try:
+            report = build_report(session, campaign, include_flagged=not exclude_flagged)
+        except LookupError as exc:
+            _fail(str(exc))
+            return
+        s = report.score
+        for group, g in s.groups.items():
+            shown = f"disembunyikan (< {s.min_cell} responden)" if g.suppressed else f"{g.index}"
+            console.print(f"{group:9} n={g.n:5}  {shown}")
+        console.print(f"koreksi   {s.correction}")
+        console.print(f"indeks    {s.index if s.index is not None else '-'} {s.category or ''}")
+        for path, writer in ((pdf, write_pdf), (xlsx, write_xlsx)):
+            if path:
+                writer(report, path)
+                console.print(f"[green]wrote {path}[/green]")
+        if html:
+            html.write_text(render_html(report), encoding="utf-8")
+            console.print(f"[green]wrote {html}[/green]")
+        if pdf or xlsx or html:
+            audit.record(session, audit.cli_actor(), "responses.report_export",
+                         institution_id=s.institution_id, target=f"campaign:{campaign}",
+                         details={"pdf": bool(pdf), "xlsx": bool(xlsx), "html": bool(html)})
+
+
+@score_app.command("correction")
+def correction_cmd(
+    campaign: Annotated[int, typer.Option("--campaign", help="Campaign id")],
+    part: Annotated[list[str] | None, typer.Option(help="name=points, e.g. corruption_prevalence=2.5 (repeatable)")] = None,
+    history: Annotated[list[str] | None, typer.Option(help="year=index of earlier years, e.g. 2023=68.22 (repeatable)")] = None,
+) -> None:
+    """Record correction-factor points supplied by the PIC or KPK, and earlier years' indices."""
+    from core import audit
+    from core.db import session_scope
+    from responses.scoring.institution import set_correction
+
+    def pairs(items: list[str], what: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for text in items:
+            key, sep, value = text.partition("=")
+            try:
+                out[key.strip()] = float(value.replace(",", "."))
+            except ValueError:
+                sep = ""
+            if not sep or not key.strip():
+                _fail(f"{what} {text!r}: expected name=number")
+        return out
+
+    parts, hist = pairs(part or [], "--part"), pairs(history or [], "--history")
+    try:
+        years = {int(k): v for k, v in hist.items()}
+    except ValueError:
+        _fail("--history: the year must be a number, e.g. 2023=68.22")
+        return
+    with session_scope(write=True) as session:
+        try:
+            row = set_correction(session, campaign, parts or None, years or None)
+        except ValueError as exc:
+            _fail(str(exc))
+            return
+        audit.record(session, audit.cli_actor(), "responses.correction", target=f"campaign:{campaign}",
+                     details={"parts": row.parts, "history": row.history})
+    console.print(f"correction = {sum(row.parts.values()):.2f} points {row.parts}")
+
+
+@responses_app.command("import")
+def import_cmd(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or XLSX with a token column")]) -> None:
+    """Import responses collected elsewhere (all rows or none; resending the same rows is harmless)."""
+    from core import audit
+    from responses.importer import ImportFailed, import_file
+
+    try:
+        result = import_file(path, actor=audit.cli_actor())
+    except ImportFailed as exc:
+        _fail(str(exc))
+        return
+    console.print(f"[green]{result.stored} stored, {result.duplicates} already received[/green]")
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the `spibot` app."""
+    app.add_typer(score_app, name="score")
+    app.add_typer(responses_app, name="responses")

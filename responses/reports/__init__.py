@@ -1,0 +1,174 @@
+"""The institution report (KPK report chapter 4 shape): one `Report`, three renderings.
+
+`build_report(session, campaign_id, include_flagged=True) -> Report` scores the campaign (minimum
+cell size already enforced in `score_institution`) and adds participation and the action-plan
+matrix; `render_html(report) -> str`, `write_pdf(report, path_or_buffer)` and
+`write_xlsx(report, path_or_buffer)` only lay that out. The monitor mounts them behind its login.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import yaml
+from sqlmodel import Session, select
+
+from core.clock import utcnow
+from core.models import Campaign, Institution, Unit
+from responses.questionnaire import DATA_DIR, GROUPS, load_questionnaire
+from responses.scoring.institution import InstitutionScore, score_institution
+from responses.stats import response_counts
+
+GROUP_LABELS = {"internal": "Internal (pegawai)", "external": "Eksternal (pengguna layanan)",
+                "expert": "Eksper"}
+SEVERITY = {"Sangat Tinggi": 0, "Tinggi": 1, "Di bawah rata-rata": 2, "Sedang": 3, "Rendah": 4,
+            "Di atas rata-rata": 5}
+
+
+@lru_cache
+def recommendations() -> dict[str, Any]:
+    with (DATA_DIR / "recommendations.yaml").open(encoding="utf-8") as fh:
+        data: dict[str, Any] = yaml.safe_load(fh)
+    return data
+
+
+@dataclass
+class UnitParticipation:
+    unit_id: int | None
+    name: str
+    assigned: dict[str, int]  # per survey group
+    responded: dict[str, int]
+    rate: float | None  # responded / assigned, all groups
+    lowest: bool = False
+
+
+@dataclass
+class ActionRow:
+    level: str
+    group: str
+    dimension: str
+    variable: str
+    levels: str  # "keberadaan: Tinggi; risiko: Sedang"
+    recommendation: str
+    mcp_area: str
+    timing: str
+
+
+@dataclass
+class Report:
+    institution: str
+    campaign: str
+    year: int
+    generated_at: datetime
+    score: InstitutionScore
+    respondents: dict[str, tuple[int, int]]  # group -> (assigned, responded)
+    participation: list[UnitParticipation]
+    dimension_labels: dict[str, str]
+    variable_labels: dict[tuple[str, str], str]
+    actions: list[ActionRow]
+    signals: Any | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _labels(year: int) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    dims = {k: v["label"] for k, v in recommendations()["dimensions"].items()}
+    variables: dict[tuple[str, str], str] = {}
+    for group in GROUPS:
+        for item in load_questionnaire(group, year).items:
+            variables.setdefault((group, str(item.variable)), str(item.reference))
+    return dims, variables
+
+
+def _participation(session: Session, campaign: Campaign) -> tuple[list[UnitParticipation], dict[str, tuple[int, int]]]:
+    from core.models import Group
+
+    units = {u.id: u.name for u in session.exec(select(Unit).where(Unit.institution_id == campaign.institution_id)).all()}
+    rows: dict[int | None, UnitParticipation] = {}
+    totals: dict[str, list[int]] = {g: [0, 0] for g in GROUPS}
+    for (unit_id, group), c in response_counts(session, campaign.id).items():  # type: ignore[arg-type]
+        sg = Group(group).survey_group if group in Group.__members__ else group
+        row = rows.setdefault(unit_id, UnitParticipation(unit_id, units.get(unit_id, "Tanpa unit") if unit_id else "Tanpa unit", {}, {}, None))
+        row.assigned[sg] = row.assigned.get(sg, 0) + c.assigned
+        row.responded[sg] = row.responded.get(sg, 0) + c.responded
+        if sg in totals:
+            totals[sg][0] += c.assigned
+            totals[sg][1] += c.responded
+    out = sorted(rows.values(), key=lambda r: r.name)
+    for r in out:
+        assigned = sum(r.assigned.values())
+        r.rate = round(sum(r.responded.values()) / assigned, 4) if assigned else None
+    ranked = sorted((r for r in out if r.rate is not None and r.unit_id is not None), key=lambda r: (r.rate, r.name))
+    for r in ranked[:3]:
+        r.lowest = True
+    return out, {g: (v[0], v[1]) for g, v in totals.items()}
+
+
+def _actions(score: InstitutionScore, dims: dict[str, str], variables: dict[tuple[str, str], str]) -> list[ActionRow]:
+    rec = recommendations()
+    rows = []
+    for group, result in score.groups.items():
+        by_var: dict[str, list[Any]] = {}
+        for item in result.items:
+            if item.level is not None:
+                by_var.setdefault(item.variable, []).append(item)
+        for variable, items in by_var.items():
+            worst = min(items, key=lambda i: SEVERITY[i.level])
+            dim = worst.dimension
+            dim_rec = rec["dimensions"].get(dim, {"text": "", "mcp": ""})
+            lvl = rec["levels"][worst.level]
+            rows.append(ActionRow(
+                level=worst.level, group=group, dimension=dims.get(dim, dim),
+                variable=variables.get((group, variable), variable),
+                levels="; ".join(f"{i.kind}: {i.level}" for i in items),
+                recommendation=f"{lvl['text']} {dim_rec['text']}".strip(),
+                mcp_area=dim_rec.get("mcp", ""), timing=lvl.get("timing", ""),
+            ))
+    return sorted(rows, key=lambda r: (SEVERITY[r.level], r.group, r.dimension))
+
+
+def _signals(session: Session, campaign_id: int) -> Any | None:
+    try:
+        from integrity.service import correction_inputs
+    except ImportError:
+        return None
+    return correction_inputs(session, campaign_id)
+
+
+def build_report(session: Session, campaign_id: int, *, include_flagged: bool = True) -> Report:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LookupError(f"campaign {campaign_id} not found")
+    institution = session.get(Institution, campaign.institution_id)
+    score = score_institution(session, campaign_id, include_flagged=include_flagged)
+    dims, variables = _labels(campaign.year)
+    participation, respondents = _participation(session, campaign)
+    notes = [f"Kelompok dengan kurang dari {score.min_cell} responden tidak ditampilkan untuk menjaga kerahasiaan."]
+    if not include_flagged:
+        notes.append("Jawaban yang ditandai oleh pemeriksaan integritas tidak dihitung.")
+    return Report(
+        institution=institution.name if institution else "", campaign=campaign.name, year=campaign.year,
+        generated_at=utcnow(), score=score, respondents=respondents, participation=participation,
+        dimension_labels=dims, variable_labels=variables, actions=_actions(score, dims, variables),
+        signals=_signals(session, campaign_id), notes=notes,
+    )
+
+
+def render_html(report: Report) -> str:
+    from responses.reports.html import render
+
+    return render(report)
+
+
+def write_pdf(report: Report, path_or_buffer: Any) -> None:
+    from responses.reports.pdf import write
+
+    write(report, path_or_buffer)
+
+
+def write_xlsx(report: Report, path_or_buffer: Any) -> None:
+    from responses.reports.xlsx import write
+
+    write(report, path_or_buffer)
