@@ -7,6 +7,8 @@ import re
 
 _PHONE = re.compile(r"(\+?\d[\d\s\-]{6,}\d)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+)")
+# Personal link tokens in URLs (/s/<token>): whoever reads the log could open the questionnaire.
+_TOKEN = re.compile(r"(/s/)[A-Za-z0-9_\-]{16,}")
 
 
 def mask_phone(phone: str | None) -> str:
@@ -24,6 +26,7 @@ def mask_email(email: str | None) -> str:
 
 
 def mask_text(text: str) -> str:
+    text = _TOKEN.sub(r"\1***", text)
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return _PHONE.sub(lambda m: mask_phone(re.sub(r"[\s\-]", "", m.group(1))), text)
 
