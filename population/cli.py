@@ -1,9 +1,158 @@
-"""Commands of population."""
+"""Commands of population: `spibot population import|quality` and `spibot sample`."""
 
 from __future__ import annotations
 
+import json
+from datetime import date
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+population_app = typer.Typer(help="Population lists: import, data quality.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]{message}[/red]", highlight=False)
+    raise typer.Exit(2)
+
+
+def _institution(session, code: str):  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from core.models import Institution
+
+    inst = session.exec(select(Institution).where(Institution.code == code)).first()
+    if inst is None:
+        _fail(f"Instansi dengan kode {code!r} tidak ditemukan / institution {code!r} does not exist. "
+              f"Buat dulu / create it first: spibot institution add {code} \"Nama Instansi\"")
+    return inst
+
+
+@population_app.command("import")
+def import_command(
+    files: list[Path] = typer.Argument(..., help=".xlsx or .csv files (KPK population forms)"),  # noqa: B008
+    institution: str = typer.Option(..., "--institution", help="Institution code"),
+    reference_date: str = typer.Option(..., "--reference-date", help="YYYY-MM-DD: tenure and service windows end here"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
+) -> None:
+    """Import population files (all or nothing) and print what was found per form."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from core.audit import cli_actor
+    from core.db import session_scope
+    from population.errors import IntakeError
+    from population.importer import import_files
+
+    try:
+        ref = date.fromisoformat(reference_date)
+    except ValueError:
+        _fail(f"--reference-date {reference_date!r} is not a date: write it as YYYY-MM-DD, e.g. 2024-06-30")
+    try:
+        with session_scope(write=True) as session:
+            inst = _institution(session, institution)
+            if as_json:
+                report = import_files(session, list(files), inst, ref, actor=cli_actor())
+            else:
+                with Progress(TextColumn("Mengimpor"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("baris"), console=console, transient=True) as bar:
+                    task = bar.add_task("import", total=None)
+                    report = import_files(session, list(files), inst, ref, actor=cli_actor(),
+                                          progress=lambda n: bar.update(task, completed=n))
+    except IntakeError as exc:
+        _fail(f"Impor dibatalkan, tidak ada data yang disimpan / import refused, nothing written: {exc}")
+    if as_json:
+        typer.echo(json.dumps(report.summary(), ensure_ascii=False))
+        return
+    table = Table(title=f"Impor populasi {inst.code} (batch {report.batch_id}, tanggal acuan {ref})")
+    for column in ("Kelompok", "Baris", "Eligible", "Non-ASN", "Duplikat", "Dikecualikan", "Tidak dapat dipakai"):
+        table.add_column(column, justify="left" if column in ("Kelompok", "Dikecualikan", "Tidak dapat dipakai") else "right")
+    for form, c in report.summary().items():
+        if c["rows"]:
+            table.add_row(form, str(c["rows"]), str(c["eligible"]), str(c["eligible_non_asn"]),
+                          str(c["duplicates"]), _fmt(c["excluded"]), _fmt(c["unusable"]))
+    console.print(table)
+    for sheet in report.sheets:
+        console.print(f"  {sheet['file']} / {sheet['sheet'] or '-'}: {sheet['form']}, judul kolom di baris "
+                      f"{sheet['header_row']}, {sheet['rows']} baris data", highlight=False)
+
+
+def _fmt(counts: dict[str, int]) -> str:
+    return "\n".join(f"{k}: {v}" for k, v in counts.items()) or "-"
+
+
+@population_app.command("quality")
+def quality_command(
+    institution: str = typer.Option(..., "--institution", help="Institution code"),
+    xlsx: Path | None = typer.Option(None, "--xlsx", help="Also write the workbook to send back to units"),  # noqa: B008
+) -> None:
+    """Data quality per unit: clean %, reasons, examples."""
+    from core.db import session_scope
+    from population.quality import quality_report, write_xlsx
+
+    with session_scope() as session:
+        inst = _institution(session, institution)
+        report = quality_report(session, inst.id)
+    table = Table(title=f"Kualitas data {inst.name}: {report.clean_pct:.2f}% bersih")
+    for column in ("Unit", "Baris", "% bersih", "% pegawai", "% pengguna", "Masalah"):
+        table.add_column(column)
+    for u in report.units:
+        table.add_row(u.unit, str(u.rows), f"{u.clean_pct:.2f}", _opt(u.internal_clean_pct),
+                      _opt(u.external_clean_pct), _fmt(u.unusable))
+    console.print(table)
+    if xlsx is not None:
+        write_xlsx(report, xlsx)
+        console.print(f"[green]Ditulis / written: {xlsx}[/green]")
+
+
+def _opt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def sample_command(
+    campaign: int = typer.Option(..., "--campaign", help="Campaign id"),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (recorded; random if omitted)"),
+    margin: float | None = typer.Option(None, "--margin", help="Margin of error, e.g. 0.05 (at most 0.10)"),
+    replace: bool = typer.Option(False, "--replace", help="Replace an earlier draw (only before any invitation)"),
+) -> None:
+    """Draw the campaign's sample and print its audit: seed, population hash, sizes, allocations."""
+    from core.audit import cli_actor
+    from core.db import session_scope
+    from core.models import Campaign
+    from population.errors import SamplingError
+    from population.sampling import draw_sample
+
+    try:
+        with session_scope(write=True) as session:
+            camp = session.get(Campaign, campaign)
+            if camp is None:
+                _fail(f"Kampanye {campaign} tidak ditemukan / campaign {campaign} does not exist "
+                      "(see spibot campaign create).")
+            draw = draw_sample(session, camp, seed=seed, margin=margin, replace=replace, actor=cli_actor())
+    except SamplingError as exc:
+        _fail(str(exc))
+    console.print(f"Sampel kampanye {campaign} (versi {draw.version})", highlight=False)
+    console.print(f"  seed: {draw.seed}\n  population hash (SHA-256): {draw.population_hash}\n"
+                  f"  margin: {draw.margin}, confidence: {draw.confidence}", highlight=False)
+    table = Table(title="Ukuran sampel")
+    for column in ("Kelompok", "Populasi", "Sampel", "Cadangan", "Target"):
+        table.add_column(column)
+    for group, s in draw.sizes.items():
+        table.add_row(group, str(s["population"]), str(s["size"]), str(s.get("reserves", "-")),
+                      str(s.get("target", s["size"])))
+    console.print(table)
+    alloc = Table(title="Alokasi per unit / kriteria")
+    for column in ("Kelompok", "Unit/kriteria", "Populasi", "Sampel", "Cadangan"):
+        alloc.add_column(column)
+    for group, units in draw.allocations.items():
+        for unit, a in units.items():
+            alloc.add_row(group, unit, str(a["population"]), str(a["sample"]), str(a.get("reserve", "-")))
+    console.print(alloc)
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the `spibot` app."""
+    app.add_typer(population_app, name="population")
+    app.command("sample")(sample_command)
