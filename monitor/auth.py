@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -35,9 +36,21 @@ from monitor.models import Role, User
 
 COOKIE = "spibot_pic"
 _RANK = {Role.viewer: 0, Role.pic: 1, Role.admin: 2}
-_hasher = PasswordHasher()
-# Verified against when the login is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@lru_cache
+def _hasher(env: str) -> PasswordHasher:
+    """argon2id with the library's defaults; ENV=test only uses cheap parameters so the suite
+    stays fast (a hash records its parameters, so verification follows whatever made it)."""
+    if env == "test":
+        return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    return PasswordHasher()
+
+
+@lru_cache
+def _dummy_hash(env: str) -> str:
+    """Verified against when the login is unknown, so both paths cost the same time."""
+    return _hasher(env).hash("not-a-real-password")
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -79,12 +92,12 @@ class CurrentUser:
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AuthError(f"Kata sandi minimal {MIN_PASSWORD_LENGTH} karakter.")
-    return _hasher.hash(password)
+    return _hasher(get_settings().env).hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher(get_settings().env).verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -94,7 +107,7 @@ def authenticate(session: Session, login: str, password: str) -> User:
     settings = get_settings()
     user = session.exec(select(User).where(User.login == login.strip().lower())).first()
     if user is None:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(settings.env), password)
         raise AuthError("Nama pengguna atau kata sandi salah.")
     now = utcnow()
     if user.locked_until and as_utc(user.locked_until) > now:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlmodel import Session, select
 
 from core.models import Campaign, Institution
@@ -14,6 +17,7 @@ from monitor import problems, sources, stats
 from monitor.models import CampaignSnapshot
 from monitor.tables import Table, lowest
 
+LABELS_FILE = Path(__file__).parent / "data" / "labels.yaml"
 NA = "Belum tersedia: modul {what} belum terpasang."
 
 
@@ -131,12 +135,19 @@ def _as_dict(item: Any) -> dict[str, Any]:
     return {"nilai": str(item)}
 
 
+@lru_cache
+def _labels() -> dict[str, str]:
+    data = yaml.safe_load(LABELS_FILE.read_text(encoding="utf-8")) or {}
+    return {str(k): str(v or "") for k, v in data.items()}
+
+
 def table_from_items(name: str, title: str, items: list[Any]) -> Table:
-    """A table from a list of dicts/dataclasses/named tuples (columns from the first item)."""
+    """A table from a list of dicts/dataclasses/named tuples (columns from the first item, headed
+    in Indonesian from data/labels.yaml; internal ids hidden)."""
     dicts = [_as_dict(i) for i in items]
-    columns = list(dicts[0].keys()) if dicts else []
-    rows = [[_cell(d.get(c)) for c in columns] for d in dicts]
-    return Table(name, title, columns, rows)
+    keys = [k for k in (dicts[0].keys() if dicts else []) if _labels().get(k, k) != ""]
+    rows = [[_cell(d.get(k)) for k in keys] for d in dicts]
+    return Table(name, title, [_labels().get(k, k) for k in keys], rows)
 
 
 def _cell(value: Any) -> Any:
@@ -172,7 +183,7 @@ def qr(session: Session, campaign: Campaign, inst: Institution) -> PageData:
     t = table_from_items("registrasi", "Registrasi QR per unit, loket dan hari", items or [])
     if items is None:
         t.note = NA.format(what="QR")
-    return PageData([t], {"posters": sources.posters_builder() is not None})
+    return PageData([t], {"posters": sources.posters_available()})
 
 
 def quality(session: Session, campaign: Campaign, inst: Institution) -> PageData:

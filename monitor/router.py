@@ -199,3 +199,15 @@ def remind_unit(campaign_id: int, unit_id: int, user: Actor) -> RedirectResponse
                    target=f"campaign:{campaign.id}/unit:{unit.code}", details={"queued": count})
     query = "ok=tidak-tersedia" if count is None else f"ok=pengingat&n={count}"
     return RedirectResponse(f"/pic/c/{campaign_id}/unit?{query}", status_code=303)
+
+
+def _include_extra() -> None:
+    """Downloads from other packages and user management live in extra_routes (kept apart so each
+    module stays small); they are registered before the generic `/c/{id}/{page}` routes match."""
+    from monitor.extra_routes import router as extra
+
+    for route in extra.routes:
+        router.routes.insert(0, route)
+
+
+_include_extra()

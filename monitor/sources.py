@@ -92,10 +92,16 @@ def score_renderer(kind: str) -> Callable[..., Any] | None:
     return _function("responses.reports", kind)
 
 
-def posters_builder() -> Callable[..., Any] | None:
-    """qr's posters ZIP/PDF builder (name agreed with the qr package)."""
-    for name in ("posters_pdf", "build_posters_pdf", "campaign_posters_pdf"):
-        fn = _function("qr.posters", name) or _function("qr.service", name)
-        if fn is not None:
-            return fn
-    return None
+def posters_pdf(session: Session, campaign: Any) -> bytes | None:
+    """Every poster of a campaign as one vector PDF (qr package), or None if unavailable."""
+    specs = _function("qr.posters", "campaign_specs")
+    page_for = _function("qr.layout", "page_for")
+    pdf_bytes = _function("qr.render", "pdf_bytes")
+    if specs is None or page_for is None or pdf_bytes is None:
+        return None
+    found = specs(session, campaign, None)
+    return bytes(pdf_bytes((page_for(spec, "a4") for spec in found), title="Poster SPI"))
+
+
+def posters_available() -> bool:
+    return _function("qr.posters", "campaign_specs") is not None

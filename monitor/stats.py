@@ -201,7 +201,7 @@ def daily(session: Session, campaign: Campaign, tz: str) -> list[tuple[date, int
     if outbox is not None:
         stamp = outbox_column(outbox, "sent_at", "updated_at", "created_at")
         if stamp is not None:
-            for (at,) in session.exec(
+            for at in session.exec(
                 select(stamp).where(outbox.campaign_id == campaign.id, outbox.status.in_(SENT),
                                     stamp.is_not(None))
             ):

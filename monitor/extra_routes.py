@@ -1,0 +1,164 @@
+"""Dashboard routes for downloads built by other packages (score report, data-quality workbook,
+posters) and the admin's user management. Same rules: `require_user`, then `check_scope`."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+from sqlmodel import select
+
+from core.audit import record
+from core.db import session_scope
+from core.models import Institution
+from monitor import sources
+from monitor.auth import AuthError, CurrentUser, require_user
+from monitor.models import Role
+from monitor.pages import PAGES
+from monitor.router import XLSX, _campaign, _is_closed, _render
+from monitor.users import add_user, list_users, resolve_institution, set_active, set_password
+
+router = APIRouter(prefix="/pic", tags=["dashboard"])
+Viewer = Annotated[CurrentUser, Depends(require_user(Role.viewer))]
+Admin = Annotated[CurrentUser, Depends(require_user(Role.admin))]
+PDF = "application/pdf"
+
+
+def _download(body: bytes, media_type: str, filename: str) -> Response:
+    return Response(body, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{quote(filename)}"'})
+
+
+# --- score report (responses package) -------------------------------------------------------------
+
+
+@router.get("/c/{campaign_id}/skor/laporan", response_class=HTMLResponse)
+def score_page(request: Request, campaign_id: int, user: Viewer) -> HTMLResponse:
+    with session_scope() as session:
+        campaign, inst = _campaign(session, user, campaign_id)
+        closed = _is_closed(campaign)
+        body, available = None, sources.score_renderer("render_html") is not None
+        if closed and available:
+            report = sources.score_report(session, campaign.id)  # type: ignore[arg-type]
+            render = sources.score_renderer("render_html")
+            body = Markup(render(report)) if report is not None and render else None  # noqa: S704 - our own report HTML, escaped by its renderer
+    return _render(request, "skor.html", user, campaign=campaign, institution=inst, page="skor",
+                   pages=PAGES, closed=closed, available=available, body=body)
+
+
+@router.get("/c/{campaign_id}/skor/laporan.{fmt}")
+def score_download(campaign_id: int, fmt: str, user: Viewer) -> Response:
+    if fmt not in ("pdf", "xlsx"):
+        raise HTTPException(404, "Format tidak dikenal.")
+    with session_scope(write=True) as session:
+        campaign, inst = _campaign(session, user, campaign_id)
+        writer = sources.score_renderer("write_pdf" if fmt == "pdf" else "write_xlsx")
+        if not _is_closed(campaign) or writer is None:
+            raise HTTPException(404, "Laporan skor tersedia setelah survei ditutup.")
+        report = sources.score_report(session, campaign.id)  # type: ignore[arg-type]
+        buf = io.BytesIO()
+        writer(report, buf)
+        record(session, user.login, "monitor.export", institution_id=inst.id,
+               target=f"campaign:{campaign.id}/skor.{fmt}")
+    return _download(buf.getvalue(), PDF if fmt == "pdf" else XLSX, f"{inst.code}-skor-{campaign.year}.{fmt}")
+
+
+# --- data quality workbook (population package) ----------------------------------------------------
+
+
+@router.get("/c/{campaign_id}/kualitas/laporan.xlsx")
+def quality_download(campaign_id: int, user: Viewer) -> Response:
+    with session_scope(write=True) as session:
+        campaign, inst = _campaign(session, user, campaign_id)
+        report = sources.quality_report(session, inst.id)  # type: ignore[arg-type]
+        if report is None:
+            raise HTTPException(404, "Laporan kualitas data belum tersedia.")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "kualitas.xlsx"
+            if not sources.quality_xlsx(report, path):
+                raise HTTPException(404, "Laporan kualitas data belum tersedia.")
+            body = path.read_bytes()
+        record(session, user.login, "monitor.export", institution_id=inst.id,
+               target=f"campaign:{campaign.id}/kualitas.xlsx")
+    return _download(body, XLSX, f"{inst.code}-kualitas-data.xlsx")
+
+
+# --- posters (qr package) ----------------------------------------------------------------------------
+
+
+@router.get("/c/{campaign_id}/qr/poster.pdf")
+def posters_download(campaign_id: int, user: Viewer) -> Response:
+    with session_scope(write=True) as session:
+        campaign, inst = _campaign(session, user, campaign_id)
+        body = sources.posters_pdf(session, campaign)
+        if body is None:
+            raise HTTPException(404, "Poster belum tersedia.")
+        record(session, user.login, "monitor.export", institution_id=inst.id,
+               target=f"campaign:{campaign.id}/poster.pdf")
+    return _download(body, PDF, f"{inst.code}-poster-spi.pdf")
+
+
+# --- users (admin) -------------------------------------------------------------------------------------
+
+
+def _users_page(request: Request, user: CurrentUser, message: str | None = None,
+                error: str | None = None, status: int = 200) -> HTMLResponse:
+    with session_scope() as session:
+        users = list_users(session)
+        institutions = {i.id: i for i in session.exec(select(Institution).order_by(Institution.name))}
+    response = _render(request, "pengguna.html", user, users=users, institutions=institutions,
+                       message=message, error=error)
+    response.status_code = status
+    return response
+
+
+@router.get("/admin/pengguna", response_class=HTMLResponse)
+def users_page(request: Request, user: Admin, ok: str | None = None) -> HTMLResponse:
+    return _users_page(request, user, "Perubahan tersimpan." if ok else None)
+
+
+@router.post("/admin/pengguna", response_model=None)
+def users_add(
+    request: Request, user: Admin,
+    login: Annotated[str, Form(max_length=120)], password: Annotated[str, Form(max_length=200)],
+    role: Annotated[str, Form(max_length=16)], institution: Annotated[str, Form(max_length=60)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    try:
+        with session_scope(write=True) as session:
+            inst_id = resolve_institution(session, institution) if role != Role.admin else None
+            add_user(session, login=login, password=password, role=role, institution_id=inst_id,
+                     name=name, actor=user.login)
+    except AuthError as exc:
+        return _users_page(request, user, error=str(exc), status=422)
+    return RedirectResponse("/pic/admin/pengguna?ok=1", status_code=303)
+
+
+@router.post("/admin/pengguna/{login}/sandi", response_model=None)
+def users_password(request: Request, login: str, user: Admin,
+                   password: Annotated[str, Form(max_length=200)]) -> Response:
+    try:
+        with session_scope(write=True) as session:
+            set_password(session, login, password, actor=user.login)
+    except AuthError as exc:
+        return _users_page(request, user, error=str(exc), status=422)
+    return RedirectResponse("/pic/admin/pengguna?ok=1", status_code=303)
+
+
+@router.post("/admin/pengguna/{login}/status", response_model=None)
+def users_active(request: Request, login: str, user: Admin,
+                 active: Annotated[str, Form(max_length=5)] = "0") -> Response:
+    if login == user.login:
+        return _users_page(request, user, error="Anda tidak dapat menonaktifkan akun sendiri.", status=422)
+    try:
+        with session_scope(write=True) as session:
+            set_active(session, login, active == "1", actor=user.login)
+    except AuthError as exc:
+        return _users_page(request, user, error=str(exc), status=422)
+    return RedirectResponse("/pic/admin/pengguna?ok=1", status_code=303)
