@@ -6,6 +6,7 @@ free-form Body only for replies inside the window. No Twilio object leaves this 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -63,7 +64,9 @@ class TwilioWhatsAppChannel:
         else:
             kwargs["body"] = message.body
         try:
-            msg = await self.client.messages.create_async(**kwargs)  # type: ignore[arg-type]
+            # The async twilio client ignores its own timeout: enforce it here.
+            msg = await asyncio.wait_for(self.client.messages.create_async(**kwargs),  # type: ignore[arg-type]
+                                         self.settings.twilio_timeout_seconds)
         except TwilioRestException as exc:
             raise classify_twilio(exc.status, exc.code, exc.msg or str(exc)) from None
         except (TimeoutError, aiohttp.ServerDisconnectedError) as exc:
@@ -77,7 +80,9 @@ class TwilioWhatsAppChannel:
 
     async def lookup(self, to: str, sender: str, since: datetime) -> list[ProviderMessage] | None:
         try:
-            found = await self.client.messages.list_async(to=wa(to), from_=wa(sender), limit=50)
+            found = await asyncio.wait_for(
+                self.client.messages.list_async(to=wa(to), from_=wa(sender), limit=50),
+                self.settings.twilio_timeout_seconds * 3)
         except (TwilioException, aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableError(f"Twilio lookup failed: {type(exc).__name__}") from None
         out = []
