@@ -145,3 +145,29 @@ def score(layout: Layout, codes: npt.NDArray[np.uint8], group_ids: npt.NDArray[n
         index = np.where(wsum > 0, (np.where(present, dimension, 0.0) @ layout.dimension_weight) / wsum, np.nan)
     n = np.bincount(group_ids, minlength=n_groups).astype(np.int64)
     return GroupScores(layout, n, answered, item, negative, positive, variable, dimension, index)
+
+
+def level_codes(layout: Layout, scores: GroupScores, year: int | None = None) -> npt.NDArray[np.int8]:
+    """Risk-map levels of every group and item at once (G x I), vectorised.
+
+    keberadaan/risiko: 0 Rendah .. 3 Sangat Tinggi (a share on a boundary takes the lower level);
+    pencegahan: 0 at or above the national mean, 1 below; -1 where there is no value.
+    """
+    from responses.scoring.method import find_threshold
+
+    n_items = len(layout.items)
+    bounds = np.full((n_items, 3), np.inf)
+    means = np.full(n_items, np.nan)
+    for i, q in enumerate(layout.items):
+        t = find_threshold(layout.group, str(q.kind), str(q.reference), year or 2024)
+        if q.kind == "pencegahan":
+            means[i] = t.national_mean
+        else:
+            bounds[i] = (t.rendah_max, t.sedang_max, t.tinggi_max)
+    prevention = layout.prevention
+    neg = scores.negative_share
+    risk = (neg[:, :, None] > bounds[None, :, :]).sum(axis=2)
+    prev = (scores.positive_share < means[None, :]).astype(np.int64)
+    out = np.where(prevention[None, :], prev, risk)
+    missing = np.where(prevention[None, :], np.isnan(scores.positive_share), np.isnan(neg))
+    return np.where(missing, -1, out).astype(np.int8)

@@ -128,7 +128,8 @@ def _group_result(scores: engine.GroupScores, row: int, group: str, min_cell: in
     for i, q in enumerate(layout.items):
         share = scores.positive_share[row, i] if q.kind == "pencegahan" else scores.negative_share[row, i]
         value = _share(share) if not small else None
-        level = classify(group, str(q.kind), str(q.reference), value, year) if value is not None else None
+        # Classify the exact share (a boundary value takes the lower level), show it rounded.
+        level = classify(group, str(q.kind), str(q.reference), float(share), year) if value is not None else None
         items.append(ItemRow(group, str(q.dimension), str(q.variable), str(q.kind), str(q.reference),
                              n, value, level, None if small else _num(scores.item[row, i])))
     return GroupResult(

@@ -136,3 +136,23 @@ def test_missing_answers_are_left_out_not_zero() -> None:
     s = engine.score(layout, codes, np.zeros(2, dtype=np.int64), 1)
     assert s.answered[0].tolist() == [2, 1, 1]
     assert s.item[0].tolist() == pytest.approx([60.0, 100.0, 100.0])
+
+
+def test_vectorised_levels_agree_with_classify() -> None:
+    from responses.scoring.method import ABOVE, BELOW, LEVELS
+
+    q = load_questionnaire("internal", 2024)
+    layout = engine.build_layout(q)
+    rng = np.random.default_rng(3)
+    codes = rng.integers(1, 7, size=(400, len(layout.items))).astype(np.uint8)
+    groups = rng.integers(0, 40, size=400)
+    s = engine.score(layout, codes, groups, 40)
+    levels = engine.level_codes(layout, s)
+    for g in range(40):
+        for i, item in enumerate(layout.items):
+            if item.kind == "pencegahan":
+                expected = classify("internal", "pencegahan", str(item.reference), float(s.positive_share[g, i]))
+                assert expected == (BELOW if levels[g, i] else ABOVE)
+            else:
+                expected = classify("internal", str(item.kind), str(item.reference), float(s.negative_share[g, i]))
+                assert expected == LEVELS[levels[g, i]]
