@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-console = Console()
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from core.models import Institution
+
+console = Console(soft_wrap=True)
 DEMO_CODE = "KAB-CONTOH"
 DEMO_NAME = "Pemerintah Kabupaten Contoh"
 
@@ -43,10 +49,37 @@ def load_demo(data_dir: Path, *, seed: int = 2024) -> dict[str, object]:
         )
         draw = draw_sample(session, campaign, seed=seed)
         queued = enqueue_invitations(session, campaign.id)  # type: ignore[arg-type]
+        _demo_user(session, inst, data_dir)
         return {
             "institution": inst, "campaign": campaign, "created": True,
             "import": report.summary(), "sample": draw, "queued": queued,
         }
+
+
+def _demo_user(session: Session, inst: Institution, data_dir: Path) -> None:
+    """A PIC login for the demo institution; its random password is kept in var/demo/."""
+    import secrets
+
+    from monitor.users import add_user
+
+    password = secrets.token_urlsafe(12)
+    add_user(session, login="pic", password=password, role="pic", institution_id=inst.id,
+             name="PIC Inspektorat (demo)", actor="demo")
+    (data_dir / "pic-password.txt").write_text(password + "\n")
+
+
+def _first_poster(inst_code: str) -> str:
+    from sqlmodel import select
+
+    from core.db import session_scope
+    from core.models import Institution, Unit
+
+    with session_scope() as session:
+        unit = session.exec(
+            select(Unit).join(Institution).where(Institution.code == inst_code, Unit.serves_public)
+            .order_by(Unit.id)
+        ).first()
+        return f"/qr/{inst_code}/{unit.code}/poster.pdf" if unit else f"/qr/{inst_code}"
 
 
 def demo(
@@ -63,11 +96,13 @@ def demo(
     inst = result["institution"]
     if result["created"]:
         console.print(f"[green]Demo dibuat:[/green] {inst.name}, {result['queued']} undangan diantrekan.")  # type: ignore[attr-defined]
+    password_file = settings.data_dir / "demo" / "pic-password.txt"
+    password = password_file.read_text().strip() if password_file.exists() else "(lihat spibot users)"
     console.print(
         "\n[bold]Buka di peramban:[/bold]\n"
         f"  Simulator WhatsApp (sandbox): {base}/sandbox/whatsapp\n"
-        f"  Dasbor PIC:                   {base}/pic\n"
-        f"  Poster QR unit pertama:       {base}/qr/{DEMO_CODE}\n"
+        f"  Dasbor PIC:                   {base}/pic   (login: pic / {password})\n"
+        f"  Poster QR (unit pertama):     {base}{_first_poster(DEMO_CODE)}\n"
         f"  Dokumentasi API:              {base}/api/docs\n"
     )
     if serve:

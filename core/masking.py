@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import re
 
-_PHONE = re.compile(r"(\+?\d[\d\s\-]{6,}\d)")
+# International numbers written with "+", and Indonesian mobiles written 08…/628… — but not
+# timestamps, ids or amounts (a log line's "2026-11-21 19:40" must survive).
+_PHONE = re.compile(r"(?<![\w+])(\+\d[\d\s\-]{6,16}\d|(?:62|0)8\d[\d\-]{6,13}\d)(?!\d)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+)")
 # Personal link tokens in URLs (/s/<token>): whoever reads the log could open the questionnaire.
 _TOKEN = re.compile(r"(/s/)[A-Za-z0-9_\-]{16,}")

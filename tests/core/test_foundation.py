@@ -58,3 +58,12 @@ def test_write_session_commits_and_rolls_back(db_url: str) -> None:
             raise RuntimeError("boom")
     with session_scope() as s:
         assert s.exec(text("SELECT count(*) FROM institution")).scalar() == 0  # type: ignore[call-overload]
+
+
+def test_masking_hides_contacts_but_keeps_timestamps() -> None:
+    from core.masking import mask_text
+
+    line = "2026-11-21 19:40:17,572 sent to whatsapp:+6281334481749 / 0813-3448-1749 / budi.s@contoh.go.id"
+    masked = mask_text(line)
+    assert masked.startswith("2026-11-21 19:40:17,572 ")
+    assert "81334481749" not in masked and "3448-1749" not in masked and "budi.s@" not in masked
