@@ -103,7 +103,8 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 def authenticate(session: Session, login: str, password: str) -> User:
-    """Check a login; count failures and lock the account after too many. Raises AuthError."""
+    """Check a login; count failures and lock the account after too many. Raises AuthError
+    (after committing the failure count)."""
     settings = get_settings()
     user = session.exec(select(User).where(User.login == login.strip().lower())).first()
     if user is None:
@@ -118,6 +119,7 @@ def authenticate(session: Session, login: str, password: str) -> User:
             user.locked_until = now + timedelta(minutes=settings.monitor_lockout_minutes)
             user.failed_logins = 0
         session.add(user)
+        session.commit()  # the failure must count even though the caller's transaction fails
         raise AuthError("Nama pengguna atau kata sandi salah.")
     user.failed_logins = 0
     user.locked_until = None

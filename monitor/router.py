@@ -116,11 +116,12 @@ async def logout(request: Request, user: Viewer) -> RedirectResponse:
 
 @router.get("", response_class=HTMLResponse)
 def home(request: Request, user: Viewer) -> HTMLResponse:
-    with session_scope() as session:
-        if user.is_admin:
-            at = snapshot.ensure_fresh(session)
+    if user.is_admin:
+        at = snapshot.ensure_fresh()
+        with session_scope() as session:
             data = pages.national(session)
-            return _render(request, "national.html", user, data=data, snapshot_at=at, campaign=None)
+        return _render(request, "national.html", user, data=data, snapshot_at=at, campaign=None)
+    with session_scope() as session:
         campaigns = list(session.exec(
             select(Campaign).where(Campaign.institution_id == user.institution_id)
             .order_by(Campaign.opens_at.desc())  # type: ignore[union-attr]

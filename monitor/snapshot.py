@@ -83,16 +83,20 @@ def snapshot_age(session: Session) -> datetime | None:
     return session.exec(select(func.min(CampaignSnapshot.refreshed_at))).one()
 
 
-def ensure_fresh(session: Session) -> datetime | None:
+def ensure_fresh() -> datetime | None:
     """Refresh synchronously when there is no snapshot, in the background when it is stale.
 
-    Returns the time of the snapshot the caller will read.
+    Call it before opening the session that reads the snapshot (a reader's transaction would not
+    see a refresh committed after it started). Returns the time of the snapshot to be read.
     """
-    at = snapshot_age(session)
+    with session_scope() as session:
+        at = snapshot_age(session)
     if at is None:
         with _refreshing:
             refresh_snapshots()
-        return snapshot_age(session)
+        with session_scope() as session:
+            at = snapshot_age(session)
+        return as_utc(at) if at else None
     if (utcnow() - as_utc(at)).total_seconds() > get_settings().monitor_snapshot_seconds:
         if _refreshing.acquire(blocking=False):
             threading.Thread(target=_background_refresh, daemon=True).start()
