@@ -219,3 +219,40 @@ async def submissions_webhook(request: Request) -> JSONResponse:
     """
     status, body = await handle_webhook(request)
     return JSONResponse(body, status_code=status)
+
+
+# --- reports: NOT mounted by `router`; the monitor includes this behind its login, e.g.
+#     app.include_router(report_router, dependencies=[Depends(require_user())])
+report_router = APIRouter()
+
+
+@report_router.get("/laporan/{campaign_id}", response_class=HTMLResponse, tags=["reports"])
+def report_page(campaign_id: int, session: DbSession, exclude_flagged: bool = False) -> Response:
+    from responses.reports import build_report, render_html
+
+    try:
+        report = build_report(session, campaign_id, include_flagged=not exclude_flagged)
+    except LookupError:
+        return HTMLResponse("Laporan tidak ditemukan.", status_code=404)
+    return HTMLResponse(render_html(report))
+
+
+@report_router.get("/laporan/{campaign_id}/unduh.{fmt}", tags=["reports"])
+def report_download(campaign_id: int, fmt: str, session: DbSession, exclude_flagged: bool = False) -> Response:
+    import io
+
+    from responses.reports import build_report, write_pdf, write_xlsx
+
+    writers = {"pdf": (write_pdf, "application/pdf"),
+               "xlsx": (write_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+    if fmt not in writers:
+        return HTMLResponse("Format tidak dikenal: gunakan .pdf atau .xlsx.", status_code=404)
+    try:
+        report = build_report(session, campaign_id, include_flagged=not exclude_flagged)
+    except LookupError:
+        return HTMLResponse("Laporan tidak ditemukan.", status_code=404)
+    buf = io.BytesIO()
+    writer, media = writers[fmt]
+    writer(report, buf)
+    name = f"laporan-spi-{report.year}-{campaign_id}.{fmt}"
+    return Response(buf.getvalue(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -93,3 +93,33 @@ def test_response_counts(client: TestClient, session: Session) -> None:
     counts = response_counts(session, assignment.campaign_id)
     c = counts[(assignment.unit_id, "external")]
     assert (c.assigned, c.responded, c.submitted, c.drafts) == (1, 1, 1, 0)
+
+
+def test_concurrent_submissions_store_one_response(session: Session, db_url: str) -> None:
+    import threading
+
+    from core.db import session_scope
+    from responses.service import AlreadySubmitted, submit_answers
+
+    assignment, _ = respondent(session, "expert")
+    answers = full_answers(questionnaire("expert"))
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            with session_scope(write=True) as s:
+                submit_answers(s, s.get(Assignment, assignment.id), answers)
+            outcomes.append("stored")
+        except AlreadySubmitted:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["refused", "refused", "refused", "stored"]
+    session.expire_all()
+    assert len(session.exec(select(Response)).all()) == 1

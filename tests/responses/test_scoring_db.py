@@ -132,3 +132,31 @@ def test_random_answers_score_within_range(session: Session) -> None:
     res = score_institution(session, camp.id).groups["internal"]
     assert res.index is not None and 0 < res.index < 100
     assert all(0 <= i.share <= 1 for i in res.items if i.share is not None)
+
+
+def test_report_routes_and_cli(session: Session, db_url: str, tmp_path: Any) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from responses.cli import score_app
+    from responses.router import report_router, router
+
+    camp, _ = _campaign(session, {("Dinas A", "internal"): 5, ("Dinas A", "external"): 5, ("Dinas A", "expert"): 5})
+    public = FastAPI()
+    public.include_router(router)
+    assert TestClient(public).get(f"/laporan/{camp.id}").status_code == 404  # not public
+    app = FastAPI()
+    app.include_router(report_router)
+    client = TestClient(app)
+    page = client.get(f"/laporan/{camp.id}")
+    assert page.status_code == 200 and "Kabupaten Contoh" in page.text and "<script" not in page.text
+    pdf = client.get(f"/laporan/{camp.id}/unduh.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert client.get(f"/laporan/{camp.id}/unduh.doc").status_code == 404
+    assert client.get("/laporan/999999").status_code == 404
+    out = CliRunner().invoke(score_app, ["report", "--campaign", str(camp.id), "--xlsx", str(tmp_path / "r.xlsx")])
+    assert out.exit_code == 0, out.stdout
+    assert "indeks" in out.stdout and (tmp_path / "r.xlsx").stat().st_size > 5000
+    out = CliRunner().invoke(score_app, ["correction", "--campaign", str(camp.id), "--part", "survey_integrity=abc"])
+    assert out.exit_code == 2 and "name=number" in out.stdout
