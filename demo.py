@@ -3,6 +3,7 @@ invited through the sandbox channels, so a newcomer sees the whole flow on a lap
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,10 +87,18 @@ def demo(
     serve: bool = typer.Option(False, "--serve", help="Start the server afterwards."),
 ) -> None:
     """Load the demo institution (once) and print the URLs to open."""
-    from core.config import get_settings
+    from core.config import get_settings, reset_settings
     from core.migrate import upgrade
 
     settings = get_settings()
+    if settings.whatsapp_backend == "sandbox" and settings.email_backend == "sandbox" and not (
+        os.environ.get("QUIET_START") or os.environ.get("QUIET_END")
+    ):
+        # Sandbox only: a newcomer trying the demo at night should still see the invitations.
+        os.environ["QUIET_START"] = os.environ["QUIET_END"] = "00:00"
+        reset_settings()
+        settings = get_settings()
+        console.print("[yellow]Sandbox: jam tenang (quiet hours) dimatikan untuk demo.[/yellow]")
     upgrade()
     result = load_demo(settings.data_dir / "demo")
     base = settings.public_base_url.rstrip("/")

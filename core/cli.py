@@ -38,7 +38,9 @@ def serve(
 
     background = scheduler_module.start_background(with_scheduler=scheduler, with_worker=worker)
     try:
-        uvicorn.run("web:app", host=host or settings.host, port=port or settings.port, log_level="warning")
+        # log_config=None: uvicorn's records go through our root handler, which masks personal data.
+        uvicorn.run("web:app", host=host or settings.host, port=port or settings.port,
+                    log_level="warning", log_config=None)
     finally:
         background.stop()
 
