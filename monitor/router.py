@@ -6,6 +6,7 @@ Every route depends on `require_user`; every route that touches an institution's
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -57,6 +58,17 @@ def _campaign(session: Session, user: CurrentUser, campaign_id: int) -> tuple[Ca
 def _is_closed(campaign: Campaign) -> bool:
     assert campaign.closes_at
     return campaign.status in ("closed", "purged") or as_utc(campaign.closes_at) <= utcnow()
+
+
+# --- static (the only script: live refresh; inline scripts are refused by the CSP) -----------------
+
+STATIC = Path(__file__).parent / "static"
+
+
+@router.get("/static/live.js", include_in_schema=False)
+def live_js() -> Response:
+    return Response((STATIC / "live.js").read_bytes(), media_type="text/javascript",
+                    headers={"Cache-Control": "public, max-age=3600"})
 
 
 # --- login / logout -------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ ADMIN_ROUTES = [
     ("POST", "/pic/admin/pengguna/pic.a/status"),
 ]
 OTHER_ROUTES = [("GET", "/pic"), ("POST", "/pic/logout")]
-PUBLIC = {"/pic/login"}
+PUBLIC = {"/pic/login", "/pic/static/live.js"}
 # Route templates as the app declares them, for the coverage check.
 DECLARED = {
     "/pic", "/pic/logout", "/pic/c/{campaign_id}", "/pic/c/{campaign_id}/{page}",
