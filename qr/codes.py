@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 from functools import lru_cache
 
+import numpy as np
 import qrcode
+from numpy.lib.stride_tricks import sliding_window_view
 from qrcode.constants import ERROR_CORRECT_H
 
 QUIET_ZONE = 4  # modules of white border the QR standard asks for
@@ -14,10 +16,65 @@ QUIET_ZONE = 4  # modules of white border the QR standard asks for
 Matrix = tuple[tuple[bool, ...], ...]
 
 
+# The finder-like 1:1:3:1:1 patterns with 4 light modules that the mask penalty counts.
+_FINDER_LIKE = (np.array([1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0], dtype=bool),
+                np.array([0, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1], dtype=bool))
+
+
+def _masks(n: int) -> list[np.ndarray]:
+    """The eight QR mask patterns (ISO/IEC 18004), True where a data module is inverted."""
+    i, j = np.indices((n, n))
+    return [
+        (i + j) % 2 == 0, i % 2 == 0, j % 3 == 0, (i + j) % 3 == 0,
+        (i // 2 + j // 3) % 2 == 0, (i * j) % 2 + (i * j) % 3 == 0,
+        ((i * j) % 2 + (i * j) % 3) % 2 == 0, ((i * j) % 3 + (i + j) % 2) % 2 == 0,
+    ]
+
+
+def penalty(m: np.ndarray) -> int:
+    """qrcode.util.lost_point, vectorised: the same score, ~2x faster."""
+    n = m.shape[0]
+    score = 0
+    for lines in (m, m.T):
+        starts = np.ones(lines.shape, dtype=bool)
+        starts[:, 1:] = lines[:, 1:] != lines[:, :-1]
+        lengths = np.diff(np.append(np.flatnonzero(starts.ravel()), lines.size))
+        score += int((lengths[lengths >= 5] - 2).sum())  # runs of 5+ same-colour modules
+        windows = sliding_window_view(lines, 11, axis=1)
+        hits = (windows == _FINDER_LIKE[0]).all(-1) | (windows == _FINDER_LIKE[1]).all(-1)
+        score += 40 * int(hits.sum())
+    a, b, c, d = m[:-1, :-1], m[1:, :-1], m[:-1, 1:], m[1:, 1:]
+    score += 3 * int(((a == b) & (a == c) & (a == d)).sum())  # 2x2 blocks of one colour
+    dark = float(int(m.sum())) / (n**2)
+    return score + int(abs(dark * 100 - 50) / 5) * 10
+
+
+class _QRCode(qrcode.QRCode):  # type: ignore[type-arg]
+    """qrcode's encoder with a faster choice of mask (the same choice, see tests).
+
+    qrcode lays out the symbol 8 times and scores each in pure Python (~25 ms). Data placement
+    does not depend on the mask, so lay it out once and score the 8 masks with numpy."""
+
+    def best_mask_pattern(self) -> int:
+        self.makeImpl(True, 0)
+        base = np.array(self.modules, dtype=bool)
+        blank = [row[:] for row in qrcode.main.precomputed_qr_blanks[self.version]]
+        saved, self.modules = self.modules, blank
+        self.setup_type_info(True, 0)
+        if self.version >= 7:
+            self.setup_type_number(True)
+        is_data = np.array([[v is None for v in row] for row in self.modules], dtype=bool)
+        self.modules = saved
+        masks = _masks(self.modules_count)
+        unmasked = base ^ (masks[0] & is_data)
+        scores = [penalty(unmasked ^ (mask & is_data)) for mask in masks]
+        return int(np.argmin(scores))  # the first best, as qrcode does
+
+
 @lru_cache(maxsize=4096)
 def matrix(data: str) -> Matrix:
     """The dark/light modules of `data`, without quiet zone."""
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_H, border=0)
+    code = _QRCode(error_correction=ERROR_CORRECT_H, border=0)
     code.add_data(data)
     code.make(fit=True)
     return tuple(tuple(bool(v) for v in row) for row in code.get_matrix())

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from reportlab.lib.colors import HexColor
 from reportlab.pdfgen.canvas import Canvas
 
-from qr.codes import runs, svg_path
+from qr.codes import Matrix, runs, svg_path
 from qr.layout import BOLD, FONT, QR, Group, Page, Rect, Text
 
 _COLOURS: dict[str, Any] = {}
@@ -21,6 +22,12 @@ def _colour(hexcode: str) -> Any:
     if hexcode not in _COLOURS:
         _COLOURS[hexcode] = HexColor(hexcode)
     return _COLOURS[hexcode]
+
+
+@lru_cache(maxsize=256)
+def _qr_ops(m: Matrix) -> str:
+    """PDF path operators filling the dark runs of `m`, in module units, top row first."""
+    return "\n".join(f"{col} {r} {n} 1 re" for r, col, n in runs(m)) + "\nf"
 
 
 def _draw(c: Canvas, ops: Iterable[Any]) -> None:
@@ -36,13 +43,14 @@ def _draw(c: Canvas, ops: Iterable[Any]) -> None:
             else:
                 c.drawString(op.x, op.y, op.text)
         elif isinstance(op, QR):
+            # Drawn in module units (integers) under one scaling matrix: the same vector shapes
+            # as one `re` per run in points, at a fraction of the formatting cost.
             module = op.size / len(op.matrix)
-            top = op.y + op.size
-            path = c.beginPath()
-            for r, col, n in runs(op.matrix):
-                path.rect(op.x + col * module, top - (r + 1) * module, n * module, module)
+            c.saveState()
             c.setFillColor(_colour("#000000"))
-            c.drawPath(path, stroke=0, fill=1)
+            c.transform(module, 0, 0, -module, op.x, op.y + op.size)
+            c.addLiteral(_qr_ops(op.matrix))
+            c.restoreState()
         elif isinstance(op, Group):
             c.saveState()
             c.translate(op.x, op.y)

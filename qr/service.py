@@ -182,12 +182,31 @@ def add_guestbook_entry(session: Session, *, unit: Unit, form: VisitorForm) -> P
 
 
 def _judge(session: Session, person: Person) -> None:
-    """Eligibility: the population package's rules where they exist, else the basic ones
-    (a validated form always has a name, a service, a recent date and a contact)."""
-    try:
-        from population.eligibility import judge_external  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        if not person.phone and not person.email:
-            person.status, person.reason = PersonStatus.unusable, "no_contact"
+    """The population package's verdicts for a service user (same reason codes): unusable
+    without contact; excluded when the unit is outside the sampling (`excluded_unit`) or the
+    user is one of the institution's own employees (`is_employee`). The form already refuses
+    service dates outside the last 12 months."""
+    if not person.phone and not person.email:
+        person.status, person.reason = PersonStatus.unusable, "no_contact"
         return
-    judge_external(session, person)
+    unit = session.get(Unit, person.unit_id) if person.unit_id else None
+    if unit is not None and _is_excluded_unit(unit.name):
+        person.status, person.reason = PersonStatus.excluded, "excluded_unit"
+        return
+    contacts = [c for c in (person.phone, person.email) if c]
+    employee = session.exec(
+        select(Person.id).where(
+            Person.institution_id == person.institution_id, Person.group == Group.internal,
+            col(Person.phone).in_(contacts) | col(Person.email).in_(contacts),
+        )
+    ).first()
+    if employee is not None:
+        person.status, person.reason = PersonStatus.excluded, "is_employee"
+
+
+def _is_excluded_unit(name: str) -> bool:
+    try:
+        from population.rules import is_excluded_unit
+    except ImportError:  # population package not installed: no unit-name rule
+        return False
+    return bool(is_excluded_unit(name))

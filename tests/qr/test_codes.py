@@ -81,3 +81,23 @@ def test_guestbook_poster_and_long_names_stay_on_the_page() -> None:
 def test_svg_escapes_text() -> None:
     svg = svg_text(page_for(spec(unit_name="Dinas <Uji> & Co"), "a4"))
     assert "Dinas &lt;Uji&gt; &amp; Co" in svg and "<Uji>" not in svg
+
+
+def test_fast_mask_choice_is_the_one_qrcode_makes() -> None:
+    import numpy as np
+    import qrcode
+    from qrcode import util
+    from qrcode.constants import ERROR_CORRECT_H
+
+    urls = [f"https://spi.test.example/daftar/KAB-{i:03d}/UNIT-{i * 7 % 97}?loket=L{i % 13}"
+            for i in range(12)] + ["x", "https://a.example/" + "é" * 60, "9" * 400]
+    for url in urls:
+        reference = qrcode.QRCode(error_correction=ERROR_CORRECT_H, border=0)
+        reference.add_data(url)
+        reference.make(fit=True)
+        assert codes.matrix(url) == tuple(tuple(bool(v) for v in row)
+                                          for row in reference.get_matrix()), url
+        for mask in range(8):
+            reference.makeImpl(True, mask)
+            assert codes.penalty(np.array(reference.modules, dtype=bool)) == util.lost_point(
+                reference.modules)
