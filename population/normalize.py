@@ -126,13 +126,13 @@ _SPECIAL_TLDS = {"arpa", "invalid", "local", "localhost", "onion", "test", "inte
 @lru_cache(maxsize=200_000)
 def normalize_email(value: str) -> str | None:
     """Trimmed, domain lower-cased and syntax-checked (no DNS); None when not a valid address."""
-    text = value.strip().strip(";,.").replace(" ", "")
+    text = value.strip().rstrip(";,.").replace(" ", "")  # "budi@gmail.com." is a common slip
     if "@" not in text or len(text) > 254:
         return None
     local, _, domain = text.rpartition("@")
     text = f"{local}@{domain.lower()}"
     match = _FAST_EMAIL.fullmatch(text)
-    if match and len(local) <= 64 and match.group(1) not in _SPECIAL_TLDS:
+    if match and len(local) <= 64 and "--" not in domain and match.group(1) not in _SPECIAL_TLDS:
         return text
     return normalize_email_reference(text)
 

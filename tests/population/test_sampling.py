@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+from sqlmodel import Session
+
+from core.models import Assignment, Person
+from population.errors import SamplingError
+from population.models import SampleDraw
+from population.sampling import allocate, draw_sample, sample_size
+from tests.factories import make_campaign, make_institution, make_unit
+
+
+@pytest.mark.parametrize(("population", "expected"), [(0, 0), (1, 1), (10, 10), (100, 80), (1000, 278),
+                                                      (10_000, 370), (1_000_000, 384)])
+def test_sample_size_cochran_with_fpc(population: int, expected: int) -> None:
+    assert sample_size(population) == expected
+
+
+def test_sample_size_margin_and_limits() -> None:
+    assert sample_size(10_000, margin=0.10) == 96
+    assert sample_size(10_000, margin=0.03) > sample_size(10_000)
+    with pytest.raises(ValueError):
+        sample_size(100, margin=0.11)
+    with pytest.raises(ValueError):
+        sample_size(100, margin=0)
+
+
+def test_largest_remainder_allocation() -> None:
+    assert allocate(10, {"a": 5, "b": 3, "c": 2}) == {"a": 5, "b": 3, "c": 2}
+    result = allocate(7, {"a": 10, "b": 10, "c": 10})
+    assert sum(result.values()) == 7 and sorted(result.values()) == [2, 2, 3] and result["a"] == 3
+    assert allocate(3, {"a": 1, "b": 97, "c": 2}) == {"a": 0, "b": 3, "c": 0}
+    assert allocate(0, {"a": 1}) == {"a": 0}
+
+
+def _population(session: Session, sizes: dict[str, int], *, vendors: int = 0, experts: dict[str, int] | None = None):  # type: ignore[no-untyped-def]
+    """People added in bulk (one flush): internal and external per unit, vendors, experts."""
+    inst = make_institution(session)
+    people: list[Person] = []
+    n = 0
+
+    def person(unit_id: int | None, group: str, name: str, **kw: object) -> None:
+        nonlocal n
+        n += 1
+        people.append(Person(institution_id=inst.id, unit_id=unit_id, group=group, name=name,
+                             phone=f"+62812{n:08d}", **kw))
+
+    for unit_name, size in sizes.items():
+        unit = make_unit(session, inst, name=unit_name, code=unit_name.lower())
+        for i in range(size):
+            person(unit.id, "internal", f"Pegawai {unit_name} {i}")
+            person(unit.id, "external", f"Pengguna {unit_name} {i}")
+        for i in range(vendors):
+            person(unit.id, "vendor", f"Penyedia {unit_name} {i}")
+        person(unit.id, "internal", f"Kepala {unit_name}", status="excluded", reason="top_official")
+    for criterion, count in (experts or {}).items():
+        for i in range(count):
+            person(None, "expert", f"Ahli {criterion} {i}", criterion=criterion, source_row=count - i)
+    session.add_all(people)
+    session.flush()
+    return inst
+
+
+def _picked(session: Session, campaign_id: int) -> set[tuple[str, str, int | None]]:
+    rows = session.execute(select(Person.name, Assignment.kind, Assignment.reserve_rank)
+                           .join(Person, Person.id == Assignment.person_id)
+                           .where(Assignment.campaign_id == campaign_id))
+    return {(name, kind, rank) for name, kind, rank in rows}
+
+
+def test_draw_sizes_allocation_reserves_and_experts(session: Session) -> None:
+    inst = _population(session, {"A": 120, "B": 60, "C": 20}, vendors=2,
+                       experts={"Akademisi": 5, "Jurnalis": 2})
+    campaign = make_campaign(session, inst)
+    draw = draw_sample(session, campaign, seed=7)
+    assert draw.sizes["internal"]["population"] == 200 and draw.sizes["internal"]["size"] == 132
+    assert draw.sizes["external"]["population"] == 206 and draw.sizes["external"]["vendors"] == 6
+    alloc = draw.allocations["internal"]
+    assert [alloc[u]["sample"] for u in ("a", "b", "c")] == [79, 40, 13]
+    kinds = Counter(a.kind for a in session.scalars(select(Assignment).where(Assignment.campaign_id == campaign.id)))
+    assert kinds["sampled"] == draw.sizes["internal"]["size"] + draw.sizes["external"]["size"]
+    reserves = session.scalars(select(Assignment).where(Assignment.kind == "reserve")).all()
+    assert reserves and all(not r.active and r.reserve_rank for r in reserves)
+    ranks = sorted(r.reserve_rank for r in reserves if r.unit_id == reserves[0].unit_id and r.group == reserves[0].group)
+    assert ranks == list(range(1, len(ranks) + 1))
+    experts = {name for name, kind, _ in _picked(session, campaign.id) if kind == "expert"}  # type: ignore[arg-type]
+    # three per criterion (the setting), in the order the PIC listed them (source row)
+    assert experts == {"Ahli Akademisi 4", "Ahli Akademisi 3", "Ahli Akademisi 2", "Ahli Jurnalis 0", "Ahli Jurnalis 1"}
+    excluded = session.scalars(select(Person).where(Person.status == "excluded")).all()
+    taken = set(session.scalars(select(Assignment.person_id)))
+    assert not taken & {p.id for p in excluded}
+
+
+def test_same_population_and_seed_give_the_same_sample(session: Session) -> None:
+    first = _population(session, {"A": 120, "B": 40})
+    second = _population(session, {"A": 120, "B": 40})  # same people, other ids
+    c1, c2 = make_campaign(session, first), make_campaign(session, second)
+    d1, d2 = draw_sample(session, c1, seed=99), draw_sample(session, c2, seed=99)
+    assert d1.population_hash == d2.population_hash
+    assert _picked(session, c1.id) == _picked(session, c2.id)  # type: ignore[arg-type]
+    c3 = make_campaign(session, first)
+    d3 = draw_sample(session, c3, seed=100)
+    assert _picked(session, c3.id) != _picked(session, c1.id)  # type: ignore[arg-type]
+    assert d3.population_hash == d1.population_hash
+
+
+def test_second_draw_refused_unless_replaced(session: Session) -> None:
+    inst = _population(session, {"A": 60})
+    campaign = make_campaign(session, inst)
+    first = draw_sample(session, campaign, seed=1)
+    with pytest.raises(SamplingError, match="already drawn"):
+        draw_sample(session, campaign, seed=2)
+    second = draw_sample(session, campaign, seed=2, replace=True)
+    assert second.version == 2 and not first.current
+    assert session.scalars(select(SampleDraw).where(SampleDraw.current.is_(True))).one().id == second.id  # type: ignore[attr-defined]
+    total = len(session.scalars(select(Assignment)).all())
+    assert total == sum(a["sample"] + a["reserve"] for g in ("internal", "external")
+                        for a in second.allocations[g].values())
+
+
+def test_replace_refused_after_answers(session: Session) -> None:
+    from core.clock import utcnow
+
+    inst = _population(session, {"A": 30})
+    campaign = make_campaign(session, inst)
+    draw_sample(session, campaign, seed=1)
+    assignment = session.scalars(select(Assignment)).first()
+    assert assignment is not None
+    assignment.responded_at = utcnow()
+    session.flush()
+    with pytest.raises(SamplingError, match="already answered"):
+        draw_sample(session, campaign, seed=2, replace=True)
+
+
+def test_margin_limits_and_empty_population(session: Session) -> None:
+    inst = _population(session, {"A": 10})
+    campaign = make_campaign(session, inst)
+    with pytest.raises(SamplingError, match="0.1"):
+        draw_sample(session, campaign, margin=0.2)
+    empty = make_campaign(session, make_institution(session))
+    with pytest.raises(SamplingError, match="import the population"):
+        draw_sample(session, empty)
+
+
+def test_small_external_population_target_falls_back_to_30(session: Session) -> None:
+    inst = _population(session, {"A": 12})
+    draw = draw_sample(session, make_campaign(session, inst), seed=3)
+    assert draw.sizes["external"]["size"] == 12 and draw.sizes["external"]["target"] == 30
