@@ -123,6 +123,7 @@ def _question(raw: dict[str, Any], anchors: Mapping[str, Any], where: str) -> Qu
         if raw["kind"] not in KINDS or scale not in SCALES or not raw.get("reference"):
             raise QuestionnaireError(f"{where}: item {qid} needs kind in {KINDS}, scale in {SCALES} and reference")
         anchor = anchors.get(raw.get("anchors", "")) if raw.get("anchors") else None
+        options: tuple[tuple[str, str], ...]
         if scale == "experience":
             options = EXPERIENCE_OPTIONS
         else:
@@ -133,12 +134,12 @@ def _question(raw: dict[str, Any], anchors: Mapping[str, Any], where: str) -> Qu
             scale=scale, reference=raw["reference"],
             anchors=(anchor["low"], anchor["high"]) if anchor else None,
         )
-    options = tuple((str(o[0]), str(o[1])) for o in raw.get("options") or [])
-    if not options:
+    choices = tuple((str(o[0]), str(o[1])) for o in raw.get("options") or [])
+    if not choices:
         raise QuestionnaireError(f"{where}: choice question {qid} has no options")
     required_if = raw.get("required_if")
     return Question(
-        id=qid, text=raw.get("text", qid), options=options, prompt=raw.get("prompt"),
+        id=qid, text=raw.get("text", qid), options=choices, prompt=raw.get("prompt"),
         required_if={k: tuple(str(x) for x in v) for k, v in required_if.items()} if required_if else None,
         expert_group_of=raw.get("expert_group"),
     )

@@ -24,14 +24,14 @@ class UnitGroupCount:
 def response_counts(session: Session, campaign_id: int) -> dict[tuple[int | None, str], UnitGroupCount]:
     """Per (unit_id, group): assigned, responded, submitted and draft counts of one campaign."""
     assigned = session.exec(
-        select(Assignment.unit_id, Assignment.group, func.count(), func.count(Assignment.responded_at))
+        select(Assignment.unit_id, Assignment.group, func.count(), func.count(col(Assignment.responded_at)))
         .where(Assignment.campaign_id == campaign_id, col(Assignment.active).is_(True))
-        .group_by(Assignment.unit_id, Assignment.group)
+        .group_by(col(Assignment.unit_id), col(Assignment.group))
     ).all()
     stored = session.exec(
         select(Response.unit_id, Response.respondent_group, Response.status, func.count())
         .where(Response.campaign_id == campaign_id)
-        .group_by(Response.unit_id, Response.respondent_group, Response.status)
+        .group_by(col(Response.unit_id), col(Response.respondent_group), col(Response.status))
     ).all()
     keys: dict[tuple[int | None, str], list[int]] = {}
     for unit_id, group, n, responded in assigned:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -37,7 +38,7 @@ def _p(text: Any) -> Paragraph:
     return Paragraph(escape(str(text)), SMALL)
 
 
-def _table(header: list[str], rows: list[list[Any]], widths: list[float], highlight: list[int] | None = None) -> Table:
+def _table(header: list[str], rows: list[list[Any]], widths: Sequence[float], highlight: list[int] | None = None) -> Table:
     data = [[_p(h) for h in header]] + [[_p(c) for c in row] for row in rows]
     table = Table(data, colWidths=[w * cm for w in widths], repeatRows=1)
     style = TableStyle(GRID.getCommands())

@@ -95,8 +95,8 @@ def write(report: Report, path_or_buffer: Any) -> None:
         for d in e.details:
             if d.suppressed:
                 exp_rows.append([d.question, HIDDEN, ""])
-            for k, v in d.counts.items():
-                exp_rows.append([d.question, k, v])
+            for answer, count in d.counts.items():
+                exp_rows.append([d.question, answer, count])
     _sheet(wb, "Pengalaman eksternal", ["Pertanyaan", "Jawaban", "Nilai"], exp_rows, [60, 40, 12])
     plan = _sheet(wb, "Rencana aksi", ["Tingkat risiko", "Kelompok", "Dimensi", "Variabel", "Rincian tingkat",
                                        "Rekomendasi", "Aksi", "Area intervensi MCP", "Kriteria keberhasilan",

@@ -124,13 +124,13 @@ def score(layout: Layout, codes: npt.NDArray[np.uint8], group_ids: npt.NDArray[n
     keep = group_ids >= 0
     codes, group_ids = codes[keep], group_ids[keep].astype(np.int64)
     size = n_groups * n_items * 7
-    hist = np.zeros(size, dtype=np.int64)
+    counts = np.zeros(size, dtype=np.int64)
     offsets = np.arange(n_items, dtype=np.int64)[None, :] * 7
     for start in range(0, len(codes), CHUNK_ROWS):  # bounded memory for 600,000 respondents
         g = group_ids[start:start + CHUNK_ROWS, None] * (n_items * 7)
         flat = g + offsets + codes[start:start + CHUNK_ROWS]
-        hist += np.bincount(flat.ravel(), minlength=size)
-    hist = hist.reshape(n_groups, n_items, 7)
+        counts += np.bincount(flat.ravel(), minlength=size)
+    hist = counts.reshape(n_groups, n_items, 7)
     answered = hist[:, :, 1:].sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         denom = np.where(answered > 0, answered, 1).astype(np.float64)
