@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-import threading
-from contextlib import nullcontext
-
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Response
 
 from bot.sandbox_pages import router as sandbox_router
-from bot.service import receive
-from core.config import get_settings
+from bot.service import accept, process_pending, write_lock
 from core.db import session_scope
 from dispatch.twilio_webhooks import verified_form
 
 router = APIRouter()
 router.include_router(sandbox_router)
 
-_SQLITE_WRITES = threading.Lock()
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 @router.post("/twilio/inbound", tags=["twilio"], include_in_schema=False)
-def twilio_inbound(form: dict[str, str] = Depends(verified_form)) -> Response:  # noqa: B008
-    """Store the message once per MessageSid and enqueue the reply on the priority lane.
+def twilio_inbound(background: BackgroundTasks,
+                   form: dict[str, str] = Depends(verified_form)) -> Response:  # noqa: B008
+    """Store the message once per MessageSid and answer at once with empty TwiML.
 
-    Answers at once with empty TwiML: the reply itself goes through the outbox, so a retried
-    webhook (same MessageSid) is acknowledged without a second reply.
+    The reply is decided right after the response (a background task) and goes out through the
+    outbox priority lane, so a burst of webhooks is acknowledged in milliseconds, and a retried
+    webhook (same MessageSid) never causes a second reply.
     """
-    # On SQLite, threads of this process queue on a Python lock rather than in SQLite's busy
-    # handler, whose growing sleeps (up to 100 ms each) wreck latency under a burst of webhooks.
-    lock = _SQLITE_WRITES if get_settings().is_sqlite else nullcontext()
-    with lock, session_scope(write=True) as session:
-        receive(session, form)
+    with write_lock(), session_scope(write=True) as session:
+        stored = accept(session, form)
+    if stored is not None:
+        background.add_task(process_pending)
     return Response(EMPTY_TWIML, media_type="application/xml")

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from bot.lookup import surveys_of
 from bot.models import InboundMessage
-from bot.service import receive
+from bot.service import receive, write_lock
 from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import get_session, session_scope
@@ -132,7 +132,7 @@ def sandbox_send(person_id: int, text: str = Form("", max_length=4000)) -> Redir
         "Body": text,
         "NumMedia": "0",
     }
-    with session_scope(write=True) as session:
+    with write_lock(), session_scope(write=True) as session:
         receive(session, form)
     from dispatch.worker import run_until_idle
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import unicodedata
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot import handlers, intents, replies
 from bot.lookup import phone_of, surveys_of
@@ -26,6 +28,7 @@ from bot.models import ConversationEntry, ConversationState, InboundMessage, Int
 from bot.outbound import send_reply
 from core.clock import as_utc, utcnow
 from core.config import get_settings
+from core.db import is_sqlite, session_scope
 from core.masking import mask_phone
 
 log = logging.getLogger("spibot.bot")
@@ -115,28 +118,36 @@ def _outcome(ctx: handlers.Context, kind: str) -> handlers.Outcome:
     return handlers.decide(ctx)
 
 
-def receive(session: Session, form: dict[str, str], *, now: datetime | None = None) -> Received:
-    """Handle one inbound webhook (already signature-checked). Never raises on odd content."""
+def accept(session: Session, form: dict[str, str], *, now: datetime | None = None) -> InboundMessage | None:
+    """Store an inbound webhook once (status "received"); None for a retry or one without a sid."""
     now = now or utcnow()
     sid = clean_text(form.get("MessageSid") or form.get("SmsMessageSid") or "", 64).strip()
     if not sid:
         log.warning("inbound webhook without MessageSid ignored")
-        return Received("invalid")
+        return None
     if session.exec(select(InboundMessage.id).where(InboundMessage.message_sid == sid)).first():
-        return Received("duplicate")
+        return None
     body = clean_text(form.get("Body") or form.get("ButtonText") or "")
     phone = phone_of(form.get("From"))
     inbound = InboundMessage(
         message_sid=sid, from_number=phone or clean_text(form.get("From"), 40),
         to_number=clean_text(form.get("To"), 60), body=body, kind=_kind(form, body),
-        num_media=_num_media(form),
-        received_at=now,
+        num_media=_num_media(form), received_at=now,
     )
     try:
         with session.begin_nested():
             session.add(inbound)
     except IntegrityError:  # the same webhook is being handled concurrently
-        return Received("duplicate")
+        return None
+    return inbound
+
+
+def process(session: Session, inbound: InboundMessage, *, now: datetime | None = None) -> Received:
+    """Decide and enqueue the replies to a stored inbound message (in the caller's transaction)."""
+    if now is None:
+        now = as_utc(inbound.received_at) if inbound.received_at else utcnow()
+    sid, body = inbound.message_sid, inbound.body
+    phone = phone_of(inbound.from_number)
     if phone is None:
         inbound.status = "no_reply"
         log.warning("inbound %s from an address that is not a WhatsApp number: no reply", sid)
@@ -163,6 +174,56 @@ def receive(session: Session, form: dict[str, str], *, now: datetime | None = No
     log.info("inbound %s from %s: %s (%d replies)", sid, mask_phone(phone), outcome.intent,
              len(outcome.replies))
     return Received(status, outcome.intent, [r.text for r in outcome.replies])
+
+
+def receive(session: Session, form: dict[str, str], *, now: datetime | None = None) -> Received:
+    """Store and handle one inbound message in one transaction (simulator, CLI, tests)."""
+    inbound = accept(session, form, now=now)
+    if inbound is None:
+        has_sid = bool((form.get("MessageSid") or form.get("SmsMessageSid") or "").strip())
+        return Received("duplicate" if has_sid else "invalid")
+    return process(session, inbound, now=now)
+
+
+_SQLITE_WRITES = threading.Lock()
+
+
+def write_lock() -> Any:
+    """On SQLite, threads of this process queue on a Python lock rather than in SQLite's busy
+    handler, whose growing sleeps (up to 100 ms each) wreck latency under a burst of webhooks."""
+    return _SQLITE_WRITES if get_settings().is_sqlite else nullcontext()
+
+
+def process_pending(limit: int = 500) -> int:
+    """Handle stored messages still "received", oldest first, one transaction each.
+
+    Runs after each webhook's response (FastAPI background task); any run also picks up messages
+    a crashed process left behind. PostgreSQL: FOR UPDATE SKIP LOCKED lets runs share the work.
+    """
+    done = 0
+    for _ in range(limit):
+        failed_id: int | None = None
+        try:
+            with write_lock(), session_scope(write=True) as session:
+                query = (select(InboundMessage).where(InboundMessage.status == "received")
+                         .order_by(col(InboundMessage.id)).limit(1))
+                if not is_sqlite(session):
+                    query = query.with_for_update(skip_locked=True)
+                inbound = session.exec(query).first()
+                if inbound is None:
+                    return done
+                failed_id = inbound.id
+                process(session, inbound)
+        except Exception:  # a bug must not block the queue: park the message, go on
+            log.exception("inbound message %s could not be handled", failed_id)
+            if failed_id is None:
+                return done
+            with write_lock(), session_scope(write=True) as session:
+                row = session.get(InboundMessage, failed_id)
+                if row is not None:
+                    row.status = "error"
+        done += 1
+    return done
 
 
 def _deliver(session: Session, inbound: InboundMessage, phone: str,

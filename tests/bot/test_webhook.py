@@ -70,6 +70,7 @@ def test_fuzzed_webhooks_never_produce_a_5xx(client: TestClient, session: Sessio
 
 def test_full_isi_survei_path_on_the_running_app(live_app: object, session: Session) -> None:
     """A signed webhook to the served app -> outbox priority lane -> sandbox channel sends it."""
+    from bot.service import process_pending
     from dispatch.sandbox import conversation
     from dispatch.worker import run_until_idle
 
@@ -77,9 +78,38 @@ def test_full_isi_survei_path_on_the_running_app(live_app: object, session: Sess
     with httpx.Client(base_url=live_app.url) as http:  # type: ignore[attr-defined]
         for body in ("Isi Survei", "Tanya SPI", "4", "STOP"):
             assert post_signed(http, inbound_form(PHONE, body)).status_code == 200
+    process_pending()  # whatever the background tasks have not handled yet
     run_until_idle(timeout=20)
     sent = conversation(session, PHONE)
     texts = [m.text for m in sent]
     assert len(texts) == 4
     assert f"/s/{world.token}" in texts[0]
     assert "Tanya SPI" in texts[1] and "10–15 menit" in texts[2] and "MULAI" in texts[3]
+
+
+def test_stored_but_unhandled_messages_are_picked_up_and_a_bug_never_blocks_the_queue(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that died after storing a webhook: the next run handles it; a message whose
+    handling raises is parked as "error" and the ones behind it are still answered."""
+    from bot import service
+    from core.db import session_scope
+
+    make_world(session)
+    with session_scope(write=True) as s:
+        first = service.accept(s, inbound_form(PHONE, "BOOM"))
+        service.accept(s, inbound_form(PHONE, "isi survei"))
+        assert first is not None
+    real = service.process
+
+    def flaky(s: Session, inbound: InboundMessage, **kw: object) -> service.Received:
+        if inbound.body == "BOOM":
+            raise RuntimeError("bug")
+        return real(s, inbound, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "process", flaky)
+    assert service.process_pending() == 2
+    session.commit()
+    statuses = dict(session.exec(select(InboundMessage.body, InboundMessage.status)).all())
+    assert statuses == {"BOOM": "error", "isi survei": "replied"}
+    assert len(replies_to(session, PHONE)) == 1
