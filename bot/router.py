@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks, Depends, Response
 
 from bot.sandbox_pages import router as sandbox_router
-from bot.service import accept, process_pending, write_lock
+from bot.service import accept, kick, write_lock
 from core.db import session_scope
 from dispatch.twilio_webhooks import verified_form
 
@@ -27,5 +27,5 @@ def twilio_inbound(background: BackgroundTasks,
     with write_lock(), session_scope(write=True) as session:
         stored = accept(session, form)
     if stored is not None:
-        background.add_task(process_pending)
+        background.add_task(kick)
     return Response(EMPTY_TWIML, media_type="application/xml")

@@ -240,3 +240,21 @@ def _deliver(session: Session, inbound: InboundMessage, phone: str,
     for event in outcome.events:
         for row in _attribute(session, phone, event, now):
             session.add(row)
+
+
+_runner = threading.Lock()
+_wanted = threading.Event()
+
+
+def kick() -> None:
+    """Run `process_pending` in this process unless a run is already going (which then loops once
+    more). Keeps a burst of webhooks from filling the web server's thread pool with runners."""
+    _wanted.set()
+    while _wanted.is_set():
+        if not _runner.acquire(blocking=False):
+            return  # the active run sees `_wanted` and goes round again
+        try:
+            _wanted.clear()
+            process_pending()
+        finally:
+            _runner.release()
