@@ -165,12 +165,11 @@ def bot(session: Session, campaign: Campaign, inst: Institution, page: int = 0) 
         summary.note = NA.format(what="bot")
     else:
         for key, value in activity.items():
+            label = _labels().get(key) or key
             if isinstance(value, dict):
-                summary.rows.extend([f"{key}: {k}", v] for k, v in value.items())
-            elif isinstance(value, list | tuple):
-                summary.rows.extend([f"{key}: {_as_dict(v)}", ""] for v in value)
+                summary.rows.extend([f"{label}: {k}", _cell(v)] for k, v in value.items())
             else:
-                summary.rows.append([key, value])
+                summary.rows.append([label, _cell(value)])
     log = sources.conversation_log(session, inst.id, 100, page * 100)  # type: ignore[arg-type]
     conv = table_from_items("percakapan", "Log percakapan", log or [])
     if log is None:
@@ -188,14 +187,27 @@ def qr(session: Session, campaign: Campaign, inst: Institution) -> PageData:
 
 def quality(session: Session, campaign: Campaign, inst: Institution) -> PageData:
     report = sources.quality_report(session, inst.id)  # type: ignore[arg-type]
+    t = Table("kualitas", "Kualitas data populasi per unit",
+              ["Kode", "Unit kerja", "Baris", "Bersih", "Bersih (%)", "Internal bersih (%)",
+               "Eksternal bersih (%)", "Memenuhi syarat", "Tidak dipakai (alasan)", "Dikecualikan (alasan)"])
     if report is None:
-        t = Table("kualitas", "Kualitas data populasi", [])
         t.note = NA.format(what="kualitas data (population)")
         return PageData([t])
-    units_ = getattr(report, "units", None)
-    items = list(units_.values() if isinstance(units_, dict) else units_ or [])
-    t = table_from_items("kualitas", "Kualitas data populasi per unit", items)
-    return PageData([t], {"report": report})
+    texts = sources.quality_reason_texts()
+
+    def reasons(counts: Any) -> str:
+        items = counts.items() if isinstance(counts, dict) else []
+        return "; ".join(f"{texts.get(k, k)}: {n}" for k, n in sorted(items, key=lambda kv: -kv[1]))
+
+    # Counts and reasons only: the example rows (names) stay in the downloadable workbook.
+    for u in getattr(report, "units", []):
+        t.rows.append([getattr(u, "unit_code", ""), getattr(u, "unit", ""), getattr(u, "rows", 0),
+                       getattr(u, "clean", 0), _pct(getattr(u, "clean_pct", None)),
+                       _pct(getattr(u, "internal_clean_pct", None)),
+                       _pct(getattr(u, "external_clean_pct", None)), getattr(u, "eligible", 0),
+                       reasons(getattr(u, "unusable", {})), reasons(getattr(u, "excluded", {}))])
+    t.highlight = lowest([getattr(u, "clean_pct", None) for u in getattr(report, "units", [])])
+    return PageData([t], {"report": True})
 
 
 # --- national (admin) -----------------------------------------------------------------------------

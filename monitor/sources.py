@@ -74,6 +74,11 @@ def quality_report(session: Session, institution_id: int) -> Any | None:
     return None if fn is None else fn(session, institution_id)
 
 
+def quality_reason_texts() -> dict[str, str]:
+    fn = _function("population.quality", "reason_texts")
+    return dict(fn()) if fn is not None else {}
+
+
 def quality_xlsx(report: Any, path: Any) -> bool:
     fn = _function("population.quality", "write_xlsx")
     if fn is None:
