@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks, Depends, Response
 
 from bot.sandbox_pages import router as sandbox_router
-from bot.service import accept, kick, write_lock
-from core.db import session_scope
+from bot.service import accept_stored, kick
 from dispatch.twilio_webhooks import verified_form
 
 router = APIRouter()
@@ -24,8 +23,7 @@ def twilio_inbound(background: BackgroundTasks,
     outbox priority lane, so a burst of webhooks is acknowledged in milliseconds, and a retried
     webhook (same MessageSid) never causes a second reply.
     """
-    with write_lock(), session_scope(write=True) as session:
-        stored = accept(session, form)
+    stored = accept_stored(form)
     if stored is not None:
         background.add_task(kick)
     return Response(EMPTY_TWIML, media_type="application/xml")

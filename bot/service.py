@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import unicodedata
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -188,6 +189,29 @@ def receive(session: Session, form: dict[str, str], *, now: datetime | None = No
 _SQLITE_WRITES = threading.Lock()
 
 
+class _Counter:
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.value += n
+
+
+_accepting = _Counter()
+
+
+def accept_stored(form: dict[str, str]) -> InboundMessage | None:
+    """The webhook's own transaction: store the message, ahead of any background processing."""
+    _accepting.add(1)
+    try:
+        with write_lock(), session_scope(write=True) as session:
+            return accept(session, form)
+    finally:
+        _accepting.add(-1)
+
+
 def write_lock() -> Any:
     """On SQLite, threads of this process queue on a Python lock rather than in SQLite's busy
     handler, whose growing sleeps (up to 100 ms each) wreck latency under a burst of webhooks."""
@@ -202,6 +226,8 @@ def process_pending(limit: int = 500) -> int:
     """
     done = 0
     for _ in range(limit):
+        while _accepting.value > 0:  # webhooks waiting to be stored go first (their 200 is due)
+            time.sleep(0.002)
         failed_id: int | None = None
         try:
             with write_lock(), session_scope(write=True) as session:
