@@ -254,7 +254,9 @@ class Worker:
         finally:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
-            while self.results:
+            for _ in range(5):  # the database may be gone: rows left in `sending` get reconciled
+                if not self.results:
+                    break
                 await self._flush()
             for ch in self.channels.values():
                 await ch.close()

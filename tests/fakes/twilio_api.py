@@ -67,7 +67,18 @@ class FakeTwilio:
         app.router.add_get("/2010-04-01/Accounts/{account}/Messages.json", self.list_messages)
         app.router.add_get("/2010-04-01/Accounts/{account}/Messages/{sid}.json", self.fetch_message)
         app.router.add_post("/v1/Content", self.create_content)
+        app.router.add_get("/_fake/messages", self.dump_messages)  # for tests in other processes
+        app.router.add_post("/_fake/faults", self.post_faults)
         return app
+
+    async def dump_messages(self, request: web.Request) -> web.Response:
+        keys = ("sid", "To", "From", "Body", "ContentSid", "ContentVariables", "at")
+        return web.json_response([{k: m.get(k) for k in keys} for m in self.messages])
+
+    async def post_faults(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.set_faults(**body)
+        return web.json_response(self.faults)
 
     def _fault(self) -> str | None:
         with self._lock:
@@ -198,7 +209,39 @@ def parse_date(value: str) -> datetime:
     return parsedate_to_datetime(value)
 
 
+def start_process(port: int) -> tuple[Any, str]:
+    """The fake in its own process (so it does not share a GIL with the code under test)."""
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.twilio_api", "--port", str(port)],
+                            cwd=Path(__file__).resolve().parents[2])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_fake/messages", timeout=1).read()  # noqa: S310 - loopback
+            return proc, url
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("fake Twilio process did not start") from None
+            time.sleep(0.1)
+
+
+def fetch_messages(url: str) -> list[dict[str, Any]]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/_fake/messages", timeout=60) as resp:  # noqa: S310 - loopback
+        return list(json.loads(resp.read()))
+
+
 def main() -> None:
+    from tests import netguard
+
+    netguard.install()
     parser = argparse.ArgumentParser(description="Fake Twilio API on loopback")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()

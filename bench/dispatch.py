@@ -1,0 +1,246 @@
+"""Dispatch throughput benchmark: prints figures (not a test).
+
+    .venv/bin/python bench/dispatch.py                       # everything, PostgreSQL + SQLite
+    .venv/bin/python bench/dispatch.py --only raw,uncapped --n 5000
+    .venv/bin/python bench/dispatch.py --only memory --memory-sizes 100000,600000
+
+The fake Twilio API and the SMTP sink run in their own processes on loopback (nothing leaves the
+machine); the worker runs in this process, through the real outbox, the real twilio client and
+aiosmtplib. PostgreSQL at SPIBOT_BENCH_PG (default postgresql://root@127.0.0.1:5432/test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PG_ADMIN = os.environ.get("SPIBOT_BENCH_PG", "postgresql://root@127.0.0.1:5432/test")
+
+os.environ.update({
+    "ENV": "test", "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
+    "PUBLIC_BASE_URL": "https://spi.bench.example", "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "bench-token", "QUIET_START": "00:00", "QUIET_END": "00:00",
+    "WHATSAPP_BACKEND": "twilio", "EMAIL_BACKEND": "sandbox", "LOG_LEVEL": "WARNING",
+})
+os.environ.pop("TWILIO_EDGE", None)
+os.environ.pop("TWILIO_REGION", None)
+
+from tests import netguard  # noqa: E402
+
+netguard.install()
+
+
+def fresh_db(kind: str) -> str:
+    from core.config import reset_settings
+    from core.db import dispose_engines
+    from core.migrate import upgrade
+
+    dispose_engines()
+    if kind == "postgresql":
+        import psycopg
+
+        name = "spibot_bench_dispatch"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    else:
+        path = Path("/tmp/spibot_bench_dispatch.db")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    os.environ["DATABASE_URL"] = url
+    reset_settings()
+    upgrade(url)
+    return url
+
+
+def setenv(**values: str) -> None:
+    from core.config import reset_settings
+
+    os.environ.update(values)
+    reset_settings()
+
+
+def populate(n: int, *, groups: tuple[str, ...] = ("internal",), email: bool = False) -> tuple[int, float]:
+    """A campaign of n respondents; returns (campaign id, seconds to enqueue the invitations)."""
+    from sqlalchemy import insert, select
+
+    from core.clock import utcnow
+    from core.db import session_scope
+    from core.models import Assignment, Person
+    from core.tokens import hash_token, new_nonce, token_for
+    from dispatch.service import enqueue_invitations
+    from tests.factories import make_campaign, make_institution, make_unit
+
+    with session_scope(write=True) as s:
+        inst = make_institution(s)
+        unit = make_unit(s, inst)
+        campaign = make_campaign(s, inst)
+        now = utcnow()
+        for start in range(0, n, 20_000):
+            chunk = range(start, min(n, start + 20_000))
+            s.execute(insert(Person), [
+                {"institution_id": inst.id, "unit_id": unit.id, "group": groups[i % len(groups)],
+                 "name": f"Responden {i}", "phone": None if email else f"+{628500000000 + i}",
+                 "email": f"r{i}@contoh.go.id" if email else None, "status": "eligible", "flags": [],
+                 "source": "bench", "non_asn": False, "created_at": now} for i in chunk])
+            ids = s.execute(select(Person.id, Person.group).where(Person.institution_id == inst.id)
+                            .where(Person.id > 0).order_by(Person.id).offset(start).limit(len(chunk))).all()
+            rows = []
+            for pid, group in ids:
+                nonce = new_nonce()
+                rows.append({"campaign_id": campaign.id, "person_id": pid, "unit_id": unit.id, "group": group,
+                             "kind": "sampled", "active": True, "token_nonce": nonce,
+                             "token_hash": hash_token(token_for(nonce)), "created_at": now})
+            s.execute(insert(Assignment), rows)
+            s.commit()
+        cid = campaign.id
+    t = time.perf_counter()
+    with session_scope(write=True) as s:
+        enqueue_invitations(s, cid, commit_chunks=True)
+    return cid, time.perf_counter() - t
+
+
+def run_worker(timeout: float = 3600) -> tuple[dict, float]:
+    from dispatch.worker import run_until_idle
+
+    t = time.perf_counter()
+    stats = run_until_idle(timeout=timeout)
+    return stats, time.perf_counter() - t
+
+
+def windows(times: list[float]) -> tuple[float, int]:
+    """(achieved rate, most messages in any 1-second window) from arrival times."""
+    times = sorted(times)
+    if len(times) < 2:
+        return 0.0, len(times)
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    worst, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - 1.0:
+            j += 1
+        worst = max(worst, i - j + 1)
+    return rate, worst
+
+
+def raw_client(url: str, n: int) -> float:
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.rest import Client
+
+    async def main() -> float:
+        http = AsyncTwilioHttpClient()
+        client = Client("AC" + "0" * 32, "t", http_client=http)
+        client.api.base_url = url
+        sem = asyncio.Semaphore(64)
+
+        async def one(i: int) -> None:
+            async with sem:
+                await client.messages.create_async(
+                    to=f"whatsapp:+62819{i:08d}", from_="whatsapp:+628111", content_sid="HXraw",
+                    content_variables='{"1": "x"}')
+
+        t = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        dt = time.perf_counter() - t
+        await http.close()
+        return n / dt
+
+    return asyncio.run(main())
+
+
+def main() -> None:
+    from tests.fakes.twilio_api import fetch_messages, start_process
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10_000, help="messages for the uncapped runs")
+    ap.add_argument("--only", default="raw,uncapped,capped,email,memory")
+    ap.add_argument("--memory-sizes", default="100000")
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    proc, url = start_process(8791)
+    setenv(TWILIO_API_BASE_URL=url)
+    try:
+        if "raw" in only:
+            print(f"raw twilio client (64 concurrent) : {raw_client(url, args.n):8.0f} msg/s")
+        if "uncapped" in only:
+            setenv(WHATSAPP_RATE_PER_SENDER="0")
+            for kind in ("postgresql", "sqlite"):
+                fresh_db(kind)
+                _, enq = populate(args.n)
+                stats, dt = run_worker()
+                print(f"outbox uncapped on {kind:10s}: {args.n / dt:8.0f} msg/s  "
+                      f"(enqueue {args.n / enq:7.0f} rows/s; sent {stats['sent']})")
+        if "capped" in only:
+            for senders, n in ((1, 1200), (2, 2400)):
+                fresh_db("postgresql")
+                setenv(WHATSAPP_RATE_PER_SENDER="80")
+                groups = ("internal", "external")[:senders]
+                before = len(fetch_messages(url))
+                populate(n, groups=groups)
+                run_worker()
+                msgs = fetch_messages(url)[before:]
+                for sender in sorted({m["From"] for m in msgs}):
+                    rate, worst = windows([m["at"] for m in msgs if m["From"] == sender])
+                    print(f"capped 80/s, {senders} sender(s), {sender}: achieved {rate:6.1f}/s "
+                          f"({rate / 80:5.1%} of cap), max in any 1 s window {worst}")
+                total, _ = windows([m["at"] for m in msgs])
+                print(f"capped, {senders} sender(s) together: {total:6.1f}/s "
+                      f"({total / (80 * senders):5.1%} of {80 * senders}/s)")
+        if "email" in only:
+            bench_email(args.n // 2)
+        if "memory" in only:
+            for size in [int(x) for x in args.memory_sizes.split(",")]:
+                out = subprocess.run([sys.executable, __file__, "--memory-child", str(size)],
+                                     capture_output=True, text=True, cwd=ROOT)
+                print(out.stdout.strip() or out.stderr[-2000:])
+    finally:
+        proc.terminate()
+
+
+def bench_email(n: int) -> None:
+    from tests.fixtures.server import free_port
+
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+                             "-c", "aiosmtpd.handlers.Sink"], cwd=ROOT)
+    time.sleep(1.5)
+    try:
+        for kind in ("postgresql",):
+            fresh_db(kind)
+            setenv(EMAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=str(port),
+                   EMAIL_RATE_PER_SERVER="0", SMTP_POOL_SIZE="8")
+            populate(n, email=True)
+            stats, dt = run_worker()
+            print(f"email via aiosmtpd ({kind}), pool 8: {n / dt:8.0f} msg/s (sent {stats['sent']})")
+    finally:
+        sink.terminate()
+        setenv(EMAIL_BACKEND="sandbox")
+
+
+def memory_child(size: int) -> None:
+    """Enqueue and send `size` messages (sandbox channel) on PostgreSQL; print peak RSS."""
+    setenv(WHATSAPP_BACKEND="sandbox", WHATSAPP_RATE_PER_SENDER="0")
+    fresh_db("postgresql")
+    _, enq = populate(size)
+    after_enqueue = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stats, dt = run_worker()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"memory, {size:7d} messages (sandbox, PostgreSQL): peak RSS after enqueue "
+          f"{after_enqueue:6.0f} MB, after sending {peak:6.0f} MB; enqueue {size / enq:6.0f} rows/s, "
+          f"send {size / dt:6.0f} msg/s (sent {stats['sent']})")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--memory-child":
+        memory_child(int(sys.argv[2]))
+    else:
+        main()
