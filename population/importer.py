@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlmodel import Session
 
 from core.audit import record as audit
@@ -30,6 +30,9 @@ from population.records import Record, judge, parse_row
 from population.rules import is_excluded_unit
 
 CHUNK = 5000
+# Core executemany (not the ORM bulk path, which splits batches whenever a different set of
+# columns is NULL).
+PERSON_INSERT = Person.__table__.insert()  # type: ignore[attr-defined]
 FORM_ORDER = {"internal": 0, "expert": 1, "external": 2, "vendor": 3}
 BUSY_MONTHLY, VERY_BUSY_MONTHLY = 300, 1000
 
@@ -197,13 +200,13 @@ def import_files(
             for record, source in intake.records(ref):
                 chunk.append(intake.to_row(record, source))
                 if len(chunk) >= CHUNK:
-                    session.execute(insert(Person), chunk)
+                    session.execute(PERSON_INSERT, chunk)
                     done += len(chunk)
                     chunk = []
                     if progress:
                         progress(done)
             if chunk:
-                session.execute(insert(Person), chunk)
+                session.execute(PERSON_INSERT, chunk)
                 done += len(chunk)
             if progress:
                 progress(done)

@@ -59,10 +59,8 @@ def _value(cells: list[Any], index: int | None) -> Any:
     value = cells[index]
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        key = norm_key(value)
-        if key in keywords().empty:
-            return None
+    if isinstance(value, str) and len(value) <= 16 and norm_key(value) in keywords().empty:
+        return None  # "-", "tidak ada", ... (only short texts can be such markers)
     return value
 
 
@@ -73,10 +71,18 @@ def _text(value: Any, limit: int = 200) -> str | None:
 
 def is_data_row(values: dict[str, Any]) -> bool:
     """False for blank rows, "dst" rows and the column-number row under some headers."""
-    present = [v for v in values.values() if v is not None]
-    if not present:
+    keys = []
+    for value in values.values():
+        if value is None:
+            continue
+        if isinstance(value, str) and len(value) <= 16:
+            keys.append(norm_key(value))
+        elif isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 100:
+            keys.append(str(int(value)))
+        else:
+            return True  # long text, dates, phone numbers: real data
+    if not keys:
         return False
-    keys = [norm_key(v) for v in present]
     dst = keywords().dst
     if all(k in dst or k == "" for k in keys):
         return False

@@ -1,0 +1,102 @@
+"""Benchmark: importing population files (rows/s, peak memory) into SQLite and PostgreSQL.
+
+    .venv/bin/python bench/intake.py --rows 200000 --format xlsx --db sqlite
+    .venv/bin/python bench/intake.py --rows 1000000 --format csv --db postgresql
+
+The file is generated once (in a separate process, so its memory does not count) under
+var/bench/; the import runs in this process on a fresh database, end to end (read, clean, judge,
+insert, summary) and is checked against the generator's expected counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+REF = date(2024, 6, 30)
+PG_ADMIN = os.environ.get("SPIBOT_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
+
+
+def ensure_file(rows: int, fmt: str) -> Path:
+    out = ROOT / "var" / "bench" / f"population-{rows}.{fmt}"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        call = f"write_population_csv(Path({str(out)!r}), seed=1, n_rows={rows}, form='internal', reference_date=REF)"
+    else:
+        call = (f"write_population_workbook(Path({str(out)!r}), seed=1, n_internal={rows // 2}, "
+                f"n_external={rows - rows // 2}, n_vendor=0, n_expert=0, reference_date=REF)")
+    code = ("import pickle, sys; from pathlib import Path; from datetime import date; REF=date(2024,6,30); "
+            "from population.synthetic import write_population_csv, write_population_workbook; "
+            f"e={call}; pickle.dump(e.summary(), open({str(out) + '.expected'!r}, 'wb'))")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    print(f"generated {out.name} in {time.perf_counter() - started:.1f} s")
+    return out
+
+
+def database(kind: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    import psycopg
+
+    name = f"spibot_bench_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+
+
+def main() -> None:
+    import pickle
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+    path = ensure_file(args.rows, args.format)
+    expected = pickle.load(open(str(path) + ".expected", "rb"))  # noqa: SIM115
+    url = database(args.db)
+    os.environ["DATABASE_URL"] = url
+    from core.db import session_scope
+    from core.migrate import upgrade
+    from core.models import Institution
+    from population.importer import import_files
+
+    upgrade()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started, cpu = time.perf_counter(), time.process_time()
+    with session_scope(write=True) as session:
+        inst = Institution(code="BENCH", name="Bench")
+        session.add(inst)
+        session.flush()
+        report = import_files(session, [path], inst, REF)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    rows = sum(f["rows"] for f in report.summary().values())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ok = report.summary() == expected
+    print(f"{args.format} {args.rows:,} rows -> {args.db}: {elapsed:.1f} s, {rows / elapsed:,.0f} rows/s, "
+          f"CPU {cpu:.1f} s ({rows / cpu:,.0f} rows/CPU-s), load avg {os.getloadavg()[0]:.1f}, peak RSS {peak:,.0f} MB (before import {before:,.0f} MB), counts match: {ok}")
+    if args.db == "postgresql":
+        from core.db import dispose_engines
+
+        dispose_engines()
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "spibot_bench_{os.getpid()}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
