@@ -57,14 +57,15 @@ class _QRCode(qrcode.QRCode):  # type: ignore[type-arg]
 
     def best_mask_pattern(self) -> int:
         self.makeImpl(True, 0)
-        base = np.array(self.modules, dtype=bool)
+        modules: list[list[bool | None]] = self.modules  # type: ignore[has-type]
+        base = np.array(modules, dtype=np.bool_)
         blank = [row[:] for row in qrcode.main.precomputed_qr_blanks[self.version]]
-        saved, self.modules = self.modules, blank
+        self.modules = blank
         self.setup_type_info(True, 0)
         if self.version >= 7:
             self.setup_type_number(True)
-        is_data = np.array([[v is None for v in row] for row in self.modules], dtype=bool)
-        self.modules = saved
+        is_data = np.array([[v is None for v in row] for row in blank], dtype=np.bool_)
+        self.modules = modules
         masks = _masks(self.modules_count)
         unmasked = base ^ (masks[0] & is_data)
         scores = [penalty(unmasked ^ (mask & is_data)) for mask in masks]

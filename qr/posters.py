@@ -96,7 +96,8 @@ def campaign_specs(session: Session, campaign: Campaign, unit_code: str | None =
         query = query.where(Unit.code == unit_code)
     specs: list[PosterSpec] = []
     for unit in sorted(session.exec(query).all(), key=lambda u: u.code):
-        for counter in unit.counters or [None]:
+        counters: list[str | None] = list(unit.counters or []) or [None]
+        for counter in counters:
             specs.append(poster_spec(session, REGISTRATION, campaign, institution, unit, counter))
         if guestbook:
             specs.append(poster_spec(session, GUESTBOOK, campaign, institution, unit, None))

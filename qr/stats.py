@@ -45,7 +45,7 @@ def registrations(session: Session, institution_id: int,
     )
     counts: Counter[tuple[int, str | None, date]] = Counter()
     for unit_id, counter, created_at in session.exec(query):
-        if unit_id in units and created_at is not None:
+        if unit_id is not None and unit_id in units and created_at is not None:
             counts[(unit_id, counter, local(created_at, institution.timezone).date())] += 1
     seen = {(unit_id, counter) for unit_id, counter, _ in counts}
     rows = [
@@ -55,7 +55,8 @@ def registrations(session: Session, institution_id: int,
     for unit in units.values():
         if not unit.serves_public:
             continue
-        for counter in unit.counters or [None]:
+        counters: list[str | None] = list(unit.counters or []) or [None]
+        for counter in counters:
             if (unit.id, counter) not in seen:
                 rows.append(RegistrationRow(unit.id, unit.code, unit.name, counter, None, 0))  # type: ignore[arg-type]
     rows.sort(key=lambda r: (r.unit_code, r.counter or "", r.day or date.min))
