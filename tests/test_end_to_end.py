@@ -9,6 +9,7 @@ submission on the same token is refused.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,18 @@ def _load(tmp_path: Path) -> int:
         return campaign.id  # type: ignore[return-value]
 
 
+def _wait_for_reply_queued(phone: str, timeout: float = 15) -> None:
+    from dispatch.models import Outbox
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope() as s:
+            if s.exec(select(Outbox).where(Outbox.to_address == phone, Outbox.purpose != "invitation")).first():
+                return
+        time.sleep(0.05)
+    raise AssertionError("no reply was queued for the Isi Survei webhook")
+
+
 def test_import_sample_invite_rerequest_answer(
     fake_twilio: Any, smtp_server: Any, live_app: Any, tmp_path: Path
 ) -> None:
@@ -110,6 +123,9 @@ def test_import_sample_invite_rerequest_answer(
     assert forged.status_code == 403
     r = httpx.post(url, data=form, headers={"X-Twilio-Signature": sign(url, form)})
     assert r.status_code == 200
+    # The webhook answers at once; the reply is decided in a background task and queued on the
+    # priority lane. Wait (bounded) for it to be queued, then let the worker send it.
+    _wait_for_reply_queued(person.phone)
     run_until_idle(timeout=30)
     replies = [m for m in fake_twilio.messages[before:] if m["To"] == f"whatsapp:{person.phone}"]
     assert len(replies) == 1 and link in replies[0]["Body"]
