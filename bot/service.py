@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import exists, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot import handlers, intents, replies
@@ -231,10 +232,18 @@ def process_pending(limit: int = 500) -> int:
         failed_id: int | None = None
         try:
             with write_lock(), session_scope(write=True) as session:
-                query = (select(InboundMessage).where(InboundMessage.status == "received")
-                         .order_by(col(InboundMessage.id)).limit(1))
+                older = aliased(InboundMessage)
+                query = (
+                    select(InboundMessage)
+                    .where(InboundMessage.status == "received", ~exists().where(
+                        # one number's messages in order: never overtake an older one that
+                        # another run is still handling
+                        older.from_number == InboundMessage.from_number,
+                        older.status == "received", older.id < InboundMessage.id))
+                    .order_by(col(InboundMessage.id)).limit(1)
+                )
                 if not is_sqlite(session):
-                    query = query.with_for_update(skip_locked=True)
+                    query = query.with_for_update(skip_locked=True, of=InboundMessage)
                 inbound = session.exec(query).first()
                 if inbound is None:
                     return done
