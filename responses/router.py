@@ -22,7 +22,7 @@ from core.assignments import find_by_token
 from core.clock import utcnow
 from core.config import get_settings
 from core.db import get_session, session_scope
-from core.models import Assignment, Campaign, Institution, Unit
+from core.models import Assignment, AssignmentKind, Campaign, Institution, Unit
 from core.templating import get_env
 from responses.importer import handle_webhook
 from responses.models import ResponseStatus
@@ -93,7 +93,10 @@ def _shown_at(token: Any) -> datetime | None:
 
 def _gate(request: Request, session: Session, token: str) -> tuple[Assignment, Campaign] | HTMLResponse:
     assignment = find_by_token(session, token)
-    if assignment is None or not assignment.active:
+    # An inactive participatory assignment is a second registration of a number that already has
+    # one: it is served like any other (so the registration page reveals nothing about which
+    # numbers are known) and its answers never count (see responses.service._new_response).
+    if assignment is None or (not assignment.active and assignment.kind != AssignmentKind.participatory):
         return _not_found(request)
     campaign = session.get(Campaign, assignment.campaign_id)
     if campaign is None:

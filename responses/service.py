@@ -92,6 +92,9 @@ def _new_response(session: Session, assignment: Assignment, q: Questionnaire, no
         questionnaire_year=q.year, status=ResponseStatus.draft, created_at=now, started_at=now,
         updated_at=now,
     )
+    if not assignment.active:
+        # A duplicate participatory registration: kept for the record, never counted.
+        response.flagged, response.review_status = True, "excluded"
     session.add(response)
     session.flush()
     session.add(ResponseLink(assignment_id=assignment.id, response_id=response.id))  # type: ignore[arg-type]

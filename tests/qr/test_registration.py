@@ -84,6 +84,16 @@ def test_same_number_again_looks_the_same_but_is_not_counted(
     assert dup is not None and not dup.active
     person = session.get(Person, dup.person_id)
     assert person is not None and (person.status, person.reason) == ("excluded", "duplicate_phone")
+    # Both links open the questionnaire alike (nothing tells which number was known) ...
+    pages = [client.get(r.headers["location"]) for r in (first, second)]
+    assert [p.status_code for p in pages] == [200, 200]
+    assert all("Bagian 1 dari" in p.text for p in pages)
+    # ... and whatever the duplicate answers is stored as excluded, never counted.
+    from responses.service import submit_answers
+    from tests.responses.helpers import full_answers, questionnaire
+
+    response = submit_answers(session, dup, full_answers(questionnaire("external")))
+    assert (response.flagged, response.review_status) == (True, "excluded")
 
 
 def test_sampled_number_registering_is_not_counted_twice(
