@@ -28,9 +28,18 @@ def job_reconcile_expired_leases() -> dict[str, Any]:
     return reconcile_expired_leases()
 
 
+def job_answer_pending_inbound() -> dict[str, Any]:
+    """Answer inbound messages a crashed process stored but never answered."""
+    from bot.service import kick
+
+    kick()
+    return {}
+
+
 JOBS = [
     (job_enqueue_due_waves, 60),
     (job_reconcile_expired_leases, 30),
+    (job_answer_pending_inbound, 30),
 ]
 
 
