@@ -122,7 +122,7 @@ def message_id(outbox_id: int, key: str) -> str:
 def email_parts(template: str, variables: dict[str, str], link: str, unsubscribe: str) -> tuple[str, str, str]:
     """(subject, text, html)."""
     ctx = {**variables, "link": link, "unsubscribe": unsubscribe}
-    subject = f"SPI {variables['year']} — {variables['institution']}"
+    subject = render("email/subject.txt", ctx).strip()
     return subject, render(f"email/{template}.txt", ctx), render(f"email/{template}.html", ctx)
 
 

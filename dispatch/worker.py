@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -80,6 +80,7 @@ class Worker:
         self.inflight = 0
         self.stats = Stats()
         self._zones: tuple[float, list[str]] = (0.0, [])
+        self._starts: dict[str, deque[float]] = defaultdict(deque)
         self.max_inflight = max(self.settings.worker_concurrency * 4, self.settings.worker_batch_size)
 
     # --- database side (runs in a thread) -------------------------------------------------------
@@ -177,6 +178,7 @@ class Worker:
                 delay = at - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                await self._window_guard(item)
                 try:
                     message = build_message(item)
                     result = await self.channels[item.channel].send(message)
@@ -196,6 +198,23 @@ class Worker:
                     self.results.append(("retry", item, RetryableError(f"internal: {type(exc).__name__}")))
         finally:
             self.inflight -= 1
+
+    async def _window_guard(self, item: outbox.Claimed) -> None:
+        """Slots are spaced by the shared schedule; when this process falls behind (a busy CPU)
+        late sends must not bunch up: at most rate x headroom starts in any 1-second window."""
+        rate = self._rate_for(item.channel)
+        if rate <= 0:
+            return
+        cap = max(1, int(rate * ratelimit.HEADROOM))
+        starts = self._starts[self._bucket(item)]
+        while True:
+            now = time.time()
+            while starts and now - starts[0] >= 1.0:
+                starts.popleft()
+            if len(starts) < cap:
+                starts.append(now)
+                return
+            await asyncio.sleep(1.0 - (now - starts[0]) + 0.001)
 
     async def _flush(self) -> None:
         if not self.results:
