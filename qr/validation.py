@@ -12,9 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
 import yaml
 from email_validator import EmailNotValidError, validate_email
+
+from population.normalize import normalize_phone
 
 MAX_NAME = 100
 MAX_SERVICE = 150
@@ -52,25 +53,10 @@ def clean_text(value: str | None) -> str:
 
 
 def parse_phone(value: str) -> str | None:
-    """An Indonesian (or international) mobile number as E.164, or None if not one."""
-    digits = re.sub(r"[\s().\-/]", "", value)
-    if not re.fullmatch(r"\+?\d{8,16}", digits):
-        return None
-    if digits.startswith("62"):
-        digits = "+" + digits
-    elif digits.startswith("8"):
-        digits = "0" + digits
-    try:
-        number = phonenumbers.parse(digits, "ID")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    kind = phonenumbers.number_type(number)
-    if kind not in (phonenumbers.PhoneNumberType.MOBILE,
-                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """An Indonesian (or international) mobile number as E.164, or None if not one.
+
+    The same rules as the population import (one way to read a phone number)."""
+    return normalize_phone(value)
 
 
 def parse_date(value: str) -> date | None:
