@@ -74,52 +74,68 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg", default=os.environ.get("SPIBOT_TEST_PG", "postgresql://root@127.0.0.1:5432/test"))
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--keep", action="store_true", help="Keep the database (to investigate).")
+    parser.add_argument("--reuse", default="", help="Measure a kept database instead of loading.")
     args = parser.parse_args()
-    name = f"spibot_bench_dashboard_{os.getpid()}"
-    with psycopg.connect(args.pg, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    name = args.reuse or f"spibot_bench_dashboard_{os.getpid()}"
+    if not args.reuse:
+        with psycopg.connect(args.pg, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
     url = args.pg.rsplit("/", 1)[0] + f"/{name}"
     os.environ.update({"DATABASE_URL": url, "ENV": "test", "PUBLIC_BASE_URL": "https://bench.example",
                        "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789"})
     try:
-        run(url, args.runs)
+        run(url, args.runs, load=not args.reuse)
     finally:
         from core.db import dispose_engines
 
         dispose_engines()
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep or args.reuse:
+            print(f"kept database {name}")
+        else:
+            with psycopg.connect(args.pg, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run(url: str, runs: int) -> None:
-    from fastapi.testclient import TestClient
-
-    from core.db import session_scope
+def run(url: str, runs: int, load: bool = True) -> None:
     from core.migrate import upgrade
     from monitor.snapshot import refresh_snapshots
+
+    if load:
+        upgrade(url)
+        t0 = time.perf_counter()
+        with psycopg.connect(url, autocommit=True) as conn:
+            for sql in LOAD_SQL:
+                conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute("ANALYZE")
+        print(f"load: {INSTITUTIONS} institutions, {ASSIGNMENTS:,} assignments, {OUTBOX:,} outbox rows "
+              f"in {time.perf_counter() - t0:.1f} s")
+        create_users()
+    t0 = time.perf_counter()
+    refresh_snapshots()
+    print(f"national snapshot refresh (one grouped pass): {time.perf_counter() - t0:.2f} s")
+    measure(runs)
+
+
+def create_users() -> None:
+    from core.db import session_scope
     from monitor.users import add_user
 
-    upgrade(url)
-    t0 = time.perf_counter()
-    with psycopg.connect(url, autocommit=True) as conn:
-        for sql in LOAD_SQL:
-            conn.execute(sql)  # type: ignore[arg-type]
-        conn.execute("ANALYZE")
-    print(f"load: {INSTITUTIONS} institutions, {ASSIGNMENTS:,} assignments, {OUTBOX:,} outbox rows "
-          f"in {time.perf_counter() - t0:.1f} s")
     with session_scope(write=True) as session:
         add_user(session, login="admin", password="bench-password-123", role="admin",
                  institution_id=None, actor="bench")
         add_user(session, login="pic", password="bench-password-123", role="pic", institution_id=321,
                  actor="bench")
-    t0 = time.perf_counter()
-    refresh_snapshots()
-    print(f"national snapshot refresh (one grouped pass): {time.perf_counter() - t0:.2f} s")
+
+
+def measure(runs: int) -> None:
+    from fastapi.testclient import TestClient
 
     from web import create_app
 
     app = create_app()
     results: list[tuple[str, str, float, float]] = []
+    print(f"{runs} requests per page after one warm-up", flush=True)
     for user in ("pic", "admin"):
         client = TestClient(app, base_url="https://testserver")
         page = client.get("/pic/login")
@@ -138,9 +154,8 @@ def run(url: str, runs: int) -> None:
                 samples.append((time.perf_counter() - t) * 1000)
                 assert response.status_code == 200, (path, response.status_code)
             results.append((user, path, statistics.median(samples), p95(samples)))
-    print(f"{'user':6} {'page':45} {'median ms':>10} {'p95 ms':>8}")
-    for user, path, med, high in results:
-        print(f"{user:6} {path:45} {med:10.1f} {high:8.1f}")
+            print(f"{user:6} {path:45} median {results[-1][2]:7.1f} ms  p95 {results[-1][3]:7.1f} ms",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
-from sqlalchemy import and_, case, distinct, func
+from sqlalchemy import and_, distinct, func
 from sqlmodel import Session, col, select
 
 from core.clock import as_utc, local, utcnow
@@ -142,12 +141,15 @@ def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
 # --- overview -------------------------------------------------------------------------------------
 
 
-def _count_distinct_if(outbox: Any, condition: Any) -> Any:
-    return func.count(distinct(case((condition, outbox.assignment_id), else_=None)))
+_LEVEL = {"read": 3, "delivered": 2, "sent": 1}
 
 
 def funnel(session: Session, campaign: Campaign) -> tuple[list[FunnelRow], bool]:
-    """Per channel and in total: assignments queued, sent, delivered, read, responded."""
+    """Per channel and in total: assignments queued, sent, delivered, read, responded.
+
+    One indexed pass over the campaign's outbox rows (a few thousand), folded in Python: the best
+    status per respondent and channel, and per respondent over all channels.
+    """
     sampled, responded = session.exec(
         select(func.count(), func.count(Assignment.responded_at))
         .where(Assignment.campaign_id == campaign.id, col(Assignment.active).is_(True))
@@ -156,24 +158,30 @@ def funnel(session: Session, campaign: Campaign) -> tuple[list[FunnelRow], bool]
     outbox = outbox_model()
     if outbox is None:
         return [total], False
-    columns = (
-        func.count(distinct(outbox.assignment_id)),
-        _count_distinct_if(outbox, outbox.status.in_(SENT)),
-        _count_distinct_if(outbox, outbox.status.in_(DELIVERED)),
-        _count_distinct_if(outbox, outbox.status == "read"),
-        _count_distinct_if(outbox, col(Assignment.responded_at).is_not(None)),
-    )
-    base = (
-        select(outbox.channel, *columns)
+    best: dict[tuple[int, str], int] = {}
+    answered: set[int] = set()
+    for assignment_id, channel, status, has_answer in session.exec(
+        select(outbox.assignment_id, outbox.channel, outbox.status,
+               col(Assignment.responded_at).is_not(None))
         .join(Assignment, and_(Assignment.id == outbox.assignment_id, col(Assignment.active).is_(True)))
         .where(outbox.campaign_id == campaign.id)
-    )
-    result = []
-    for channel, queued, sent, delivered, read, resp in session.exec(base.group_by(outbox.channel)):
-        result.append(FunnelRow(channel, sampled, queued, sent, delivered, read, resp))
-    overall = session.exec(base.with_only_columns(*columns)).one()
-    total.queued, total.sent, total.delivered, total.read = overall[:4]
-    return [total, *sorted(result, key=lambda r: r.channel)], True
+    ):
+        level = _LEVEL.get(status, 0)
+        for key in ((assignment_id, channel), (assignment_id, "all")):
+            if best.get(key, -1) < level:
+                best[key] = level
+        if has_answer:
+            answered.add(assignment_id)
+    rows: dict[str, FunnelRow] = {"all": total}
+    for (assignment_id, channel), level in best.items():
+        row = rows.setdefault(channel, FunnelRow(channel, sampled=sampled))
+        row.queued += 1
+        row.sent += level >= 1
+        row.delivered += level >= 2
+        row.read += level >= 3
+        if channel != "all":
+            row.responded += assignment_id in answered
+    return [total, *sorted((r for c, r in rows.items() if c != "all"), key=lambda r: r.channel)], True
 
 
 def group_rows(session: Session, campaign: Campaign) -> list[GroupRow]:
