@@ -36,10 +36,18 @@ def job_answer_pending_inbound() -> dict[str, Any]:
     return {}
 
 
+def job_refresh_dashboard_snapshots() -> dict[str, Any]:
+    """Pre-aggregate the national view so no dashboard request scans the whole outbox."""
+    from monitor.snapshot import refresh_snapshots
+
+    return {"campaigns": refresh_snapshots()}
+
+
 JOBS = [
     (job_enqueue_due_waves, 60),
     (job_reconcile_expired_leases, 30),
     (job_answer_pending_inbound, 30),
+    (job_refresh_dashboard_snapshots, 240),
 ]
 
 

@@ -33,6 +33,7 @@ def test_enqueue_due_waves_is_idempotent(db_url: str, monkeypatch) -> None:  # t
     scheduler.job_enqueue_due_waves()
     scheduler.job_reconcile_expired_leases()
     scheduler.job_answer_pending_inbound()
+    assert scheduler.job_refresh_dashboard_snapshots() == {"campaigns": 1}
     with session_scope() as s:
         rows = s.exec(select(Outbox)).all()
     assert len(rows) == 3 and len({r.key for r in rows}) == 3
