@@ -17,22 +17,27 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import JSON, case, func, literal, or_, select, update
 from sqlmodel import Session
 
 from core.audit import record as audit
 from core.clock import utcnow
 from core.models import Institution, Person, Unit
+from population.bulk import BulkWriter
 from population.models import ImportBatch
 from population.normalize import norm_key
 from population.reader import FORMS, SheetRef, raw_rows, scan
 from population.records import Record, judge, parse_row
 from population.rules import is_excluded_unit
 
-CHUNK = 5000
-# Core executemany (not the ORM bulk path, which splits batches whenever a different set of
-# columns is NULL).
-PERSON_INSERT = Person.__table__.insert()  # type: ignore[attr-defined]
+CHUNK = 10_000
+# Person rows are written as plain tuples in this column order (COPY on PostgreSQL, executemany
+# on SQLite): no ORM object and no per-row dict.
+PERSON_COLUMNS = (
+    "institution_id", "unit_id", "group", "name", "phone", "email", "position", "start_date",
+    "service_name", "service_date", "organisation", "criterion", "non_asn", "status", "reason",
+    "flags", "source", "source_file", "source_sheet", "source_row", "import_batch_id", "created_at",
+)
 FORM_ORDER = {"internal": 0, "expert": 1, "external": 2, "vendor": 3}
 BUSY_MONTHLY, VERY_BUSY_MONTHLY = 300, 1000
 
@@ -88,7 +93,13 @@ class _Intake:
         self.units: dict[str, Unit] = {
             u.code: u for u in session.scalars(select(Unit).where(Unit.institution_id == institution.id))
         }
+        self.unit_ids: dict[str, int | None] = {}  # unit name as written -> id
+        self.unit_keys: dict[str, str] = {}  # unit name as written -> its word key
         self.units_created = 0
+        self.writer = BulkWriter(session, Person.__table__, PERSON_COLUMNS)  # type: ignore[attr-defined]
+        self._date_of = self.writer.converter("start_date")  # same type for every date column
+        self._dates: dict[date, Any] = {}  # date -> its driver value (dates repeat a lot)
+        self._flags: dict[tuple[str, ...], Any] = {}
         self.rows: Counter[str] = Counter()
         self.duplicates: Counter[str] = Counter()
         self.seen: set[int] = set()
@@ -98,6 +109,7 @@ class _Intake:
         # unit id -> [external rows within the 12-month window, earliest month index]
         self.volume: dict[int, list[int]] = defaultdict(lambda: [0, 10**9])
         self.now = utcnow()
+        self.created_at = self.writer.value("created_at", self.now)
         for phone, email in session.execute(
             select(Person.phone, Person.email).where(
                 Person.institution_id == institution.id, Person.group == "internal"
@@ -108,6 +120,9 @@ class _Intake:
     def unit_id(self, name: str) -> int | None:
         if not name:
             return None
+        known = self.unit_ids.get(name, 0)
+        if known != 0:
+            return known
         code = unit_code(name)
         unit = self.units.get(code)
         if unit is None:
@@ -117,11 +132,33 @@ class _Intake:
             self.session.flush()
             self.units[code] = unit
             self.units_created += 1
+        self.unit_ids[name] = unit.id
         return unit.id
+
+    def unit_key(self, name: str) -> str:
+        key = self.unit_keys.get(name)
+        if key is None:
+            key = self.unit_keys[name] = norm_key(name)
+        return key
+
+    def db_date(self, day: date | None) -> Any:
+        if day is None:
+            return None
+        value = self._dates.get(day)
+        if value is None:
+            value = self._dates[day] = self._date_of(day)
+        return value
+
+    def db_flags(self, flags: list[str]) -> Any:
+        key = tuple(flags)
+        value = self._flags.get(key)
+        if value is None:
+            value = self._flags[key] = self.writer.value("flags", flags)
+        return value
 
     def is_duplicate(self, r: Record) -> bool:
         name_key = r.name_key()
-        key = hash((r.form, norm_key(r.unit_name), name_key, r.phone, r.email))
+        key = hash((r.form, self.unit_key(r.unit_name), name_key, r.phone, r.email))
         if key in self.seen:
             return True
         self.seen.add(key)
@@ -133,7 +170,8 @@ class _Intake:
                     self.shared.add((r.form, contact))
         return False
 
-    def to_row(self, r: Record, ref: SheetRef) -> dict[str, Any]:
+    def to_row(self, r: Record, source: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The Person row in PERSON_COLUMNS order; `source` is (institution id, file, sheet)."""
         unit_id = self.unit_id(r.unit_name)
         if r.form == "internal":
             self.employee_contacts.update(c.lower() for c in (r.phone, r.email) if c)
@@ -142,18 +180,18 @@ class _Intake:
             vol = self.volume[unit_id]
             vol[0] += 1
             vol[1] = min(vol[1], r.service_date.year * 12 + r.service_date.month - 1)
-        return {
-            "institution_id": self.institution.id, "unit_id": unit_id, "group": r.form,
-            "name": r.name, "phone": r.phone, "email": r.email, "position": r.position,
-            "start_date": r.start_date, "service_name": r.service_name,
-            "service_date": r.service_date, "organisation": r.organisation,
-            "criterion": r.criterion, "non_asn": r.non_asn, "status": r.status,
-            "reason": r.reason, "flags": r.flags, "source": "import",
-            "source_file": ref.path.name[:255], "source_sheet": (ref.sheet or "")[:100] or None,
-            "source_row": r.row, "import_batch_id": self.batch_id, "created_at": self.now,
-        }
+        institution_id, source_file, source_sheet = source
+        return (
+            institution_id, unit_id, r.form, r.name, r.phone, r.email, r.position,
+            self.db_date(r.start_date), r.service_name, self.db_date(r.service_date),
+            r.organisation, r.criterion, r.non_asn, r.status, r.reason, self.db_flags(r.flags),
+            "import", source_file, source_sheet, r.row, self.batch_id, self.created_at,
+        )
 
-    def records(self, ref: SheetRef) -> Iterable[tuple[Record, SheetRef]]:
+    def source(self, ref: SheetRef) -> tuple[Any, ...]:
+        return (self.institution.id, ref.path.name[:255], (ref.sheet or "")[:100] or None)
+
+    def records(self, ref: SheetRef) -> Iterable[Record]:
         layout = ref.layout
         for number, cells in enumerate(raw_rows(ref), start=1):
             if number <= layout.header_row:
@@ -166,7 +204,7 @@ class _Intake:
                 self.duplicates[record.form] += 1
                 continue
             judge(record, self.reference_date, self.employee_contacts)
-            yield record, ref
+            yield record
 
 
 def import_files(
@@ -196,17 +234,18 @@ def import_files(
         done = 0
         for ref in refs:
             before = sum(intake.rows.values())
-            chunk: list[dict[str, Any]] = []
-            for record, source in intake.records(ref):
-                chunk.append(intake.to_row(record, source))
+            chunk: list[tuple[Any, ...]] = []
+            source, to_row = intake.source(ref), intake.to_row
+            for record in intake.records(ref):
+                chunk.append(to_row(record, source))
                 if len(chunk) >= CHUNK:
-                    session.execute(PERSON_INSERT, chunk)
+                    intake.writer.write(chunk)
                     done += len(chunk)
                     chunk = []
                     if progress:
                         progress(done)
             if chunk:
-                session.execute(PERSON_INSERT, chunk)
+                intake.writer.write(chunk)
                 done += len(chunk)
             if progress:
                 progress(done)
@@ -265,19 +304,22 @@ def _narrow_busy_units(intake: _Intake) -> None:
 
 
 def _flag_shared_contacts(intake: _Intake) -> None:
-    """The same contact under different names: kept, and flagged "shared_contact"."""
+    """The same contact under different names: kept, and flagged "shared_contact".
+
+    One UPDATE per 500 contacts: this batch's rows carry no flag but "non_asn" yet, so the new
+    flags are known without reading the rows."""
+    flagged = case((Person.non_asn.is_(True), literal(["non_asn", "shared_contact"], JSON)),  # type: ignore[attr-defined]
+                   else_=literal(["shared_contact"], JSON))
     for form in FORMS:
         shared = sorted(contact for f, contact in intake.shared if f == form)
         for i in range(0, len(shared), 500):
             part = shared[i:i + 500]
-            people = intake.session.scalars(
-                select(Person).where(Person.import_batch_id == intake.batch_id, Person.group == form,
-                                     or_(Person.phone.in_(part), Person.email.in_(part)))  # type: ignore[union-attr]
+            intake.session.execute(
+                update(Person)
+                .where(Person.import_batch_id == intake.batch_id, Person.group == form,
+                       or_(Person.phone.in_(part), Person.email.in_(part)))  # type: ignore[union-attr]
+                .values(flags=flagged)
             )
-            for person in people:
-                if "shared_contact" not in person.flags:
-                    person.flags = [*person.flags, "shared_contact"]
-    intake.session.flush()
 
 
 def _count(session: Session, batch_id: int, intake: _Intake) -> dict[str, FormCounts]:

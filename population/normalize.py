@@ -46,7 +46,7 @@ _ID_META = phonenumbers.PhoneMetadata.metadata_for_region("ID")
 assert _ID_META is not None and _ID_META.mobile.national_number_pattern
 # phonenumbers' own pattern for Indonesian mobile numbers (e.g. 8[1-35-9]\d{7,10}).
 _ID_MOBILE = re.compile(_ID_META.mobile.national_number_pattern)
-_DIGITS = re.compile(r"\d+")
+_NOT_DIGIT = re.compile(r"\D+")
 
 
 def phone_digits(value: object) -> str:
@@ -58,7 +58,7 @@ def phone_digits(value: object) -> str:
             return ""
         value = int(value)
     text = str(value).strip()
-    digits = "".join(_DIGITS.findall(text))
+    digits = _NOT_DIGIT.sub("", text)
     if text.startswith("+") or text.startswith("(+"):
         return "+" + digits
     if digits.startswith("00"):
@@ -66,8 +66,8 @@ def phone_digits(value: object) -> str:
     return digits
 
 
-@lru_cache(maxsize=500_000)
 def _mobile_from_digits(digits: str) -> str | None:
+    # Not cached: phone numbers are nearly all distinct, a cache would only cost memory.
     if not digits:
         return None
     if digits.startswith("+") and not digits.startswith("+62"):
@@ -82,6 +82,7 @@ def _mobile_from_digits(digits: str) -> str | None:
     return "+62" + nsn if _ID_MOBILE.fullmatch(nsn) else None
 
 
+@lru_cache(maxsize=4096)
 def _slow_mobile(text: str) -> str | None:
     try:
         number = phonenumbers.parse(text, "ID")
@@ -123,7 +124,6 @@ _FAST_EMAIL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@(?:{_LABEL}\.)+([a-z]{{2,63}
 _SPECIAL_TLDS = {"arpa", "invalid", "local", "localhost", "onion", "test", "internal", "alt"}
 
 
-@lru_cache(maxsize=200_000)
 def normalize_email(value: str) -> str | None:
     """Trimmed, domain lower-cased and syntax-checked (no DNS); None when not a valid address."""
     text = value.strip().rstrip(";,.").replace(" ", "")  # "budi@gmail.com." is a common slip
@@ -137,6 +137,7 @@ def normalize_email(value: str) -> str | None:
     return normalize_email_reference(text)
 
 
+@lru_cache(maxsize=4096)
 def normalize_email_reference(text: str) -> str | None:
     try:
         result = validate_email(text.strip(), check_deliverability=False)

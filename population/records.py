@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from population.normalize import clean_text, norm_key, normalize_email, normalize_phone, parse_date
@@ -59,14 +60,37 @@ def _value(cells: list[Any], index: int | None) -> Any:
     value = cells[index]
     if value is None or value == "":
         return None
-    if isinstance(value, str) and len(value) <= 16 and norm_key(value) in keywords().empty:
+    if isinstance(value, str) and _text_cell(value)[0]:
         return None  # "-", "tidak ada", ... (only short texts can be such markers)
     return value
 
 
 def _text(value: Any, limit: int = 200) -> str | None:
+    if isinstance(value, str):
+        return _text_cell(value)[1]
     text = clean_text(value)
     return text[:limit] if text else None
+
+
+@lru_cache(maxsize=1 << 16)
+def _text_cell(value: str) -> tuple[bool, str | None, str | None]:
+    """(is an empty marker, cleaned text cut to 200 characters, its word key when short).
+
+    Cached: unit names, positions, services and dates repeat on every other row."""
+    key = norm_key(value) if len(value) <= 16 else None
+    if key is not None and key in keywords().empty:
+        return True, None, key
+    text = clean_text(value)
+    return False, (text[:200] if text else None), key
+
+
+def _row_key(value: Any) -> str | None:
+    """The word key is_data_row judges a non-empty cell by; None for real data."""
+    if isinstance(value, str):
+        return _text_cell(value)[2]
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 100:
+        return str(int(value))
+    return None
 
 
 def is_data_row(values: dict[str, Any]) -> bool:
@@ -75,12 +99,14 @@ def is_data_row(values: dict[str, Any]) -> bool:
     for value in values.values():
         if value is None:
             continue
-        if isinstance(value, str) and len(value) <= 16:
-            keys.append(norm_key(value))
-        elif isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 100:
-            keys.append(str(int(value)))
-        else:
+        key = _row_key(value)
+        if key is None:
             return True  # long text, dates, phone numbers: real data
+        keys.append(key)
+    return _short_keys_are_data(keys)
+
+
+def _short_keys_are_data(keys: list[str]) -> bool:
     if not keys:
         return False
     dst = keywords().dst
@@ -89,32 +115,87 @@ def is_data_row(values: dict[str, Any]) -> bool:
     return not (len(keys) >= 3 and all(k.isdigit() and len(k) <= 2 for k in keys))
 
 
+# Fields whose values repeat from row to row (their cleaning is cached); names, phones and
+# emails are nearly all distinct, so caching them would only evict the useful entries.
+_DISTINCT = frozenset({"name", "phone", "email"})
+
+
+def _distinct_cell(value: str) -> tuple[bool, str | None]:
+    """(is an empty marker, word key when short) for a text cell that is not cached."""
+    if len(value) > 16:
+        return False, None
+    key = norm_key(value)
+    return key in keywords().empty, key
+
+
 def parse_row(form: str, columns: dict[str, int], cells: list[Any], row: int) -> Record | None:
-    values = {f: _value(cells, i) for f, i in columns.items()}
-    if not is_data_row(values):
+    """One row as a Record (not yet judged), or SKIP for a row that is not data.
+
+    The same as `_value` for every cell then `is_data_row`, in one pass (this runs per row)."""
+    n = len(cells)
+    values: dict[str, Any] = {}  # non-empty raw cells
+    texts: dict[str, str | None] = {}  # cleaned text of cached text cells
+    keys: list[str] = []
+    data = False
+    for f, i in columns.items():
+        if i >= n:
+            continue
+        value = cells[i]
+        if value is None or value == "":
+            continue
+        if type(value) is str:
+            if f in _DISTINCT:
+                empty, key = _distinct_cell(value)
+            else:
+                empty, text, key = _text_cell(value)
+                texts[f] = text
+            if empty:
+                continue
+        else:
+            key = _row_key(value)
+        values[f] = value
+        if key is None:
+            data = True
+        elif not data:
+            keys.append(key)
+    if not data and not _short_keys_are_data(keys):
         return SKIP
+
+    def text(f: str) -> str | None:
+        if f in texts:
+            return texts[f]
+        return _text(values.get(f))
+
     email_raw = values.get("email")
     record = Record(
         form=form,
         row=row,
-        name=_text(values.get("name")) or "",
-        unit_name=_text(values.get("unit")) or "",
+        name=_plain_text(values.get("name")) or "",
+        unit_name=text("unit") or "",
         phone=normalize_phone(values.get("phone")),
         email=normalize_email(str(email_raw)) if email_raw is not None else None,
     )
     if form == "internal":
-        record.position = _text(values.get("position"))
+        record.position = text("position")
         record.start_date = parse_date(values.get("start_date"))
-        note = _text(values.get("note")) or ""
+        note = text("note") or ""
         record.non_asn = is_non_asn(f"{note} {record.position or ''}")
     elif form in ("external", "vendor"):
-        record.service_name = _text(values.get("service_name"))
+        record.service_name = text("service_name")
         record.service_date = parse_date(values.get("service_date"))
-        record.organisation = _text(values.get("organisation"))
+        record.organisation = text("organisation")
     else:
-        record.position = _text(values.get("position"))
-        record.criterion = _text(values.get("criterion"))
+        record.position = text("position")
+        record.criterion = text("criterion")
     return record
+
+
+def _plain_text(value: Any) -> str | None:
+    """`_text` without the cache."""
+    if value is None:
+        return None
+    text = clean_text(value)
+    return text[:200] if text else None
 
 
 def unusable_reason(r: Record) -> str | None:
