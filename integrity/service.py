@@ -14,11 +14,12 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, func, select
 
 from core import audit
 from core.clock import utcnow
 from core.config import get_settings
+from core.models import Campaign
 from integrity.adapter import CampaignData, load_campaign
 from integrity.models import Decision, Review
 from integrity.signals import (
@@ -31,7 +32,7 @@ from integrity.signals import (
     detect,
     load_thresholds,
 )
-from responses.models import Response
+from responses.models import Response, ResponseStatus
 
 # Responses that did not come through the respondent's own link (interviewer / CAPI / imported).
 INTERVIEWER_SOURCES = frozenset({"capi", "import"})
@@ -81,6 +82,7 @@ class CorrectionInputs:
     excluded_share: float | None  # responses reviewers excluded as compromised
     pending_reviews: int
     notes: list[str] = field(default_factory=list)
+    data_quality_by_form: dict[str, float | None] = field(default_factory=dict)  # internal, external...
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,16 +95,22 @@ def _all_flags(data: CampaignData, th: Thresholds) -> list[Flag]:
     for f in counter_burst(data.counter_ids, data.counter_keys, data.counter_times, th):
         response_id = data.response_of_assignment.get(f.response_id)
         if response_id is not None:  # a registration never answered has no response to mark
-            flags.append(Flag(response_id, f.signal, f.evidence))
+            flags.append(Flag(response_id, f.signal, _responses_only(f.evidence, data)))
     return flags
 
 
-def signals_for_campaign(session: Session, campaign_id: int,
-                         thresholds: Thresholds | None = None) -> IntegrityReport:
-    th = thresholds or load_thresholds()
-    data = load_campaign(session, campaign_id)
-    flags = _all_flags(data, th)
-    unit_of = {int(i): int(u) for b in data.batches.values() for i, u in zip(b.ids, b.unit_ids, strict=True)}
+def _responses_only(evidence: dict[str, Any], data: CampaignData) -> dict[str, Any]:
+    """Counter-burst evidence lists *assignment* ids, which lead to a person: keep only the
+    responses they became, so no page or export can join the evidence to an identity."""
+    members = [data.response_of_assignment[a] for a in evidence.get("members", [])
+               if a in data.response_of_assignment]
+    return {**evidence, "members": members}
+
+
+def _summarise(campaign_id: int, unit_of: dict[int, int], flags: list[Flag],
+               th: Thresholds) -> IntegrityReport:
+    """Counts per signal and per unit (unit_of: response id -> unit id, -1 for none); units with
+    fewer responses than MIN_CELL_SIZE are marked `small` so no page breaks them down."""
     per_unit_n: Counter[int] = Counter(unit_of.values())
     per_unit_flagged: dict[int, set[int]] = defaultdict(set)
     per_unit_signal: dict[int, Counter[str]] = defaultdict(Counter)
@@ -125,11 +133,44 @@ def signals_for_campaign(session: Session, campaign_id: int,
     )
 
 
+def signals_for_campaign(session: Session, campaign_id: int,
+                         thresholds: Thresholds | None = None) -> IntegrityReport:
+    """The signals computed afresh from the campaign's submitted responses (read only)."""
+    th = thresholds or load_thresholds()
+    data = load_campaign(session, campaign_id)
+    flags = _all_flags(data, th)
+    unit_of = {int(i): int(u) for b in data.batches.values() for i, u in zip(b.ids, b.unit_ids, strict=True)}
+    return _summarise(campaign_id, unit_of, flags, th)
+
+
+def stored_report(session: Session, campaign_id: int) -> IntegrityReport:
+    """The flags stored by the last `flag_campaign` run (Review rows), summarised like
+    `signals_for_campaign` but without recomputing anything: what the dashboard shows."""
+    rows = session.exec(
+        select(Response.id, Response.unit_id).where(
+            Response.campaign_id == campaign_id, Response.status == ResponseStatus.submitted,
+            col(Response.submitted_at).is_not(None))
+    ).all()
+    unit_of = {int(i): (int(u) if u is not None else -1) for i, u in rows if i is not None}
+    reviews = session.exec(
+        select(Review.response_id, Review.signal, Review.evidence)
+        .where(Review.campaign_id == campaign_id).order_by(Review.response_id, Review.signal)
+    ).all()
+    flags = [Flag(int(r), str(sig), dict(ev or {})) for r, sig, ev in reviews]
+    return _summarise(campaign_id, unit_of, flags, load_thresholds())
+
+
+def last_flagged_at(session: Session, campaign_id: int) -> Any:
+    """When the newest stored flag of the campaign was recorded (None: never checked or clean)."""
+    return session.exec(select(func.max(Review.flagged_at)).where(Review.campaign_id == campaign_id)).one()
+
+
 def flag_campaign(session: Session, campaign_id: int, actor: str = "system",
-                  thresholds: Thresholds | None = None) -> int:
+                  thresholds: Thresholds | None = None, *, audit_if_none: bool = True) -> int:
     """Store a Review row per new (response, signal) and mark the responses; returns new rows.
 
-    Idempotent: an existing review (and its decision) is left as it is.
+    Idempotent: an existing review (and its decision) is left as it is. The periodic job passes
+    `audit_if_none=False`, so a run that finds nothing new leaves no audit row.
     """
     report = signals_for_campaign(session, campaign_id, thresholds)
     existing = set(session.exec(
@@ -154,10 +195,35 @@ def flag_campaign(session: Session, campaign_id: int, actor: str = "system",
             response.review_status = Decision.pending
         session.add(response)
         new += 1
-    audit.record(session, actor, "integrity.flag", target=f"campaign:{campaign_id}",
-                 details={"new_reviews": new, "flagged_responses": report.flagged})
+    if new or audit_if_none:
+        campaign = session.get(Campaign, campaign_id)
+        audit.record(session, actor, "integrity.flag", target=f"campaign:{campaign_id}",
+                     institution_id=campaign.institution_id if campaign else None,
+                     details={"new_reviews": new, "flagged_responses": report.flagged})
     session.flush()
     return new
+
+
+def flag_open_campaigns(session_factory: Any = None) -> dict[str, int]:
+    """Run `flag_campaign` on every open campaign, one write transaction each (the scheduler's
+    job; idempotent). A failing campaign is logged and does not stop the others."""
+    import logging
+
+    from core.db import session_scope
+
+    factory = session_factory or session_scope
+    with factory() as session:
+        ids = [int(c.id) for c in session.exec(select(Campaign).where(Campaign.status == "open"))
+               if c.id is not None and c.is_open()]
+    new = failed = 0
+    for cid in ids:
+        try:
+            with factory(write=True) as session:
+                new += flag_campaign(session, cid, "system:scheduler", audit_if_none=False)
+        except Exception:  # noqa: BLE001 - one bad campaign must not stop the others
+            failed += 1
+            logging.getLogger("spibot.integrity").exception("integrity check failed for campaign %s", cid)
+    return {"campaigns": len(ids), "new_reviews": new, "failed": failed}
 
 
 def record_review(session: Session, response_id: int, decision: str, reviewer: str,
@@ -182,45 +248,61 @@ def record_review(session: Session, response_id: int, decision: str, reviewer: s
     response.review_status = decision
     session.add(response)
     audit.record(session, reviewer, "integrity.review", target=f"response:{response_id}",
+                 institution_id=response.institution_id,
                  details={"decision": decision, "signals": sorted(r.signal for r in reviews)})
     session.flush()
     return len(reviews)
 
 
-def _data_quality(session: Session, institution_id: int) -> tuple[float | None, str | None]:
+def _data_quality(session: Session, institution_id: int) -> tuple[float | None, dict[str, float | None], str | None]:
+    """Clean share of the institution's population records (all forms, and per form) from
+    `population.quality.quality_report` (its `totals`: form -> rows, clean, clean_pct)."""
     try:
-        from population.quality import quality_report  # type: ignore[import-not-found]
-    except ImportError:
-        return None, "data quality unavailable: population.quality is not installed"
-    try:
-        report = quality_report(session, institution_id)
-    except Exception as exc:  # noqa: BLE001 - shown as a note, never breaks the page
-        return None, f"data quality unavailable: {exc}"
-    for name in ("clean_share", "clean_ratio", "clean_pct", "clean_percent"):
-        value = getattr(report, name, None)
-        if value is None and isinstance(report, dict):
-            value = report.get(name)
-        if isinstance(value, int | float):
-            return (float(value) / 100 if name.endswith(("pct", "percent")) else float(value)), None
-    return None, "data quality unavailable: quality report has no clean share"
+        from population.quality import quality_report
+    except ImportError:  # pragma: no cover - population is part of the project
+        return None, {}, "data quality unavailable: population.quality is not installed"
+    report = quality_report(session, institution_id)
+    rows = sum(int(t.get("rows", 0)) for t in report.totals.values())
+    clean = sum(int(t.get("clean", 0)) for t in report.totals.values())
+    by_form = {form: (round(int(t["clean"]) / int(t["rows"]), 4) if t.get("rows") else None)
+               for form, t in sorted(report.totals.items())}
+    if not rows:
+        return None, by_form, "data quality unknown: no population records imported"
+    return round(clean / rows, 4), by_form, None
+
+
+def _response_states(session: Session, campaign_id: int) -> list[tuple[int, str, str | None]]:
+    """(id, source, review status) of the campaign's submitted responses."""
+    rows = session.exec(
+        select(Response.id, Response.source, Response.review_status).where(
+            Response.campaign_id == campaign_id, Response.status == ResponseStatus.submitted,
+            col(Response.submitted_at).is_not(None))
+    ).all()
+    return [(int(i), str(src), status) for i, src, status in rows if i is not None]
 
 
 def correction_inputs(session: Session, campaign_id: int,
-                      thresholds: Thresholds | None = None) -> CorrectionInputs:
-    report = signals_for_campaign(session, campaign_id, thresholds)
-    data = load_campaign(session, campaign_id)
-    n = len(data.sources)
+                      thresholds: Thresholds | None = None, *,
+                      report: IntegrityReport | None = None) -> CorrectionInputs:
+    """The measured inputs; from `report` when given (e.g. `stored_report`), else the signals
+    computed afresh."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LookupError(f"campaign {campaign_id} does not exist")
+    report = report or signals_for_campaign(session, campaign_id, thresholds)
+    states = _response_states(session, campaign_id)
+    n = len(states)
     notes: list[str] = []
-    quality, note = _data_quality(session, data.campaign.institution_id)
+    quality, by_form, note = _data_quality(session, campaign.institution_id)
     if note:
         notes.append(note)
-    cleared = {rid for rid, status in data.review_status.items() if status == Decision.kept}
-    excluded = {rid for rid, status in data.review_status.items() if status == Decision.excluded}
+    cleared = {rid for rid, _, status in states if status == Decision.kept}
+    excluded = {rid for rid, _, status in states if status == Decision.excluded}
     anomalous = {f.response_id for f in report.flags if f.signal in ANOMALY_SIGNALS} - cleared
     coached = {f.response_id for f in report.flags if f.signal in COACHING_SIGNALS} - cleared
-    interviewer = sum(1 for s in data.sources.values() if s in INTERVIEWER_SOURCES)
-    pending = len(session.exec(select(Review.id).where(
-        Review.campaign_id == campaign_id, Review.decision == Decision.pending)).all())
+    interviewer = sum(1 for _, source, _ in states if source in INTERVIEWER_SOURCES)
+    pending = int(session.exec(select(func.count()).select_from(Review).where(
+        Review.campaign_id == campaign_id, Review.decision == Decision.pending)).one())
 
     def share(k: int) -> float | None:
         return round(k / n, 4) if n else None
@@ -231,5 +313,5 @@ def correction_inputs(session: Session, campaign_id: int,
         campaign_id=campaign_id, responses=n, data_quality=quality,
         interviewer_share=share(interviewer), anomaly_share=share(len(anomalous)),
         coaching_share=share(len(coached)), excluded_share=share(len(excluded)),
-        pending_reviews=pending, notes=notes,
+        pending_reviews=pending, notes=notes, data_quality_by_form=by_form,
     )

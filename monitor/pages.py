@@ -234,6 +234,13 @@ def national(session: Session) -> PageData:
     return PageData([t], {"campaign_ids": [ids[i] for i in order]})
 
 
+def integrity(session: Session, campaign: Campaign, inst: Institution) -> PageData:
+    """Signals, flagged responses, correction inputs, index with/without flagged (every row)."""
+    from monitor.integrity_page import build
+
+    return build(session, campaign, inst)
+
+
 CampaignPage = Callable[[Session, Campaign, Institution], PageData]
 PAGES: dict[str, tuple[str, CampaignPage]] = {
     "ringkasan": ("Ringkasan", overview),
@@ -242,4 +249,5 @@ PAGES: dict[str, tuple[str, CampaignPage]] = {
     "bot": ("Aktivitas bot", bot),
     "qr": ("Registrasi QR", qr),
     "kualitas": ("Kualitas data", quality),
+    "integritas": ("Integritas", integrity),
 }

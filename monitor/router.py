@@ -218,8 +218,9 @@ def _include_extra() -> None:
     """Downloads from other packages and user management live in extra_routes (kept apart so each
     module stays small); they are registered before the generic `/c/{id}/{page}` routes match."""
     from monitor.extra_routes import router as extra
+    from monitor.integrity_routes import router as integrity
 
-    for route in extra.routes:
+    for route in extra.routes + integrity.routes:
         router.routes.insert(0, route)
 
 

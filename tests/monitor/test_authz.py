@@ -25,6 +25,10 @@ CAMPAIGN_ROUTES = [
     ("GET", "/pic/c/{c}/kualitas/laporan.xlsx"),
     ("GET", "/pic/c/{c}/qr/poster.pdf"),
     ("POST", "/pic/c/{c}/unit/{u}/pengingat"),
+    ("GET", "/pic/c/{c}/integritas"),
+    ("GET", "/pic/c/{c}/integritas/export/ditandai.csv"),
+    ("POST", "/pic/c/{c}/integritas/periksa"),
+    ("POST", "/pic/c/{c}/integritas/tinjau/1"),
 ]
 ADMIN_ROUTES = [
     ("GET", "/pic/admin/pengguna"),
@@ -41,7 +45,8 @@ DECLARED = {
     "/pic/c/{campaign_id}/unit/{unit_id}/pengingat", "/pic/c/{campaign_id}/skor/laporan",
     "/pic/c/{campaign_id}/skor/laporan.{fmt}", "/pic/c/{campaign_id}/kualitas/laporan.xlsx",
     "/pic/c/{campaign_id}/qr/poster.pdf", "/pic/admin/pengguna", "/pic/admin/pengguna/{login}/sandi",
-    "/pic/admin/pengguna/{login}/status",
+    "/pic/admin/pengguna/{login}/status", "/pic/c/{campaign_id}/integritas",
+    "/pic/c/{campaign_id}/integritas/periksa", "/pic/c/{campaign_id}/integritas/tinjau/{response_id}",
 }
 
 
@@ -90,6 +95,13 @@ def test_admin_routes_refuse_pic_and_viewer(world: World, as_user) -> None:
         csrf = csrf_of(client, f"/pic/c/{world.a.campaign.id}/unit")
         _check({f"{user} {m} {t}": _call(client, m, _url(t, world), csrf) for m, t in ADMIN_ROUTES}, 403)
         client.cookies.clear()
+
+
+def test_viewer_cannot_run_integrity_checks_or_review(world: World, as_user) -> None:
+    client = as_user("viewer.a")
+    csrf = csrf_of(client, f"/pic/c/{world.a.campaign.id}/integritas")
+    for template in ("/pic/c/{c}/integritas/periksa", "/pic/c/{c}/integritas/tinjau/1"):
+        assert _call(client, "POST", _url(template, world), csrf) == 403, template
 
 
 def test_viewer_cannot_send_reminders(world: World, as_user) -> None:
