@@ -49,3 +49,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The scheduler logs every run of every job at INFO: keep its warnings only.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))

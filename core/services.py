@@ -51,7 +51,7 @@ def create_campaign(
     campaign = Campaign(
         institution_id=institution.id,  # type: ignore[arg-type]
         year=year,
-        name=name or f"SPI {year} — {institution.name}",
+        name=name or f"SPI {year}",
         opens_at=datetime.combine(opens, time(0, 0), tz).astimezone(ZoneInfo("UTC")),
         closes_at=datetime.combine(closes, time(23, 59, 59), tz).astimezone(ZoneInfo("UTC")),
         status="open",
