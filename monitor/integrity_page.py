@@ -38,10 +38,10 @@ def _num(value: float | None) -> str:
 
 def _signal_tables(report: Any, units: dict[int, Unit]) -> tuple[Table, Table, dict[int, str]]:
     signals = Table("sinyal", "Sinyal integritas seluruh instansi",
-                    ["Sinyal", "Jenis", "Artinya", "Respons ditandai"])
+                    ["Sinyal", "Respons ditandai", "Jenis", "Artinya"])
     for name in ALL_SIGNALS:
-        signals.rows.append([labels.signal_label(name), labels.signal_kind(name),
-                             labels.signal_meaning(name), report.by_signal.get(name, 0)])
+        signals.rows.append([labels.signal_label(name), report.by_signal.get(name, 0),
+                             labels.signal_kind(name), labels.signal_meaning(name)])
     per_unit = Table("sinyal-unit", "Sinyal per unit kerja",
                      ["Kode", "Unit kerja", "Respons", "Ditandai", "Sinyal (jumlah respons)"])
     nameable: dict[int, str] = {}

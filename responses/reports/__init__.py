@@ -156,6 +156,13 @@ def build_report(session: Session, campaign_id: int, *, include_flagged: bool = 
     )
 
 
+def correction_view(report: Report) -> Any:
+    """Measured integrity signals beside the entered correction points (see reports.correction)."""
+    from responses.reports.correction import correction_view as view
+
+    return view(report.signals, report.score.correction_parts, report.score.correction)
+
+
 def render_html(report: Report) -> str:
     from responses.reports.html import render
 

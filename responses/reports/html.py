@@ -58,7 +58,11 @@ def render(report: Report) -> str:
         "units_external": bar_chart([(u.label, u.index) for (g, _), u in unit_rows.items() if g == "external"],
                                     "Indeks eksternal per unit"),
     }
+    from responses.reports import correction_view
+    from responses.reports.correction import ENTERED_TITLE, MEASURED_TITLE
+
     return render_template(
         "responses/report.html", r=report, s=s, charts=charts, group_labels=GROUP_LABELS,
         category_colours=CATEGORY_COLOURS, level_colours=LEVEL_COLOURS,
+        cv=correction_view(report), cv_measured_title=MEASURED_TITLE, cv_entered_title=ENTERED_TITLE,
     )

@@ -69,6 +69,20 @@ def _chart(rows: list[tuple[str, float | None]]) -> Drawing:
     return drawing
 
 
+def _correction(report: Report) -> list[Any]:
+    """The measured integrity signals beside the correction points entered by the PIC/KPK."""
+    from itertools import zip_longest
+
+    from responses.reports import correction_view
+    from responses.reports.correction import ENTERED_TITLE, MEASURED_TITLE
+
+    cv = correction_view(report)
+    entered = [(name, f"{pts:.2f}") for name, pts in cv.entered] + [("Jumlah (dikurangkan)", f"{cv.total:.2f}")]
+    rows = [[m[0], m[1], e[0], e[1]] for m, e in zip_longest(cv.measured, entered, fillvalue=("", ""))]
+    return [_table([MEASURED_TITLE, "Porsi", ENTERED_TITLE, "Poin"], rows, [6, 2, 6, 2]),
+            Paragraph(escape(" ".join(cv.notes)), SMALL)]
+
+
 def write(report: Report, path_or_buffer: Any) -> None:
     s = report.score
     doc = SimpleDocTemplate(path_or_buffer, pagesize=A4, leftMargin=1.6 * cm, rightMargin=1.6 * cm,
@@ -85,7 +99,8 @@ def write(report: Report, path_or_buffer: Any) -> None:
     rows = [[GROUP_LABELS[g], res.n, _f(res.index)] for g, res in s.groups.items()]
     rows += [[f"Koreksi: {k}", "", f"{v:.2f}"] for k, v in s.correction_parts.items()]
     rows += [[f"Indeks {y}", "", f"{v:.2f}"] for y, v in sorted(s.history.items())]
-    story += [_table(["Komponen", "Responden", "Nilai"], rows, [9, 3, 3]),
+    story += [_table(["Komponen", "Responden", "Nilai"], rows, [9, 3, 3]), Spacer(1, 6),
+              *_correction(report),
               _chart([("Indeks Integritas", s.index)] + [(GROUP_LABELS[g], r.index) for g, r in s.groups.items()])]
 
     story.append(Paragraph("2. Responden dan partisipasi per unit", h2))

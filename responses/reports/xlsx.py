@@ -33,6 +33,23 @@ def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[Any]], w
     return ws
 
 
+def _correction_sheet(wb: Workbook, report: Report) -> None:
+    """Measured integrity signals (A-B) beside the correction points entered by the PIC/KPK (D-E)."""
+    from itertools import zip_longest
+
+    from responses.reports import correction_view
+    from responses.reports.correction import ENTERED_TITLE, MEASURED_TITLE
+
+    cv = correction_view(report)
+    entered: list[tuple[str, Any]] = [*cv.entered, ("Jumlah (dikurangkan)", cv.total)]
+    rows = [[m[0], m[1], None, e[0], e[1]] for m, e in zip_longest(cv.measured, entered, fillvalue=(None, None))]
+    ws = _sheet(wb, "Faktor koreksi", [MEASURED_TITLE, "Porsi", None, ENTERED_TITLE, "Poin"], rows,
+                [44, 10, 3, 40, 10])
+    ws.append([])
+    for note in cv.notes:
+        ws.append([note])
+
+
 def write(report: Report, path_or_buffer: Any) -> None:
     s = report.score
     wb = Workbook()
@@ -54,6 +71,7 @@ def write(report: Report, path_or_buffer: Any) -> None:
         summary.append([note])
     summary.column_dimensions["A"].width = 42
 
+    _correction_sheet(wb, report)
     _sheet(wb, "Responden", ["Kelompok", "Sampel", "Menjawab"],
            [[GROUP_LABELS[g], a, r] for g, (a, r) in report.respondents.items()], [32, 10, 10])
     part = _sheet(wb, "Partisipasi unit", ["Unit", "Internal menjawab", "Internal sampel", "Eksternal menjawab",
