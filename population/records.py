@@ -177,17 +177,32 @@ def parse_row(form: str, columns: dict[str, int], cells: list[Any], row: int) ->
     )
     if form == "internal":
         record.position = text("position")
-        record.start_date = parse_date(values.get("start_date"))
+        record.start_date = _date_cell(values.get("start_date"))
         note = text("note") or ""
         record.non_asn = is_non_asn(f"{note} {record.position or ''}")
     elif form in ("external", "vendor"):
         record.service_name = text("service_name")
-        record.service_date = parse_date(values.get("service_date"))
+        record.service_date = _date_cell(values.get("service_date"))
         record.organisation = text("organisation")
     else:
         record.position = text("position")
         record.criterion = text("criterion")
     return record
+
+
+def _date_cell(value: Any) -> date | None:
+    if value is None:
+        return None
+    try:
+        return _cached_date(value)
+    except TypeError:  # not hashable (never from calamine or csv, but be safe)
+        return parse_date(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _cached_date(value: Any) -> date | None:
+    """parse_date by raw cell (dates repeat: a year has 366 of them, times a few spellings)."""
+    return parse_date(value)
 
 
 def _plain_text(value: Any) -> str | None:
@@ -223,6 +238,7 @@ def unusable_reason(r: Record) -> str | None:
     return None
 
 
+@lru_cache(maxsize=64)
 def one_year_before(day: date) -> date:
     try:
         return day.replace(year=day.year - 1)

@@ -10,19 +10,27 @@ At 95% and e = 5%, n0 = 384.1: N = 1,000 gives 278, N = 10,000 gives 370.
 A draw, per institution and respondent group (vendors count as external):
   * the size n for the group's eligible population N;
   * units get n·N_unit/N, rounded by largest remainder (ties by unit code);
-  * in each unit a seeded simple random sample (Python's Mersenne Twister seeded with
-    "seed:group:unit code"; candidates sorted by a key that does not depend on database ids), the
-    first k sampled and the next ones an ordered reserve list (inactive assignments);
+  * in each unit a seeded simple random sample: Python's Mersenne Twister seeded with
+    "seed:group:unit code" samples k + reserves positions among the unit's members, listed in
+    byte order of (name, phone, email) — an order that does not depend on database ids; the
+    first k are sampled and the next ones form an ordered reserve list (inactive assignments);
   * experts are chosen by criterion, in the order the PIC listed them, up to a count per criterion.
-The seed, the population snapshot's SHA-256, sizes and allocations are stored in a SampleDraw row
-and in the audit log: the same population and seed give the same sample.
+The seed, the population snapshot's SHA-256 (of the frame: one "group|unit code|name|phone|email"
+line per person in that order, then the experts), sizes and allocations are stored in a
+SampleDraw row and in the audit log: the same population and seed give the same sample.
+
+Changed in the performance rework (issue 3 follow-up): members used to be listed by
+(lower-cased, punctuation-free name, phone, email) sorted in Python, and the hash covered sorted
+lines built from that key. Listing them by the stored values lets the database sort, so a draw
+from before the change can differ from a re-draw with the same seed; each SampleDraw remains
+reproducible with the code version that made it. The audit record names the algorithm
+(ALGORITHM below).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import random
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
@@ -36,14 +44,15 @@ from sqlmodel import Session
 from core.audit import record as audit
 from core.clock import utcnow
 from core.config import get_settings
-from core.models import Assignment, AssignmentKind, Campaign, Person, Unit
-from core.tokens import hash_token, new_nonce, token_for
+from core.models import Assignment, AssignmentKind, Campaign, Person
+from population.drawing import Pick, draw_frame, load_frames, write_assignments
 from population.errors import SamplingError
 from population.models import SampleDraw
 from population.normalize import norm_key
 
 MAX_MARGIN = 0.10
 EXTERNAL_FALLBACK = 30
+ALGORITHM = "frame-byte-order/v2"  # recorded in the audit log of each draw
 
 
 def sample_size(population: int, margin: float = 0.05, confidence: float = 0.95) -> int:
@@ -77,63 +86,39 @@ def allocate(total: int, sizes: dict[str, int]) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class _Candidate:
+    """An expert candidate (experts are few; they are chosen by criterion, not drawn)."""
+
     person_id: int
-    unit_code: str
+    unit_id: int | None
     group: str
     key: str  # stable across backends: no database id
 
 
-def _load(session: Session, campaign: Campaign) -> list[_Candidate]:
-    codes = dict(session.execute(select(Unit.id, Unit.code).where(Unit.institution_id == campaign.institution_id)).all())
-    taken = set(session.scalars(select(Assignment.person_id).where(Assignment.campaign_id == campaign.id)))
+def _load_experts(session: Session, campaign: Campaign) -> list[_Candidate]:
+    taken = select(Assignment.person_id).where(Assignment.campaign_id == campaign.id)
     rows = session.execute(
-        select(Person.id, Person.unit_id, Person.group, Person.name, Person.phone, Person.email,
+        select(Person.id, Person.unit_id, Person.name, Person.phone, Person.email,
                Person.criterion, Person.source_file, Person.source_sheet, Person.source_row)
-        .where(Person.institution_id == campaign.institution_id, Person.status == "eligible")
+        .where(Person.institution_id == campaign.institution_id, Person.status == "eligible",
+               Person.group == "expert", Person.id.not_in(taken))  # type: ignore[union-attr]
     )
-    out = []
-    for pid, unit_id, group, name, phone, email, criterion, sfile, ssheet, srow in rows:
-        if pid in taken:
-            continue
-        code = codes.get(unit_id, "-") if unit_id is not None else "-"
-        if group == "expert":
-            key = f"{norm_key(criterion)}|{sfile or ''}|{ssheet or ''}|{srow or 0:09d}|{norm_key(name)}|{phone or ''}|{email or ''}"
-        else:
-            key = f"{norm_key(name)}|{phone or ''}|{email or ''}"
-        out.append(_Candidate(pid, code, group, key))
-    return out
+    return [
+        _Candidate(pid, unit_id, "expert",
+                   f"{norm_key(criterion)}|{sfile or ''}|{ssheet or ''}|{srow or 0:09d}|{norm_key(name)}|{phone or ''}|{email or ''}")
+        for pid, unit_id, name, phone, email, criterion, sfile, ssheet, srow in rows
+    ]
 
 
-def population_hash(candidates: list[_Candidate]) -> str:
-    digest = hashlib.sha256()
-    for line in sorted(f"{c.group}|{c.unit_code}|{c.key}" for c in candidates):
-        digest.update(line.encode())
+def population_hash(frame_text: bytes, experts: list[_Candidate]) -> str:
+    """SHA-256 of the sampling frame: one line per eligible person (frame order, then experts)."""
+    digest = hashlib.sha256(frame_text)
+    for line in sorted(f"expert|-|{c.key}" for c in experts):
         digest.update(b"\n")
+        digest.update(line.encode())
     return digest.hexdigest()
 
 
-def _draw_group(
-    group: str, candidates: list[_Candidate], size: int, seed: int, reserve_ratio: float
-) -> tuple[dict[str, Any], list[tuple[int, str, int | None]]]:
-    """Allocation per unit and the picks: (person id, kind, reserve rank)."""
-    by_unit: dict[str, list[_Candidate]] = defaultdict(list)
-    for c in candidates:
-        by_unit[c.unit_code].append(c)
-    shares = allocate(size, {u: len(cs) for u, cs in sorted(by_unit.items())})
-    allocations: dict[str, Any] = {}
-    picks: list[tuple[int, str, int | None]] = []
-    for unit, members in sorted(by_unit.items()):
-        k = shares[unit]
-        reserves = min(len(members) - k, math.ceil(k * reserve_ratio))
-        members.sort(key=lambda c: (c.key, c.person_id))
-        chosen = random.Random(f"{seed}:{group}:{unit}").sample(members, k + reserves)
-        picks += [(c.person_id, AssignmentKind.sampled, None) for c in chosen[:k]]
-        picks += [(c.person_id, AssignmentKind.reserve, i) for i, c in enumerate(chosen[k:], start=1)]
-        allocations[unit] = {"population": len(members), "sample": k, "reserve": reserves}
-    return allocations, picks
-
-
-def _experts(candidates: list[_Candidate], per_criterion: int) -> tuple[dict[str, Any], list[tuple[int, str, int | None]]]:
+def _experts(candidates: list[_Candidate], per_criterion: int) -> tuple[dict[str, Any], list[Pick]]:
     by_criterion: dict[str, list[_Candidate]] = defaultdict(list)
     for c in candidates:
         by_criterion[c.key.split("|", 1)[0]].append(c)
@@ -141,7 +126,7 @@ def _experts(candidates: list[_Candidate], per_criterion: int) -> tuple[dict[str
     for criterion, members in sorted(by_criterion.items()):
         members.sort(key=lambda c: (c.key, c.person_id))
         chosen = members[:per_criterion]
-        picks += [(c.person_id, AssignmentKind.expert, None) for c in chosen]
+        picks += [(c.person_id, c.unit_id, c.group, AssignmentKind.expert.value, None) for c in chosen]
         allocations[criterion] = {"population": len(members), "sample": len(chosen)}
     return allocations, picks
 
@@ -197,61 +182,38 @@ def draw_sample(
     if previous is not None:
         _withdraw(session, campaign, previous)
     seed = secrets.randbelow(2**31) if seed is None else seed
-    candidates = _load(session, campaign)
-    groups: dict[str, list[_Candidate]] = defaultdict(list)
-    for c in candidates:
-        groups["external" if c.group == "vendor" else c.group].append(c)
+    frames, frame_text = load_frames(session, campaign.institution_id, campaign.id)  # type: ignore[arg-type]
+    experts = _load_experts(session, campaign)
     sizes: dict[str, Any] = {}
     allocations: dict[str, Any] = {}
-    picks: list[tuple[int, str, int | None]] = []
+    picks: list[Pick] = []
     for group in ("internal", "external"):
-        members = groups.get(group, [])
-        n = sample_size(len(members), margin, confidence)
-        allocations[group], group_picks = _draw_group(group, members, n, seed, settings.sample_reserve_ratio)
+        frame = frames[group]
+        n = sample_size(len(frame.ids), margin, confidence)
+        shares = allocate(n, {code: stop - start for code, start, stop in frame.units})
+        allocations[group], group_picks = draw_frame(frame, group, shares, seed, settings.sample_reserve_ratio)
         picks += group_picks
-        sizes[group] = {"population": len(members), "size": n,
-                        "reserves": sum(1 for p in group_picks if p[1] == AssignmentKind.reserve)}
-    sizes["external"]["vendors"] = sum(1 for c in groups.get("external", []) if c.group == "vendor")
+        sizes[group] = {"population": len(frame.ids), "size": n,
+                        "reserves": sum(1 for p in group_picks if p[3] == AssignmentKind.reserve)}
+    sizes["external"]["vendors"] = frames["external"].vendors
     sizes["external"]["target"] = max(sizes["external"]["size"], EXTERNAL_FALLBACK)
-    allocations["expert"], expert_picks = _experts(groups.get("expert", []), settings.expert_per_criterion)
+    allocations["expert"], expert_picks = _experts(experts, settings.expert_per_criterion)
     picks += expert_picks
-    sizes["expert"] = {"population": len(groups.get("expert", [])), "size": len(expert_picks),
+    sizes["expert"] = {"population": len(experts), "size": len(expert_picks),
                        "per_criterion": settings.expert_per_criterion}
     if not picks:
         raise SamplingError(f"Tidak ada populasi eligible untuk kampanye {campaign.id}. Impor data populasi dulu. / "
                             "No eligible population for this campaign: import the population first.")
     draw = SampleDraw(
         campaign_id=campaign.id, version=(previous.version + 1) if previous else 1, seed=seed,  # type: ignore[arg-type]
-        margin=margin, confidence=confidence, population_hash=population_hash(candidates),
+        margin=margin, confidence=confidence, population_hash=population_hash(frame_text, experts),
         sizes=sizes, allocations=allocations, actor=actor, created_at=utcnow(),
     )
     session.add(draw)
-    _create_assignments(session, campaign, picks)
+    write_assignments(session, campaign.id, picks, utcnow())  # type: ignore[arg-type]
     audit(session, actor, "sample.draw", institution_id=campaign.institution_id,
           target=f"campaign:{campaign.id}",
-          details={"seed": seed, "population_hash": draw.population_hash, "margin": margin,
+          details={"algorithm": ALGORITHM, "seed": seed, "population_hash": draw.population_hash, "margin": margin,
                    "confidence": confidence, "sizes": sizes, "version": draw.version})
     session.flush()
     return draw
-
-
-def _create_assignments(session: Session, campaign: Campaign, picks: list[tuple[int, str, int | None]]) -> None:
-    """Bulk-insert the assignments. Each row has exactly the fields `core.assignments.
-    create_assignment` sets (nonce, token hash from `token_for`), written with one executemany
-    instead of one ORM object per respondent: a national draw creates ~700,000 of them."""
-    people = {}
-    ids = [pid for pid, _, _ in picks]
-    for i in range(0, len(ids), 5000):
-        query = select(Person.id, Person.unit_id, Person.group).where(Person.id.in_(ids[i:i + 5000]))  # type: ignore[union-attr]
-        people.update({pid: (unit_id, group) for pid, unit_id, group in session.execute(query)})
-    now = utcnow()
-    rows = []
-    for pid, kind, rank in picks:
-        nonce = new_nonce()
-        unit_id, group = people[pid]
-        rows.append({"campaign_id": campaign.id, "person_id": pid, "unit_id": unit_id, "group": group,
-                     "kind": kind, "active": kind != AssignmentKind.reserve, "reserve_rank": rank,
-                     "counter": None, "token_nonce": nonce, "token_hash": hash_token(token_for(nonce)),
-                     "created_at": now})
-    for i in range(0, len(rows), 5000):
-        session.execute(Assignment.__table__.insert(), rows[i:i + 5000])  # type: ignore[attr-defined]

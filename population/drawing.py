@@ -1,0 +1,137 @@
+"""The fast parts of a sample draw: loading the sampling frame, picking, writing assignments.
+
+The frame is read with one ordered query per draw, straight from the DBAPI cursor (no ORM
+objects): eligible people not yet assigned in the campaign, sorted by (draw group, unit code,
+name, phone, email) in byte order on both backends (SQLite's BINARY collation, PostgreSQL's
+"C"), so the order depends only on the data, never on database ids or the server's locale.
+Assignments are appended as plain tuples (COPY on PostgreSQL) with tokens derived exactly as
+`core.tokens.token_for` derives them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from core.config import get_settings
+from core.models import Assignment, AssignmentKind
+from population.bulk import BulkWriter
+
+ASSIGNMENT_COLUMNS = ("campaign_id", "person_id", "unit_id", "group", "kind", "active",
+                      "reserve_rank", "counter", "token_nonce", "token_hash", "created_at")
+
+# Draw group first ("internal" < "zexternal": vendors are external respondents), then content.
+_FRAME_SQL = """
+SELECT p.id, p.unit_id, p."group", COALESCE(u.code, '-') {c}, p.name {c},
+       COALESCE(p.phone, '') {c}, COALESCE(p.email, '') {c}
+FROM person p LEFT JOIN unit u ON u.id = p.unit_id
+WHERE p.institution_id = {ph} AND p.status = 'eligible' AND p."group" <> 'expert'
+  AND NOT EXISTS (SELECT 1 FROM assignment a WHERE a.campaign_id = {ph} AND a.person_id = p.id)
+ORDER BY CASE WHEN p."group" = 'internal' THEN 0 ELSE 1 END, 4, 5, 6, 7, p.id
+"""
+
+
+@dataclass
+class Frame:
+    """The non-expert frame of one draw group, in frame order."""
+
+    ids: list[int] = field(default_factory=list)
+    unit_ids: list[int | None] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    units: list[tuple[str, int, int]] = field(default_factory=list)  # (code, start, stop)
+    vendors: int = 0
+
+
+def load_frames(session: Session, institution_id: int, campaign_id: int) -> tuple[dict[str, Frame], bytes]:
+    """The internal and external frames, and the frame's text (one line per person) for the
+    population hash: "group|unit code|name|phone|email"."""
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    sql = _FRAME_SQL.format(c='COLLATE "C"' if postgres else "", ph="%s" if postgres else "?")
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql, (institution_id, campaign_id))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    frames = {"internal": Frame(), "external": Frame()}
+    lines = []
+    current: tuple[Frame, str] | None = None
+    start = 0
+    for pid, unit_id, group, code, name, phone, email in rows:
+        frame = frames["internal" if group == "internal" else "external"]
+        if current != (frame, code):
+            if current is not None:
+                current[0].units.append((current[1], start, len(current[0].ids)))
+            current, start = (frame, code), len(frame.ids)
+        frame.ids.append(pid)
+        frame.unit_ids.append(unit_id)
+        frame.groups.append(group)
+        if group == "vendor":
+            frame.vendors += 1
+        lines.append(f"{group}|{code}|{name}|{phone}|{email}")
+    if current is not None:
+        current[0].units.append((current[1], start, len(current[0].ids)))
+    return frames, "\n".join(lines).encode()
+
+
+Pick = tuple[int, int | None, str, str, int | None]  # person id, unit id, group, kind, reserve rank
+
+
+def draw_frame(frame: Frame, group: str, shares: dict[str, int], seed: int,
+               reserve_ratio: float) -> tuple[dict[str, Any], list[Pick]]:
+    """Per unit, a simple random sample of the unit's share, then an ordered reserve list.
+
+    `random.Random("seed:group:unit code").sample` over the unit's members in frame order: the
+    same frame and seed always give the same people, whatever the database ids."""
+    allocations: dict[str, Any] = {}
+    picks: list[Pick] = []
+    sampled, reserve = AssignmentKind.sampled.value, AssignmentKind.reserve.value
+    for code, start, stop in frame.units:
+        size = stop - start
+        k = shares[code]
+        reserves = min(size - k, math.ceil(k * reserve_ratio))
+        chosen = random.Random(f"{seed}:{group}:{code}").sample(range(size), k + reserves)  # noqa: S311 - auditable, not secret
+        for rank, index in enumerate(chosen):
+            i = start + index
+            if rank < k:
+                picks.append((frame.ids[i], frame.unit_ids[i], frame.groups[i], sampled, None))
+            else:
+                picks.append((frame.ids[i], frame.unit_ids[i], frame.groups[i], reserve, rank - k + 1))
+        allocations[code] = {"population": size, "sample": k, "reserve": reserves}
+    return allocations, picks
+
+
+def token_pairs(count: int) -> Iterator[tuple[str, str]]:
+    """`count` (nonce, token hash) pairs, as `core.tokens.new_token_pair` makes them (the same
+    nonce format and HMAC-SHA256 derivation), without its per-call overheads."""
+    key = get_settings().secret_key.encode()
+    raw = os.urandom(16 * count).hex()
+    digest, b64, sha256 = hmac.digest, base64.urlsafe_b64encode, hashlib.sha256
+    for i in range(0, 32 * count, 32):
+        nonce = raw[i:i + 32]
+        token = b64(digest(key, nonce.encode(), "sha256")).rstrip(b"=")
+        yield nonce, sha256(token).hexdigest()
+
+
+def write_assignments(session: Session, campaign_id: int, picks: list[Pick], created_at: Any) -> None:
+    writer = BulkWriter(session, Assignment.__table__, ASSIGNMENT_COLUMNS)  # type: ignore[attr-defined]
+    now = writer.value("created_at", created_at)
+    active, inactive = writer.value("active", True), writer.value("active", False)
+    reserve = AssignmentKind.reserve.value
+    with writer:
+        append = writer.append
+        for (pid, unit_id, group, kind, rank), (nonce, token_hash) in zip(picks, token_pairs(len(picks)), strict=True):
+            append((campaign_id, pid, unit_id, group, kind, inactive if kind == reserve else active,
+                    rank, None, nonce, token_hash, now))
