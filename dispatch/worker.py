@@ -81,7 +81,7 @@ class Worker:
         self.stats = Stats()
         self._zones: tuple[float, list[str]] = (0.0, [])
         self._starts: dict[str, deque[float]] = defaultdict(deque)
-        self.max_inflight = max(self.settings.worker_concurrency * 4, self.settings.worker_batch_size)
+        self.max_inflight = max(self.settings.worker_concurrency * 8, self.settings.worker_batch_size)
 
     # --- database side (runs in a thread) -------------------------------------------------------
 
@@ -247,7 +247,7 @@ class Worker:
                             self.stats.reconciled[k] += v
                     except Exception:  # noqa: BLE001
                         log.exception("reconcile failed")
-                if len(self.results) >= 100:
+                if len(self.results) >= 250:
                     await self._flush()
                 room = self.max_inflight - self.inflight
                 batch: list[tuple[outbox.Claimed, float]] = []
