@@ -217,10 +217,11 @@ def remind_unit(campaign_id: int, unit_id: int, user: Actor) -> RedirectResponse
 def _include_extra() -> None:
     """Downloads from other packages and user management live in extra_routes (kept apart so each
     module stays small); they are registered before the generic `/c/{id}/{page}` routes match."""
+    from monitor.audit_routes import router as audit
     from monitor.extra_routes import router as extra
     from monitor.integrity_routes import router as integrity
 
-    for route in extra.routes + integrity.routes:
+    for route in extra.routes + integrity.routes + audit.routes:
         router.routes.insert(0, route)
 
 

@@ -35,6 +35,8 @@ ADMIN_ROUTES = [
     ("POST", "/pic/admin/pengguna"),
     ("POST", "/pic/admin/pengguna/pic.a/sandi"),
     ("POST", "/pic/admin/pengguna/pic.a/status"),
+    ("GET", "/pic/admin/audit"),
+    ("GET", "/pic/admin/audit.csv"),
 ]
 OTHER_ROUTES = [("GET", "/pic"), ("POST", "/pic/logout")]
 PUBLIC = {"/pic/login", "/pic/static/live.js"}
@@ -47,6 +49,7 @@ DECLARED = {
     "/pic/c/{campaign_id}/qr/poster.pdf", "/pic/admin/pengguna", "/pic/admin/pengguna/{login}/sandi",
     "/pic/admin/pengguna/{login}/status", "/pic/c/{campaign_id}/integritas",
     "/pic/c/{campaign_id}/integritas/periksa", "/pic/c/{campaign_id}/integritas/tinjau/{response_id}",
+    "/pic/admin/audit", "/pic/admin/audit.csv",
 }
 
 

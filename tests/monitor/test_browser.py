@@ -105,3 +105,9 @@ def test_admin_national_view_and_users_page(
     assert page.get_by_text("Perubahan tersimpan.").is_visible()
     assert page.locator("#tabel-pengguna", has_text="viewer.baru").count() == 1
     _shot(page, request, "users")
+    page.get_by_role("link", name="Log audit").click()
+    page.get_by_label("Tindakan").select_option("user.add")
+    page.get_by_role("button", name="Tampilkan").click()
+    page.wait_for_load_state()
+    assert page.locator("#tabel-audit tr", has_text="viewer.baru").count() == 1
+    _shot(page, request, "audit")

@@ -30,7 +30,7 @@ def test_pic_runs_checks_and_reviews_a_response(
     add_user(session, login="pic.i", password=PASSWORD, role="pic", institution_id=w.institution.id,
              actor="test")
     session.commit()
-    base, cid = live_app.url, w.campaign.id
+    base = live_app.url
     page.goto(f"{base}/pic/login")
     page.get_by_label("Nama pengguna").fill("pic.i")
     page.get_by_label("Kata sandi").fill(PASSWORD)
