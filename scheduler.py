@@ -43,11 +43,19 @@ def job_refresh_dashboard_snapshots() -> dict[str, Any]:
     return {"campaigns": refresh_snapshots()}
 
 
+def job_flag_open_campaigns() -> dict[str, Any]:
+    """Integrity signals on every open campaign; new flags are stored for review (idempotent)."""
+    from integrity.service import flag_open_campaigns
+
+    return flag_open_campaigns()
+
+
 JOBS = [
     (job_enqueue_due_waves, 60),
     (job_reconcile_expired_leases, 30),
     (job_answer_pending_inbound, 30),
     (job_refresh_dashboard_snapshots, 240),
+    (job_flag_open_campaigns, 3600),
 ]
 
 
