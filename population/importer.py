@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,11 @@ from population.bulk import BulkWriter
 from population.models import ImportBatch
 from population.normalize import norm_key
 from population.reader import FORMS, SheetRef, raw_rows, scan
-from population.records import Record, judge, parse_row
+from population.records import Record, judge, parse_rows
 from population.rules import is_excluded_unit
 
-CHUNK = 10_000
+CHUNK = 10_000  # rows between progress reports
+PARSE_CHUNK = 2_000  # rows cleaned together, column by column
 # Person rows are written as plain tuples in this column order (COPY on PostgreSQL, executemany
 # on SQLite): no ORM object and no per-row dict.
 PERSON_COLUMNS = (
@@ -126,6 +128,7 @@ class _Intake:
         code = unit_code(name)
         unit = self.units.get(code)
         if unit is None:
+            self.writer.flush()  # the INSERT needs the connection (a COPY may be running)
             unit = Unit(institution_id=self.institution.id, code=code, name=name[:200],  # type: ignore[arg-type]
                         serves_public=not is_excluded_unit(name))
             self.session.add(unit)
@@ -192,19 +195,24 @@ class _Intake:
         return (self.institution.id, ref.path.name[:255], (ref.sheet or "")[:100] or None)
 
     def records(self, ref: SheetRef) -> Iterable[Record]:
+        """The sheet's new (not duplicate) records, judged; rows are cleaned PARSE_CHUNK at a time."""
         layout = ref.layout
-        for number, cells in enumerate(raw_rows(ref), start=1):
-            if number <= layout.header_row:
-                continue
-            record = parse_row(layout.form, layout.columns, cells, number)
-            if record is None:
-                continue
-            self.rows[record.form] += 1
-            if self.is_duplicate(record):
-                self.duplicates[record.form] += 1
-                continue
-            judge(record, self.reference_date, self.employee_contacts)
-            yield record
+        form, columns, reference_date, employees = layout.form, layout.columns, self.reference_date, self.employee_contacts
+        rows = raw_rows(ref)
+        for _ in islice(rows, layout.header_row):
+            pass
+        first = layout.header_row + 1
+        while chunk := list(islice(rows, PARSE_CHUNK)):
+            for record in parse_rows(form, columns, chunk, first):
+                if record is None:
+                    continue
+                self.rows[form] += 1
+                if self.is_duplicate(record):
+                    self.duplicates[form] += 1
+                    continue
+                judge(record, reference_date, employees)
+                yield record
+            first += len(chunk)
 
 
 def import_files(
@@ -234,19 +242,13 @@ def import_files(
         done = 0
         for ref in refs:
             before = sum(intake.rows.values())
-            chunk: list[tuple[Any, ...]] = []
-            source, to_row = intake.source(ref), intake.to_row
-            for record in intake.records(ref):
-                chunk.append(to_row(record, source))
-                if len(chunk) >= CHUNK:
-                    intake.writer.write(chunk)
-                    done += len(chunk)
-                    chunk = []
-                    if progress:
+            source, to_row, append = intake.source(ref), intake.to_row, intake.writer.append
+            with intake.writer:
+                for record in intake.records(ref):
+                    append(to_row(record, source))
+                    done += 1
+                    if progress and done % CHUNK == 0:
                         progress(done)
-            if chunk:
-                intake.writer.write(chunk)
-                done += len(chunk)
             if progress:
                 progress(done)
             sheets.append({"file": ref.path.name, "sheet": ref.sheet, "form": ref.layout.form,

@@ -66,7 +66,8 @@ def phone_digits(value: object) -> str:
     return digits
 
 
-def _mobile_from_digits(digits: str) -> str | None:
+def mobile_from_digits(digits: str) -> str | None:
+    """`normalize_phone` for the output of `phone_digits`."""
     # Not cached: phone numbers are nearly all distinct, a cache would only cost memory.
     if not digits:
         return None
@@ -98,7 +99,7 @@ def _slow_mobile(text: str) -> str | None:
 
 def normalize_phone(value: object) -> str | None:
     """A WhatsApp-capable mobile number in E.164 (+62...), or None (empty, landline, invalid)."""
-    return _mobile_from_digits(phone_digits(value))
+    return mobile_from_digits(phone_digits(value))
 
 
 def normalize_phone_reference(value: object) -> str | None:
