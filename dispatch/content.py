@@ -7,11 +7,15 @@ once before inserting anything, so nothing half-written goes out.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
-from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+import uuid
+from email.header import Header
+from email.utils import formataddr, formatdate, parseaddr
+from functools import lru_cache
+from html import escape
 from typing import Any
 
 from core.clock import format_date_id
@@ -119,26 +123,56 @@ def message_id(outbox_id: int, key: str) -> str:
     return f"<spi.{outbox_id}.{digest}@{domain}>"
 
 
-def email_parts(template: str, variables: dict[str, str], link: str, unsubscribe: str) -> tuple[str, str, str]:
-    """(subject, text, html)."""
-    ctx = {**variables, "link": link, "unsubscribe": unsubscribe}
+_PERSONAL = ("name", "link", "unsubscribe")
+
+
+@lru_cache(maxsize=256)
+def _email_skeleton(template: str, shared: tuple[tuple[str, str], ...]) -> tuple[str, str, str]:
+    """Rendered once per wave (same institution, unit, dates); personal fields left as markers."""
+    ctx = {**dict(shared), **{k: f"\x00{k}\x00" for k in _PERSONAL}}
     subject = render("email/subject.txt", ctx).strip()
     return subject, render(f"email/{template}.txt", ctx), render(f"email/{template}.html", ctx)
 
 
+def email_parts(template: str, variables: dict[str, str], link: str, unsubscribe: str) -> tuple[str, str, str]:
+    """(subject, text, html), personalised by filling the wave's skeleton."""
+    shared = tuple(sorted((k, v) for k, v in variables.items() if k not in _PERSONAL))
+    subject, text, html = _email_skeleton(template, shared)
+    personal = {"name": variables["name"], "link": link, "unsubscribe": unsubscribe}
+    for key, value in personal.items():
+        marker = f"\x00{key}\x00"
+        text = text.replace(marker, value)
+        html = html.replace(marker, escape(value))
+        subject = subject.replace(marker, value)
+    return subject, text, html
+
+
 def build_email(
     *, to: str, sender: str, subject: str, text: str, html: str, msg_id: str, unsubscribe: str
-) -> EmailMessage:
-    msg = EmailMessage()
-    msg["Subject"] = subject
-    msg["From"] = sender
-    msg["To"] = formataddr(("", to)) if "<" not in to else to
-    msg["Message-ID"] = msg_id or make_msgid()
-    msg["List-Unsubscribe"] = f"<{unsubscribe}>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
-    return msg
+) -> bytes:
+    """The MIME message (multipart/alternative: text + HTML) as bytes, built directly: the stdlib
+    `EmailMessage` header machinery costs ~5 ms a message, which caps a blast at ~200/s."""
+    boundary = f"=_spi_{uuid.uuid4().hex}"
+    name, addr = parseaddr(sender)
+    from_header = formataddr((str(Header(name, "utf-8")), addr)) if name else addr
+    headers = [
+        f"From: {from_header}",
+        f"To: {to}",
+        f"Subject: {Header(subject, 'utf-8').encode()}",
+        f"Date: {formatdate(usegmt=True)}",
+        f"Message-ID: {msg_id}",
+        f"List-Unsubscribe: <{unsubscribe}>",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+    ]
+    parts = []
+    for subtype, body in (("plain", text), ("html", html)):
+        encoded = base64.encodebytes(body.encode("utf-8")).decode("ascii")
+        parts.append(f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
+                     f"Content-Transfer-Encoding: base64\r\n\r\n{encoded.replace(chr(10), chr(13) + chr(10))}")
+    raw = "\r\n".join(headers) + "\r\n\r\n" + "\r\n".join(parts) + f"\r\n--{boundary}--\r\n"
+    return raw.encode("ascii")
 
 
 def link_for_nonce(nonce: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from dispatch.models import RateBucket
 
 # Aim slightly under the cap: slot timing jitters by a few milliseconds on a busy machine.
-HEADROOM = 0.975
+HEADROOM = 0.96
 MIN_FACTOR = 0.1
 PENALTY_SECONDS = 1.0
 RECOVERY = 1.1

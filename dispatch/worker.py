@@ -205,7 +205,7 @@ class Worker:
         rate = self._rate_for(item.channel)
         if rate <= 0:
             return
-        cap = max(1, int(rate * ratelimit.HEADROOM))
+        cap = max(1, int(rate * (ratelimit.HEADROOM - 0.01)))
         starts = self._starts[self._bucket(item)]
         while True:
             now = time.time()

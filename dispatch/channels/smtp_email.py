@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
-from email.message import EmailMessage
+from email.utils import parseaddr
 
 import aiosmtplib
 
@@ -48,13 +48,15 @@ class SmtpEmailChannel:
         return smtp
 
     async def send(self, message: OutMessage) -> SendResult:
-        msg = build_email(
+        msg_id = message.message_id or f"<{uuid.uuid4().hex}@spibot.local>"
+        raw = build_email(
             to=message.to, sender=message.sender, subject=message.subject or "SPI",
-            text=message.text or "", html=message.html or "", msg_id=message.message_id or "",
+            text=message.text or "", html=message.html or "", msg_id=msg_id,
             unsubscribe=dict(message.headers).get("unsubscribe", ""))
-        return await self.send_mime(msg)
+        envelope_from = parseaddr(message.sender)[1] or message.sender
+        return await self.send_raw(envelope_from, message.to, raw, msg_id)
 
-    async def send_mime(self, msg: EmailMessage) -> SendResult:
+    async def send_raw(self, envelope_from: str, to: str, raw: bytes, msg_id: str) -> SendResult:
         pool = self._pool()
         smtp = await pool.get()
         try:
@@ -65,7 +67,7 @@ class SmtpEmailChannel:
                     smtp = None
                     raise RetryableError(f"cannot connect to the SMTP server: {exc}", code="connect") from None
             try:
-                errors, _ = await smtp.send_message(msg)
+                errors, _ = await smtp.sendmail(envelope_from, [to], raw)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 first = exc.recipients[0] if exc.recipients else None
                 raise classify_smtp(first.code if first else 550, str(exc)) from None
@@ -79,8 +81,7 @@ class SmtpEmailChannel:
             if errors:
                 code, text = next(iter(errors.values()))
                 raise PermanentError(f"recipient refused: {code} {text}", code=str(code))
-            return SendResult(provider_id=str(msg["Message-ID"] or uuid.uuid4().hex), status="sent",
-                              backend=self.backend)
+            return SendResult(provider_id=msg_id, status="sent", backend=self.backend)
         finally:
             pool.put_nowait(smtp)
 
