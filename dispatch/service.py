@@ -134,6 +134,7 @@ def _bulk_rows(
 ) -> list[dict[str, Any]]:
     blocked = _blocked(session, [a for _, p, _ in chunk for a in (p.phone, p.email and p.email.lower()) if a])
     template = content.TEMPLATE_OF_PURPOSE[purpose]
+    sid_override = (campaign.config or {}).get("content_sids", {}).get(template)
     rows = []
     for assignment, person, unit in chunk:
         if assignment.id not in wave_of:
@@ -151,7 +152,8 @@ def _bulk_rows(
             key=message_key(purpose, wave, assignment.id, channel),  # type: ignore[arg-type]
             channel=channel, purpose=purpose, wave=wave, to=address,
             sender=sender_for(channel, assignment.group, campaign), tz=institution.timezone,
-            lane=lane, payload={"template": template, "vars": variables, "nonce": assignment.token_nonce},
+            lane=lane, payload={"template": template, "vars": variables, "nonce": assignment.token_nonce,
+                                **({"content_sid": sid_override} if sid_override else {})},
             campaign_id=campaign.id, assignment_id=assignment.id, unit_id=assignment.unit_id,
             institution_id=institution.id, now=now))
     return rows

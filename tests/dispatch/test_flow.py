@@ -50,3 +50,13 @@ def test_twilio_invitation_uses_content_template(session: Session, fake_twilio) 
     assert link_of(assignment).endswith("/s/" + variables["6"])
     row = session.exec(select(Outbox).where(Outbox.to_address == person.phone)).one()
     assert row.status == "sent" and row.provider_id == m["sid"] and row.backend == "twilio"
+
+
+def test_campaign_overrides_sender_and_template(session: Session, fake_twilio) -> None:  # type: ignore[no-untyped-def]
+    config = {"content_sids": {"invitation": "HXcustom"}, "senders": {"internal": "whatsapp:+628199999999"}}
+    campaign, _, _, [(_, person)] = campaign_with(session, 1, email=False, config=config)
+    enqueue_invitations(session, campaign.id)
+    session.commit()
+    run_until_idle(timeout=20)
+    [m] = fake_twilio.to(person.phone)
+    assert m["ContentSid"] == "HXcustom" and m["From"] == "whatsapp:+628199999999"
