@@ -1,0 +1,71 @@
+"""The integrity page and the periodic check on one campaign in SQLite: time to flag (first run
+and idempotent re-run), to build the dashboard page (stored flags, correction inputs, index with
+and without flagged) and to render it over HTTP.
+
+    .venv/bin/python bench/integrity_page.py --responses 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--responses", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        os.environ.update({"DATABASE_URL": url, "ENV": "test"})
+        from core.config import reset_settings
+        from core.db import session_scope
+        from core.migrate import upgrade
+
+        reset_settings()
+        upgrade(url)
+        from fastapi.testclient import TestClient
+
+        from integrity.service import flag_campaign
+        from monitor.integrity_page import build
+        from monitor.users import add_user
+        from tests.integrity.helpers import build_world
+        from tests.monitor.conftest import PASSWORD, login
+        from web import create_app
+
+        t = time.perf_counter()
+        with session_scope(write=True) as s:
+            w = build_world(s, n=args.responses)
+            add_user(s, login="admin", password=PASSWORD, role="admin", institution_id=None, actor="bench")
+            cid, inst_id = w.campaign.id, w.institution.id
+        print(f"setup: {args.responses} responses in {time.perf_counter() - t:.1f} s")
+        for label in ("flag_campaign, first run", "flag_campaign, re-run (idempotent)"):
+            t = time.perf_counter()
+            with session_scope(write=True) as s:
+                new = flag_campaign(s, cid)  # type: ignore[arg-type]
+            print(f"{label}: {time.perf_counter() - t:.2f} s ({new} new reviews)")
+        from core.models import Campaign, Institution
+
+        with session_scope() as s:
+            campaign, inst = s.get(Campaign, cid), s.get(Institution, inst_id)
+            t = time.perf_counter()
+            build(s, campaign, inst, page=0)  # type: ignore[arg-type]
+            print(f"page data (build): {time.perf_counter() - t:.2f} s")
+        with TestClient(create_app(), base_url="https://testserver") as client:
+            login(client, "admin")
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                assert client.get(f"/pic/c/{cid}/integritas").status_code == 200
+                times.append(time.perf_counter() - t)
+            print(f"GET /pic/c/{{id}}/integritas: median {sorted(times)[2]:.2f} s over 5")
+
+
+if __name__ == "__main__":
+    main()
