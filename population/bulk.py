@@ -11,13 +11,36 @@ looked up once per column), so rows written here read back exactly like ORM-writ
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import JSON, Table
 from sqlmodel import Session
 
 Processor = Callable[[Any], Any] | None
+SQLITE_CHUNK = 10_000
+
+
+SQLITE_BULK_CACHE_KIB = 131_072  # page cache while writing in bulk (SQLite's default is 2 MiB)
+
+
+@contextmanager
+def bulk_mode(session: Session) -> Iterator[None]:
+    """A larger SQLite page cache for the duration of a bulk write, then the previous size.
+
+    Inserting hundreds of thousands of rows into a table with several indexes touches index
+    pages all over the file; with the default 2 MiB cache SQLite keeps re-reading them."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    previous = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        session.connection().exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
 
 
 class BulkWriter:
@@ -36,6 +59,10 @@ class BulkWriter:
             self.sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
         # Per column: how a Python value becomes the value the driver receives.
         self.processors: list[Processor] = [self._processor(c) for c in self.columns]
+        self._pending: list[tuple[Any, ...]] = []
+        self._copy_cm: Any = None
+        self._copy: Any = None
+        self._cursor: Any = None
 
     def _processor(self, column: str) -> Processor:
         col_type = self.table.c[column].type
@@ -58,21 +85,60 @@ class BulkWriter:
         return lambda v: None if v is None else proc(v)
 
     def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Append already-converted rows (see `value` / `converter`)."""
-        if not rows:
-            return
+        """Append already-converted rows (see `value` / `converter`) at once."""
+        with self:
+            for row in rows:
+                self.append(row)
+
+    # Streaming: `append` row by row inside `with writer:`; on PostgreSQL one COPY stays open, so
+    # the server stores rows while the caller prepares the next ones. Call `flush()` before
+    # running any other statement on the session (the connection is busy during a COPY).
+
+    def __enter__(self) -> BulkWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._finish(exc_type, exc, tb)
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        if self.postgres:
+            if self._copy is None:
+                self._open_copy()
+            self._copy.write_row(row)  # type: ignore[union-attr]
+        else:
+            self._pending.append(row)
+            if len(self._pending) >= SQLITE_CHUNK:
+                self.flush()
+
+    def flush(self) -> None:
+        """Send everything appended so far (ends the COPY; the next append opens another)."""
+        self._finish(None, None, None)
+
+    def _open_copy(self) -> None:
         dbapi = self.session.connection().connection.dbapi_connection
         assert dbapi is not None
-        cursor = dbapi.cursor()
-        try:
-            if self.postgres:
-                with cursor.copy(self.sql) as copy:  # type: ignore[attr-defined]
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                cursor.executemany(self.sql, rows)
-        finally:
-            cursor.close()
+        self._cursor = dbapi.cursor()
+        self._copy_cm = self._cursor.copy(self.sql)  # type: ignore[attr-defined]
+        self._copy = self._copy_cm.__enter__()
+
+    def _finish(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._copy_cm is not None:
+            cm, cursor = self._copy_cm, self._cursor
+            self._copy_cm = self._copy = self._cursor = None
+            try:
+                cm.__exit__(exc_type, exc, tb)  # on an error: COPY is aborted, nothing kept
+            finally:
+                cursor.close()
+        if self._pending:
+            rows, self._pending = self._pending, []
+            if exc_type is None:
+                dbapi = self.session.connection().connection.dbapi_connection
+                assert dbapi is not None
+                cursor = dbapi.cursor()
+                try:
+                    cursor.executemany(self.sql, rows)
+                finally:
+                    cursor.close()
 
 
 def _identity(value: Any) -> Any:

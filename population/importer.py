@@ -24,7 +24,7 @@ from sqlmodel import Session
 from core.audit import record as audit
 from core.clock import utcnow
 from core.models import Institution, Person, Unit
-from population.bulk import BulkWriter
+from population.bulk import BulkWriter, bulk_mode
 from population.models import ImportBatch
 from population.normalize import norm_key
 from population.reader import FORMS, SheetRef, raw_rows, scan
@@ -231,7 +231,7 @@ def import_files(
     refs = sorted((ref for path in paths for ref in scan(Path(path))),
                   key=lambda r: FORM_ORDER[r.layout.form])
     files = [f"{Path(p).name} sha256:{_sha256(Path(p))}" for p in paths]
-    with session.begin_nested():
+    with session.begin_nested(), bulk_mode(session):
         batch = ImportBatch(institution_id=institution.id, reference_date=reference_date,  # type: ignore[arg-type]
                             files=files, actor=actor, created_at=utcnow())
         session.add(batch)

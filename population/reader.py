@@ -1,7 +1,8 @@
 """Reading population files: every sheet of an .xlsx (python-calamine) and .csv files.
 
-`scan(path)` finds each sheet's header row by its wording and recognises its form, without
-keeping the workbook; `rows(sheet)` then streams the data rows below the header. A file that
+`scan(path)` finds each sheet's header row by its wording and recognises its form; an .xlsx
+sheet is parsed once (calamine reads a sheet whole) and kept, without the workbook, until
+`raw_rows(ref)` hands its rows over; CSV files are streamed. A file that
 cannot be read, or a sheet with content but no recognisable header, raises IntakeError.
 """
 
@@ -11,12 +12,13 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from python_calamine import CalamineWorkbook
+from python_calamine import CalamineSheet, CalamineWorkbook
 
 from population.errors import IntakeError
 from population.normalize import has_phrase, norm_key
@@ -45,6 +47,9 @@ class SheetRef:
     path: Path
     sheet: str | None  # None for CSV
     layout: Layout
+    # The sheet as `scan` loaded it, handed over once to `raw_rows` (an .xlsx sheet is parsed
+    # whole by calamine: loading it twice would double the cost of reading the file).
+    loaded: list[CalamineSheet] = dc_field(default_factory=list, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -136,7 +141,25 @@ def _csv_rows(path: Path) -> Iterator[list[Any]]:
 def raw_rows(ref: SheetRef) -> Iterator[list[Any]]:
     if ref.sheet is None:
         return _csv_rows(ref.path)
+    if ref.loaded:
+        return _iter_sheet(ref.loaded.pop(), ref.path, ref.sheet)
     return _sheet_rows(ref.path, ref.sheet)
+
+
+def _load_sheet(workbook: CalamineWorkbook, path: Path, sheet: str) -> CalamineSheet:
+    try:
+        return workbook.get_sheet_by_name(sheet)
+    except Exception as exc:  # noqa: BLE001
+        raise IntakeError(f"sheet tidak dapat dibaca / cannot read sheet ({exc})",
+                          file=path.name, sheet=sheet) from exc
+
+
+def _iter_sheet(data: CalamineSheet, path: Path, sheet: str) -> Iterator[list[Any]]:
+    try:
+        yield from data.iter_rows()
+    except Exception as exc:  # noqa: BLE001
+        raise IntakeError(f"sheet tidak dapat dibaca / cannot read sheet ({exc})",
+                          file=path.name, sheet=sheet) from exc
 
 
 def _find_header(rows: Iterator[list[Any]], path: Path, sheet: str | None) -> Layout | None:
@@ -181,13 +204,13 @@ def scan(path: Path) -> list[SheetRef]:
         )
     workbook = _open_workbook(path)
     try:
-        names = list(workbook.sheet_names)
+        for name in list(workbook.sheet_names):
+            data = _load_sheet(workbook, path, name)
+            layout = _find_header(_iter_sheet(data, path, name), path, name)
+            if layout is not None:
+                refs.append(SheetRef(path, name, layout, [data]))
     finally:
         workbook.close()
-    for name in names:
-        layout = _find_header(_sheet_rows(path, name), path, name)
-        if layout is not None:
-            refs.append(SheetRef(path, name, layout))
     if not refs:
         raise IntakeError("tidak ada sheet berisi data populasi / no sheet with population data",
                           file=path.name)
