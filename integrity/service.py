@@ -154,7 +154,7 @@ def stored_report(session: Session, campaign_id: int) -> IntegrityReport:
     unit_of = {int(i): (int(u) if u is not None else -1) for i, u in rows if i is not None}
     reviews = session.exec(
         select(Review.response_id, Review.signal, Review.evidence)
-        .where(Review.campaign_id == campaign_id).order_by(Review.response_id, Review.signal)
+        .where(Review.campaign_id == campaign_id).order_by(col(Review.response_id), col(Review.signal))
     ).all()
     flags = [Flag(int(r), str(sig), dict(ev or {})) for r, sig, ev in reviews]
     return _summarise(campaign_id, unit_of, flags, load_thresholds())

@@ -43,7 +43,7 @@ def _correction_sheet(wb: Workbook, report: Report) -> None:
     cv = correction_view(report)
     entered: list[tuple[str, Any]] = [*cv.entered, ("Jumlah (dikurangkan)", cv.total)]
     rows = [[m[0], m[1], None, e[0], e[1]] for m, e in zip_longest(cv.measured, entered, fillvalue=(None, None))]
-    ws = _sheet(wb, "Faktor koreksi", [MEASURED_TITLE, "Porsi", None, ENTERED_TITLE, "Poin"], rows,
+    ws = _sheet(wb, "Faktor koreksi", [MEASURED_TITLE, "Porsi", "", ENTERED_TITLE, "Poin"], rows,
                 [44, 10, 3, 40, 10])
     ws.append([])
     for note in cv.notes:
