@@ -120,7 +120,12 @@ def mark_retry(session: Session, items: list[dict[str, Any]], *, max_attempts: i
             failed.append(it["id"])
             fail_params.append(common)
         else:
-            delay = min(300.0, 2.0 ** it["attempts"]) * (0.5 + random.random())  # noqa: S311
+            # 1, 2, 4, 8 ... s with jitter; a rate-limited answer already slowed the whole sender
+            # down (ratelimit.penalise), so its own retry comes sooner.
+            base = min(300.0, 2.0 ** (it["attempts"] - 1))
+            if it["error_class"] == "rate_limited":
+                base /= 2
+            delay = base * (0.5 + random.random())  # noqa: S311
             retry_params.append({**common, "b_next": now + timedelta(seconds=delay)})
     base = update(T).where(T.c.id == bindparam("b_id"), T.c.attempt_id == bindparam("b_attempt"),
                            T.c.status == Status.sending)

@@ -25,7 +25,7 @@ from tests.fakes.twilio_api import fetch_messages, start_process
 from tests.fixtures.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-N = 10_000
+N = int(os.environ.get("SPIBOT_SCALE_N", "10000"))  # the issue asks for 10,000
 
 
 @pytest.fixture
@@ -130,16 +130,16 @@ def test_sigkill_mid_blast_then_restart(db_url: str, session: Session, fake_api:
 @pytest.mark.slow
 def test_provider_faults_still_deliver_exactly_once(session: Session, fake_twilio) -> None:  # type: ignore[no-untyped-def]
     fake_twilio.set_faults(rate_limited=0.08, server_error=0.07, timeout=0.05)
-    campaign, _, _, people = campaign_with(session, 300, email=False)
+    campaign, _, _, people = campaign_with(session, 200, email=False)
     enqueue_invitations(session, campaign.id)
     session.commit()
     stats = run_until_idle(timeout=60)
     counts = token_counts(fake_twilio.messages)
     assert [t for t, c in counts.items() if c > 1] == []
-    assert len(counts) == 300
-    assert statuses(session) == {"sent": 300}
+    assert len(counts) == 200
+    assert statuses(session) == {"sent": 200}
     faults = [r for r in fake_twilio.requests if r["fault"]]
-    assert len(faults) > 30  # the faults really happened
+    assert len(faults) > 20  # the faults really happened
     assert stats["ambiguous"] > 0 and stats["retried"] > 0
     session.commit()
     assert session.execute(select(func.max(Outbox.attempts))).scalar() <= 6  # bounded attempts
