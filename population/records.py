@@ -14,6 +14,7 @@ once a unit's volume is known.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import date
 from functools import lru_cache
 
@@ -56,7 +57,7 @@ def one_year_before(day: date) -> date:
         return day.replace(year=day.year - 1, day=28)
 
 
-def exclusion_reason(r: Record, reference_date: date, employee_contacts: set[str]) -> str | None:
+def exclusion_reason(r: Record, reference_date: date, employee_contacts: Container[str]) -> str | None:
     if r.form == "expert":
         return None
     if is_excluded_unit(r.unit_name):
@@ -79,7 +80,7 @@ def exclusion_reason(r: Record, reference_date: date, employee_contacts: set[str
     return None
 
 
-def judge(r: Record, reference_date: date, employee_contacts: set[str]) -> None:
+def judge(r: Record, reference_date: date, employee_contacts: Container[str]) -> None:
     """Set the record's status, reason and flags."""
     reason = unusable_reason(r)
     if reason:
