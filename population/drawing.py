@@ -29,14 +29,15 @@ from population.bulk import BulkWriter
 ASSIGNMENT_COLUMNS = ("campaign_id", "person_id", "unit_id", "group", "kind", "active",
                       "reserve_rank", "counter", "token_nonce", "token_hash", "created_at")
 
-# Draw group first ("internal" < "zexternal": vendors are external respondents), then content.
+# Draw group first (internal, then external with vendors, then experts), then content.
 _FRAME_SQL = """
 SELECT p.id, p.unit_id, p."group", COALESCE(u.code, '-') {c}, p.name {c},
-       COALESCE(p.phone, '') {c}, COALESCE(p.email, '') {c}
+       COALESCE(p.phone, '') {c}, COALESCE(p.email, '') {c},
+       p.criterion, p.source_file, p.source_sheet, p.source_row
 FROM person p LEFT JOIN unit u ON u.id = p.unit_id
-WHERE p.institution_id = {ph} AND p.status = 'eligible' AND p."group" <> 'expert'
+WHERE p.institution_id = {ph} AND p.status = 'eligible'
   AND NOT EXISTS (SELECT 1 FROM assignment a WHERE a.campaign_id = {ph} AND a.person_id = p.id)
-ORDER BY CASE WHEN p."group" = 'internal' THEN 0 ELSE 1 END, 4, 5, 6, 7, p.id
+ORDER BY CASE p."group" WHEN 'internal' THEN 0 WHEN 'expert' THEN 2 ELSE 1 END, 4, 5, 6, 7, p.id
 """
 
 
@@ -51,9 +52,11 @@ class Frame:
     vendors: int = 0
 
 
-def load_frames(session: Session, institution_id: int, campaign_id: int) -> tuple[dict[str, Frame], bytes]:
-    """The internal and external frames, and the frame's text (one line per person) for the
-    population hash: "group|unit code|name|phone|email"."""
+def load_frames(session: Session, institution_id: int, campaign_id: int
+                ) -> tuple[dict[str, Frame], bytes, list[tuple[Any, ...]]]:
+    """The internal and external frames, the frame's text (one line per person) for the
+    population hash: "group|unit code|name|phone|email", and the eligible experts' rows
+    (id, unit id, name, phone, email, criterion, source file, sheet, row)."""
     conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
     sql = _FRAME_SQL.format(c='COLLATE "C"' if postgres else "", ph="%s" if postgres else "?")
@@ -67,9 +70,13 @@ def load_frames(session: Session, institution_id: int, campaign_id: int) -> tupl
         cursor.close()
     frames = {"internal": Frame(), "external": Frame()}
     lines = []
+    experts = []
     current: tuple[Frame, str] | None = None
     start = 0
-    for pid, unit_id, group, code, name, phone, email in rows:
+    for pid, unit_id, group, code, name, phone, email, criterion, sfile, ssheet, srow in rows:
+        if group == "expert":
+            experts.append((pid, unit_id, name, phone, email, criterion, sfile, ssheet, srow))
+            continue
         frame = frames["internal" if group == "internal" else "external"]
         if current != (frame, code):
             if current is not None:
@@ -83,7 +90,7 @@ def load_frames(session: Session, institution_id: int, campaign_id: int) -> tupl
         lines.append(f"{group}|{code}|{name}|{phone}|{email}")
     if current is not None:
         current[0].units.append((current[1], start, len(current[0].ids)))
-    return frames, "\n".join(lines).encode()
+    return frames, "\n".join(lines).encode(), experts
 
 
 Pick = tuple[int, int | None, str, str, int | None]  # person id, unit id, group, kind, reserve rank

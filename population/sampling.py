@@ -44,7 +44,7 @@ from sqlmodel import Session
 from core.audit import record as audit
 from core.clock import utcnow
 from core.config import get_settings
-from core.models import Assignment, AssignmentKind, Campaign, Person
+from core.models import Assignment, AssignmentKind, Campaign
 from population.drawing import Pick, draw_frame, load_frames, write_assignments
 from population.errors import SamplingError
 from population.models import SampleDraw
@@ -94,14 +94,7 @@ class _Candidate:
     key: str  # stable across backends: no database id
 
 
-def _load_experts(session: Session, campaign: Campaign) -> list[_Candidate]:
-    taken = select(Assignment.person_id).where(Assignment.campaign_id == campaign.id)
-    rows = session.execute(
-        select(Person.id, Person.unit_id, Person.name, Person.phone, Person.email,
-               Person.criterion, Person.source_file, Person.source_sheet, Person.source_row)
-        .where(Person.institution_id == campaign.institution_id, Person.status == "eligible",
-               Person.group == "expert", Person.id.not_in(taken))  # type: ignore[union-attr]
-    )
+def _expert_candidates(rows: list[tuple[Any, ...]]) -> list[_Candidate]:
     return [
         _Candidate(pid, unit_id, "expert",
                    f"{norm_key(criterion)}|{sfile or ''}|{ssheet or ''}|{srow or 0:09d}|{norm_key(name)}|{phone or ''}|{email or ''}")
@@ -182,8 +175,8 @@ def draw_sample(
     if previous is not None:
         _withdraw(session, campaign, previous)
     seed = secrets.randbelow(2**31) if seed is None else seed
-    frames, frame_text = load_frames(session, campaign.institution_id, campaign.id)  # type: ignore[arg-type]
-    experts = _load_experts(session, campaign)
+    frames, frame_text, expert_rows = load_frames(session, campaign.institution_id, campaign.id)  # type: ignore[arg-type]
+    experts = _expert_candidates(expert_rows)
     sizes: dict[str, Any] = {}
     allocations: dict[str, Any] = {}
     picks: list[Pick] = []
