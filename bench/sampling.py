@@ -77,6 +77,7 @@ def main() -> None:
                     writer.append((inst.id, rng.choice(units).id, "internal" if k % 2 else "external",
                                    f"Orang {i} {k}", f"+62812{i:04d}{k:05d}", "eligible", flags, false, "bench"))
     print(f"setup ({args.people:,} people) {time.perf_counter() - setup:.1f} s", flush=True)
+    phases = _time_phases()
     started, cpu = time.perf_counter(), time.process_time()
     assigned = 0
     for cid in campaigns:
@@ -89,12 +90,43 @@ def main() -> None:
     print(f"sampling {args.people:,} eligible people in {args.institutions} institutions ({args.db}): "
           f"{elapsed:.1f} s wall, {cpu:.1f} s CPU, {assigned:,} assignments (sampled + reserves), "
           f"load avg {os.getloadavg()[0]:.1f}")
+    selection = sum(phases[name][0] for name in ("load_frames", "draw_frame"))
+    print(f"  selection (frame queries + draws): {selection:.1f} s wall "
+          f"({phases['load_frames'][0]:.1f} s loading frames, {phases['draw_frame'][0]:.1f} s drawing); "
+          f"assignment writes (tokens + inserts): {phases['write_assignments'][0]:.1f} s wall, "
+          f"{phases['write_assignments'][1]:.1f} s CPU; the rest (SampleDraw and audit rows, "
+          f"{len(campaigns)} commits): {elapsed - selection - phases['write_assignments'][0]:.1f} s")
     if args.db == "postgresql":
         import psycopg
 
         dispose_engines()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "spibot_bench_{os.getpid()}" WITH (FORCE)')
+
+
+def _time_phases() -> dict[str, list[float]]:
+    """Wrap the draw's phases to time them: {name: [wall s, CPU s]}."""
+    import population.sampling as sampling
+
+    phases: dict[str, list[float]] = {}
+
+    def timed(name: str) -> None:
+        inner = getattr(sampling, name)
+        phases[name] = [0.0, 0.0]
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                phases[name][0] += time.perf_counter() - wall
+                phases[name][1] += time.process_time() - cpu
+
+        setattr(sampling, name, wrapper)
+
+    for name in ("load_frames", "draw_frame", "write_assignments"):
+        timed(name)
+    return phases
 
 
 if __name__ == "__main__":

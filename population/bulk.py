@@ -35,12 +35,12 @@ def bulk_mode(session: Session) -> Iterator[None]:
     if conn.dialect.name != "sqlite":
         yield
         return
-    previous = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    previous = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
     conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
     try:
         yield
     finally:
-        session.connection().exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
+        session.connection().exec_driver_sql(f"PRAGMA cache_size = {previous}")
 
 
 class BulkWriter:

@@ -29,15 +29,14 @@ from population.bulk import BulkWriter
 ASSIGNMENT_COLUMNS = ("campaign_id", "person_id", "unit_id", "group", "kind", "active",
                       "reserve_rank", "counter", "token_nonce", "token_hash", "created_at")
 
-# Draw group first (internal, then external with vendors, then experts), then content.
+# Draw group first (internal, then external with vendors), then content. Experts are chosen
+# by criterion, not drawn: sampling.py reads them apart.
 _FRAME_SQL = """
 SELECT p.id, p.unit_id, p."group", COALESCE(u.code, '-') {c}, p.name {c},
-       COALESCE(p.phone, '') {c}, COALESCE(p.email, '') {c},
-       p.criterion, p.source_file, p.source_sheet, p.source_row
+       COALESCE(p.phone, '') {c}, COALESCE(p.email, '') {c}
 FROM person p LEFT JOIN unit u ON u.id = p.unit_id
-WHERE p.institution_id = {ph} AND p.status = 'eligible'
-  AND NOT EXISTS (SELECT 1 FROM assignment a WHERE a.campaign_id = {ph} AND a.person_id = p.id)
-ORDER BY CASE p."group" WHEN 'internal' THEN 0 WHEN 'expert' THEN 2 ELSE 1 END, 4, 5, 6, 7, p.id
+WHERE p.institution_id = {ph} AND p.status = 'eligible' AND p."group" <> 'expert'
+ORDER BY CASE p."group" WHEN 'internal' THEN 0 ELSE 1 END, 4, 5, 6, 7, p.id
 """
 
 
@@ -52,11 +51,10 @@ class Frame:
     vendors: int = 0
 
 
-def load_frames(session: Session, institution_id: int, campaign_id: int
-                ) -> tuple[dict[str, Frame], bytes, list[tuple[Any, ...]]]:
-    """The internal and external frames, the frame's text (one line per person) for the
-    population hash: "group|unit code|name|phone|email", and the eligible experts' rows
-    (id, unit id, name, phone, email, criterion, source file, sheet, row)."""
+def load_frames(session: Session, institution_id: int, taken: set[int]) -> tuple[dict[str, Frame], bytes]:
+    """The internal and external frames (without the people in `taken`, already assigned in
+    the campaign), and the frame's text for the population hash: one line per person,
+    "group|unit code|name|phone|email"."""
     conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
     sql = _FRAME_SQL.format(c='COLLATE "C"' if postgres else "", ph="%s" if postgres else "?")
@@ -64,19 +62,17 @@ def load_frames(session: Session, institution_id: int, campaign_id: int
     assert dbapi is not None
     cursor = dbapi.cursor()
     try:
-        cursor.execute(sql, (institution_id, campaign_id))
+        cursor.execute(sql, (institution_id,))
         rows = cursor.fetchall()
     finally:
         cursor.close()
     frames = {"internal": Frame(), "external": Frame()}
+    if taken:  # people registered at a counter (participatory) before the draw
+        rows = [row for row in rows if row[0] not in taken]
     lines = []
-    experts = []
     current: tuple[Frame, str] | None = None
     start = 0
-    for pid, unit_id, group, code, name, phone, email, criterion, sfile, ssheet, srow in rows:
-        if group == "expert":
-            experts.append((pid, unit_id, name, phone, email, criterion, sfile, ssheet, srow))
-            continue
+    for pid, unit_id, group, code, name, phone, email in rows:
         frame = frames["internal" if group == "internal" else "external"]
         if current != (frame, code):
             if current is not None:
@@ -90,7 +86,7 @@ def load_frames(session: Session, institution_id: int, campaign_id: int
         lines.append(f"{group}|{code}|{name}|{phone}|{email}")
     if current is not None:
         current[0].units.append((current[1], start, len(current[0].ids)))
-    return frames, "\n".join(lines).encode(), experts
+    return frames, "\n".join(lines).encode()
 
 
 Pick = tuple[int, int | None, str, str, int | None]  # person id, unit id, group, kind, reserve rank

@@ -44,7 +44,7 @@ from sqlmodel import Session
 from core.audit import record as audit
 from core.clock import utcnow
 from core.config import get_settings
-from core.models import Assignment, AssignmentKind, Campaign
+from core.models import Assignment, AssignmentKind, Campaign, Person
 from population.drawing import Pick, draw_frame, load_frames, write_assignments
 from population.errors import SamplingError
 from population.models import SampleDraw
@@ -94,11 +94,18 @@ class _Candidate:
     key: str  # stable across backends: no database id
 
 
-def _expert_candidates(rows: list[tuple[Any, ...]]) -> list[_Candidate]:
+def _load_experts(session: Session, campaign: Campaign, taken: set[int]) -> list[_Candidate]:
+    rows = session.execute(
+        select(Person.id, Person.unit_id, Person.name, Person.phone, Person.email,
+               Person.criterion, Person.source_file, Person.source_sheet, Person.source_row)
+        .where(Person.institution_id == campaign.institution_id, Person.group == "expert",
+               Person.status == "eligible")
+    )
     return [
         _Candidate(pid, unit_id, "expert",
                    f"{norm_key(criterion)}|{sfile or ''}|{ssheet or ''}|{srow or 0:09d}|{norm_key(name)}|{phone or ''}|{email or ''}")
         for pid, unit_id, name, phone, email, criterion, sfile, ssheet, srow in rows
+        if pid not in taken
     ]
 
 
@@ -115,7 +122,8 @@ def _experts(candidates: list[_Candidate], per_criterion: int) -> tuple[dict[str
     by_criterion: dict[str, list[_Candidate]] = defaultdict(list)
     for c in candidates:
         by_criterion[c.key.split("|", 1)[0]].append(c)
-    allocations, picks = {}, []
+    allocations: dict[str, Any] = {}
+    picks: list[Pick] = []
     for criterion, members in sorted(by_criterion.items()):
         members.sort(key=lambda c: (c.key, c.person_id))
         chosen = members[:per_criterion]
@@ -175,8 +183,9 @@ def draw_sample(
     if previous is not None:
         _withdraw(session, campaign, previous)
     seed = secrets.randbelow(2**31) if seed is None else seed
-    frames, frame_text, expert_rows = load_frames(session, campaign.institution_id, campaign.id)  # type: ignore[arg-type]
-    experts = _expert_candidates(expert_rows)
+    taken = set(session.scalars(select(Assignment.person_id).where(Assignment.campaign_id == campaign.id)))
+    frames, frame_text = load_frames(session, campaign.institution_id, taken)  # type: ignore[arg-type]
+    experts = _load_experts(session, campaign, taken)
     sizes: dict[str, Any] = {}
     allocations: dict[str, Any] = {}
     picks: list[Pick] = []

@@ -85,3 +85,24 @@ def test_frame_order_and_hash_are_byte_order_on_every_backend(session: Session) 
     assert draw.population_hash == hashlib.sha256("\n".join(lines).encode()).hexdigest()
     tokens = session.scalars(select(Assignment.token_hash)).all()
     assert len(tokens) == len(set(tokens)) == draw.sizes["internal"]["size"] + draw.sizes["internal"]["reserves"]
+
+
+def test_people_already_assigned_are_left_out_of_the_draw(session: Session) -> None:
+    from core.assignments import create_assignment
+    from core.models import AssignmentKind
+
+    inst = make_institution(session)
+    unit = make_unit(session, inst)
+    people = [Person(institution_id=inst.id, unit_id=unit.id, group=group, name=f"Orang {i}",  # type: ignore[arg-type]
+                     phone=f"+6281300000{i:03d}") for i in range(40) for group in ("internal", "external")]
+    expert = Person(institution_id=inst.id, group="expert", name="Ahli", criterion="Akademisi", phone="+6281399999999")  # type: ignore[arg-type]
+    session.add_all([*people, expert])
+    session.flush()
+    campaign = make_campaign(session, inst)
+    walk_in = create_assignment(session, campaign, people[1], kind=AssignmentKind.participatory)
+    create_assignment(session, campaign, expert, kind=AssignmentKind.participatory)
+    draw = draw_sample(session, campaign, seed=1)
+    assert draw.sizes["external"]["population"] == 39 and draw.sizes["internal"]["population"] == 40
+    assert draw.sizes["expert"]["population"] == 0
+    kinds = session.scalars(select(Assignment.kind).where(Assignment.person_id == walk_in.person_id)).all()
+    assert kinds == [AssignmentKind.participatory]
