@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/sampling.py --people 1000000 --institutions 640 --db sqlite
     .venv/bin/python bench/sampling.py --people 1000000 --institutions 640 --db postgresql
+    .venv/bin/python bench/sampling.py --people 1000000 --institutions 640 --db sqlite --national
 
 People are bulk-inserted (not timed): 20 units per institution, half internal, half external.
 Then `draw_sample` runs for one campaign per institution, each in its own transaction (as
-`spibot sample` does), and the total is reported: wall time, CPU time of this process (the
+`spibot sample` does) or, with --national, all in one transaction (`draw_samples`), and the
+total is reported: wall time, CPU time of this process (the
 PostgreSQL server's work is not in it), assignments written (sampled + reserves).
 """
 
@@ -40,6 +42,8 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--institutions", type=int, default=640)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--national", action="store_true",
+                        help="all campaigns in one transaction (draw_samples) instead of one each")
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = database(args.db)
     from datetime import timedelta
@@ -49,7 +53,7 @@ def main() -> None:
     from core.migrate import upgrade
     from core.models import Campaign, Institution, Person, Unit
     from population.bulk import BulkWriter
-    from population.sampling import draw_sample
+    from population.sampling import draw_sample, draw_samples
 
     upgrade()
     rng = random.Random(1)
@@ -79,15 +83,19 @@ def main() -> None:
     print(f"setup ({args.people:,} people) {time.perf_counter() - setup:.1f} s", flush=True)
     phases = _time_phases()
     started, cpu = time.perf_counter(), time.process_time()
-    assigned = 0
-    for cid in campaigns:
+    draws = []
+    if args.national:
         with session_scope(write=True) as session:
-            camp = session.get(Campaign, cid)
-            draw = draw_sample(session, camp, seed=cid)  # type: ignore[arg-type]
-            assigned += sum(a["sample"] + a.get("reserve", 0) for g in ("internal", "external")
-                            for a in draw.allocations[g].values())
+            draws = draw_samples(session, [session.get(Campaign, cid) for cid in campaigns], seed=1)  # type: ignore[misc]
+    else:
+        for cid in campaigns:
+            with session_scope(write=True) as session:
+                draws.append(draw_sample(session, session.get(Campaign, cid), seed=cid))  # type: ignore[arg-type]
+    assigned = sum(a["sample"] + a.get("reserve", 0) for draw in draws for g in ("internal", "external")
+                   for a in draw.allocations[g].values())
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(f"sampling {args.people:,} eligible people in {args.institutions} institutions ({args.db}): "
+    mode = "one transaction" if args.national else "one transaction per campaign"
+    print(f"sampling {args.people:,} eligible people in {args.institutions} institutions ({args.db}, {mode}): "
           f"{elapsed:.1f} s wall, {cpu:.1f} s CPU, {assigned:,} assignments (sampled + reserves), "
           f"load avg {os.getloadavg()[0]:.1f}")
     selection = sum(phases[name][0] for name in ("load_frames", "draw_frame"))
@@ -95,7 +103,7 @@ def main() -> None:
           f"({phases['load_frames'][0]:.1f} s loading frames, {phases['draw_frame'][0]:.1f} s drawing); "
           f"assignment writes (tokens + inserts): {phases['write_assignments'][0]:.1f} s wall, "
           f"{phases['write_assignments'][1]:.1f} s CPU; the rest (SampleDraw and audit rows, "
-          f"{len(campaigns)} commits): {elapsed - selection - phases['write_assignments'][0]:.1f} s")
+          f"{1 if args.national else len(campaigns)} commits): {elapsed - selection - phases['write_assignments'][0]:.1f} s")
     if args.db == "postgresql":
         import psycopg
 

@@ -45,6 +45,7 @@ from core.audit import record as audit
 from core.clock import utcnow
 from core.config import get_settings
 from core.models import Assignment, AssignmentKind, Campaign, Person
+from population.bulk import bulk_mode
 from population.drawing import Pick, draw_frame, load_frames, write_assignments
 from population.errors import SamplingError
 from population.models import SampleDraw
@@ -219,3 +220,19 @@ def draw_sample(
                    "confidence": confidence, "sizes": sizes, "version": draw.version})
     session.flush()
     return draw
+
+
+def draw_samples(
+    session: Session,
+    campaigns: list[Campaign],
+    *,
+    seed: int | None = None,
+    margin: float | None = None,
+    actor: str = "system",
+) -> list[SampleDraw]:
+    """Draw many campaigns' samples in one transaction (a national draw): each exactly as
+    `draw_sample` draws it, with its own SampleDraw and audit record, but one commit and a
+    bulk-sized SQLite page cache for all. All or nothing: the first refusal (SamplingError)
+    withdraws every draw of the call. The caller commits."""
+    with session.begin_nested(), bulk_mode(session):
+        return [draw_sample(session, campaign, seed=seed, margin=margin, actor=actor) for campaign in campaigns]

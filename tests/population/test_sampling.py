@@ -149,3 +149,21 @@ def test_small_external_population_target_falls_back_to_30(session: Session) -> 
     inst = _population(session, {"A": 12})
     draw = draw_sample(session, make_campaign(session, inst), seed=3)
     assert draw.sizes["external"]["size"] == 12 and draw.sizes["external"]["target"] == 30
+
+
+def test_national_draw_is_one_all_or_nothing_transaction(session: Session) -> None:
+    from population.sampling import draw_samples
+
+    first, second = _population(session, {"A": 50}), _population(session, {"B": 70})
+    c1, c2 = make_campaign(session, first), make_campaign(session, second)
+    empty = make_campaign(session, make_institution(session))
+    session.commit()
+    with pytest.raises(SamplingError):
+        draw_samples(session, [c1, c2, empty], seed=4)
+    session.commit()
+    assert session.scalars(select(Assignment)).first() is None and session.scalars(select(SampleDraw)).first() is None
+    draws = draw_samples(session, [c1, c2], seed=4)
+    assert [d.campaign_id for d in draws] == [c1.id, c2.id]
+    alone = make_campaign(session, second)
+    draw_sample(session, alone, seed=4)
+    assert _picked(session, c2.id) == _picked(session, alone.id)  # type: ignore[arg-type]
