@@ -10,9 +10,8 @@ Assignments are appended as plain tuples (COPY on PostgreSQL) with tokens derive
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
-import hmac
 import math
 import os
 import random
@@ -89,6 +88,7 @@ def load_frames(session: Session, institution_id: int, taken: set[int]) -> tuple
     return frames, "\n".join(lines).encode()
 
 
+_SHA256_BLOCK = 64
 Pick = tuple[int, int | None, str, str, int | None]  # person id, unit id, group, kind, reserve rank
 
 
@@ -116,15 +116,25 @@ def draw_frame(frame: Frame, group: str, shares: dict[str, int], seed: int,
     return allocations, picks
 
 
-def token_pairs(count: int) -> Iterator[tuple[str, str]]:
-    """`count` (nonce, token hash) pairs, as `core.tokens.new_token_pair` makes them (the same
-    nonce format and HMAC-SHA256 derivation), without its per-call overheads."""
-    key = get_settings().secret_key.encode()
+def token_pairs(count: int, secret_key: str | None = None) -> Iterator[tuple[str, str]]:
+    """`count` (nonce, token hash) pairs, as `core.tokens.new_token_pair` makes them: the same
+    nonce format and HMAC-SHA256 token, computed from precomputed HMAC pad states (RFC 2104),
+    about twice as fast as one `hmac.digest` call each (tests compare with core.tokens)."""
+    key = (secret_key or get_settings().secret_key).encode()
+    if len(key) > _SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
     raw = os.urandom(16 * count).hex()
-    digest, b64, sha256 = hmac.digest, base64.urlsafe_b64encode, hashlib.sha256
+    b64, urlsafe, sha256 = binascii.b2a_base64, bytes.maketrans(b"+/", b"-_"), hashlib.sha256
     for i in range(0, 32 * count, 32):
         nonce = raw[i:i + 32]
-        token = b64(digest(key, nonce.encode(), "sha256")).rstrip(b"=")
+        h = inner.copy()
+        h.update(nonce.encode())
+        o = outer.copy()
+        o.update(h.digest())
+        token = b64(o.digest(), newline=False).translate(urlsafe).rstrip(b"=")
         yield nonce, sha256(token).hexdigest()
 
 

@@ -24,12 +24,13 @@ from tests.factories import make_campaign, make_institution, make_unit
 REF = date(2024, 6, 30)
 
 
-def test_token_pairs_are_core_tokens() -> None:
-    pairs = list(token_pairs(50))
+@pytest.mark.parametrize("secret", [None, "k", "x" * 64, "ü" * 80])
+def test_token_pairs_are_core_tokens(secret: str | None) -> None:
+    pairs = list(token_pairs(50, secret))
     assert len({nonce for nonce, _ in pairs}) == 50
     for nonce, token_hash in pairs:
         assert len(nonce) == 32 and int(nonce, 16) >= 0
-        assert token_hash == hash_token(token_for(nonce))
+        assert token_hash == hash_token(token_for(nonce, secret))
 
 
 def test_bulk_rows_read_back_like_orm_rows(session: Session) -> None:
