@@ -57,6 +57,23 @@ def database(kind: str) -> str:
     return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
 
 
+def server_cpu(dbname: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving `dbname` (same machine:
+    read from /proc, where a backend's title names its database)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if f" {dbname} ".encode() not in (proc / "cmdline").read_bytes().replace(b"\0", b" "):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return total
+
+
 def main() -> None:
     import pickle
 
@@ -76,6 +93,8 @@ def main() -> None:
 
     upgrade()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    dbname = url.rsplit("/", 1)[1]
+    server = server_cpu(dbname) if args.db == "postgresql" else 0.0
     started, cpu = time.perf_counter(), time.process_time()
     with session_scope(write=True) as session:
         inst = Institution(code="BENCH", name="Bench")
@@ -83,11 +102,14 @@ def main() -> None:
         session.flush()
         report = import_files(session, [path], inst, REF)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    server = server_cpu(dbname) - server if args.db == "postgresql" else 0.0
     rows = sum(f["rows"] for f in report.summary().values())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ok = report.summary() == expected
     print(f"{args.format} {args.rows:,} rows -> {args.db}: {elapsed:.1f} s, {rows / elapsed:,.0f} rows/s, "
-          f"CPU {cpu:.1f} s ({rows / cpu:,.0f} rows/CPU-s), load avg {os.getloadavg()[0]:.1f}, peak RSS {peak:,.0f} MB (before import {before:,.0f} MB), counts match: {ok}")
+          f"CPU {cpu:.1f} s ({rows / cpu:,.0f} rows/CPU-s)"
+          + (f", PostgreSQL server CPU {server:.1f} s" if args.db == "postgresql" else "")
+          + f", load avg {os.getloadavg()[0]:.1f}, peak RSS {peak:,.0f} MB (before import {before:,.0f} MB), counts match: {ok}")
     if args.db == "postgresql":
         from core.db import dispose_engines
 

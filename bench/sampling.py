@@ -37,6 +37,23 @@ def database(kind: str) -> str:
     return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
 
 
+def server_cpu(dbname: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving `dbname` (same machine:
+    read from /proc, where a backend's title names its database)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if f" {dbname} ".encode() not in (proc / "cmdline").read_bytes().replace(b"\0", b" "):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=100_000)
@@ -82,6 +99,8 @@ def main() -> None:
                                    f"Orang {i} {k}", f"+62812{i:04d}{k:05d}", "eligible", flags, false, "bench"))
     print(f"setup ({args.people:,} people) {time.perf_counter() - setup:.1f} s", flush=True)
     phases = _time_phases()
+    dbname = os.environ["DATABASE_URL"].rsplit("/", 1)[1]
+    server = server_cpu(dbname) if args.db == "postgresql" else 0.0
     started, cpu = time.perf_counter(), time.process_time()
     draws = []
     if args.national:
@@ -94,9 +113,12 @@ def main() -> None:
     assigned = sum(a["sample"] + a.get("reserve", 0) for draw in draws for g in ("internal", "external")
                    for a in draw.allocations[g].values())
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    server = server_cpu(dbname) - server if args.db == "postgresql" else 0.0
     mode = "one transaction" if args.national else "one transaction per campaign"
     print(f"sampling {args.people:,} eligible people in {args.institutions} institutions ({args.db}, {mode}): "
-          f"{elapsed:.1f} s wall, {cpu:.1f} s CPU, {assigned:,} assignments (sampled + reserves), "
+          f"{elapsed:.1f} s wall, {cpu:.1f} s CPU"
+          + (f" (+ PostgreSQL server {server:.1f} s CPU)" if args.db == "postgresql" else "")
+          + f", {assigned:,} assignments (sampled + reserves), "
           f"load avg {os.getloadavg()[0]:.1f}")
     selection = sum(phases[name][0] for name in ("load_frames", "draw_frame"))
     print(f"  selection (frame queries + draws): {selection:.1f} s wall "
