@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from core.aio import run_sync
 from core.clock import as_utc, utcnow
 from core.db import session_scope
 from dispatch import outbox
@@ -96,4 +97,4 @@ def reconcile_sync(now: datetime | None = None) -> dict[str, Any]:
             for ch in channels.values():
                 await ch.close()
 
-    return dict(asyncio.run(run()))
+    return dict(run_sync(run))
