@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
-console = Console()
+from core.console import console, fail
+
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 
 
@@ -49,10 +49,6 @@ institution_app = typer.Typer(help="Institutions (K/L/PD) taking part.", no_args
 campaign_app = typer.Typer(help="Survey campaigns.", no_args_is_help=True)
 
 
-def _fail(message: str) -> None:
-    console.print(f"[red]{message}[/red]")
-    raise typer.Exit(2)
-
 
 @institution_app.command("add")
 def institution_add(
@@ -72,7 +68,7 @@ def institution_add(
             record(session, cli_actor(), "institution.add", institution_id=inst.id, target=code)
             console.print(f"Instansi {inst.name} ({inst.code}) dibuat, id {inst.id}.")
     except CoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @institution_app.command("list")
@@ -108,7 +104,7 @@ def campaign_create(
     try:
         opens_d, closes_d = date.fromisoformat(opens), date.fromisoformat(closes)
     except ValueError:
-        _fail("Tanggal harus berformat YYYY-MM-DD, misalnya 2026-07-01.")
+        fail("Tanggal harus berformat YYYY-MM-DD, misalnya 2026-07-01.")
     try:
         with session_scope(write=True) as session:
             inst = get_institution(session, institution)
@@ -116,7 +112,7 @@ def campaign_create(
             record(session, cli_actor(), "campaign.create", institution_id=inst.id, target=str(campaign.id))
             console.print(f"Kampanye {campaign.name} dibuat, id {campaign.id}.")
     except CoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def register(app: typer.Typer) -> None:

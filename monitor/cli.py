@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from core.console import console, fail
+
 users_app = typer.Typer(help="Dashboard users (admin, pic, viewer).", no_args_is_help=True)
 monitor_app = typer.Typer(help="The PIC dashboard.", no_args_is_help=True)
 
-
-def _fail(message: str) -> None:
-    console.print(f"[red]{message}[/red]")
-    raise typer.Exit(1)
 
 
 @users_app.command("add")
@@ -37,7 +33,7 @@ def users_add(
             add_user(session, login=login, password=password, role=role, institution_id=inst_id,
                      name=name, actor=cli_actor())
     except AuthError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"[green]User {login} created ({role}).[/green]")
 
 
@@ -71,7 +67,7 @@ def users_set_password(
         with session_scope(write=True) as session:
             set_password(session, login, password, actor=cli_actor())
     except AuthError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"[green]Password of {login} changed.[/green]")
 
 
@@ -90,7 +86,7 @@ def users_disable(
         with session_scope(write=True) as session:
             set_active(session, login, enable, actor=cli_actor())
     except AuthError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"[green]User {login} {'enabled' if enable else 'disabled'}.[/green]")
 
 

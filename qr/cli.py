@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console()
+from core.console import console, fail
+
 qr_app = typer.Typer(help="QR posters and participatory registration.", no_args_is_help=True)
 
 
@@ -30,19 +30,19 @@ def posters_command(
     from qr.posters import campaign_specs, render_bundle
 
     if fmt not in FORMATS:
-        _fail(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
+        fail(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
     with session_scope(write=True) as session:
         found = session.get(Campaign, campaign)
         if found is None:
-            _fail(f"Campaign {campaign} not found. List campaigns with `spibot campaign list`.")
+            fail(f"Campaign {campaign} not found. List campaigns with `spibot campaign list`.")
         assert found is not None
         if unit and not session.exec(
             select(Unit).where(Unit.institution_id == found.institution_id, Unit.code == unit)
         ).first():
-            _fail(f"Unit {unit!r} not found in campaign {campaign}'s institution.")
+            fail(f"Unit {unit!r} not found in campaign {campaign}'s institution.")
         specs = campaign_specs(session, found, unit)
         if not specs:
-            _fail("No unit serving the public: nothing to print.")
+            fail("No unit serving the public: nothing to print.")
         record(session, cli_actor(), "qr.posters", institution_id=found.institution_id,
                target=f"campaign:{campaign}", details={"unit": unit, "count": len(specs)})
     columns = (TextColumn("Poster"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -56,11 +56,6 @@ def posters_command(
     (out / f"{stem}-png.zip").write_bytes(bundle.zip)
     console.print(f"[green]{bundle.count} posters:[/green] {out / (stem + '.pdf')} and "
                   f"{out / (stem + '-png.zip')}")
-
-
-def _fail(message: str) -> None:
-    console.print(f"[red]{message}[/red]")
-    raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:

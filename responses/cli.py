@@ -6,16 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console()
+from core.console import console, fail
+
 score_app = typer.Typer(help="SPI scoring: check thresholds and the index, build reports.", no_args_is_help=True)
 responses_app = typer.Typer(help="Questionnaire responses: import from CAPI/other platforms.", no_args_is_help=True)
 
-
-def _fail(message: str) -> None:
-    console.print(f"[red]{message}[/red]")
-    raise typer.Exit(2)
 
 
 @score_app.command("classify")
@@ -32,7 +28,7 @@ def classify_cmd(
     try:
         typer.echo(classify(group, kind, item, value, year))
     except MethodError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @score_app.command("index")
@@ -48,7 +44,7 @@ def index_cmd(
     try:
         value = integrity_index(internal, external, expert, correction)
     except MethodError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo(f"{value:.2f} {category(value)}")
 
@@ -70,7 +66,7 @@ def report_cmd(
         try:
             report = build_report(session, campaign, include_flagged=not exclude_flagged)
         except LookupError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         s = report.score
         for group, g in s.groups.items():
@@ -111,20 +107,20 @@ def correction_cmd(
             except ValueError:
                 sep = ""
             if not sep or not key.strip():
-                _fail(f"{what} {text!r}: expected name=number")
+                fail(f"{what} {text!r}: expected name=number")
         return out
 
     parts, hist = pairs(part or [], "--part"), pairs(history or [], "--history")
     try:
         years = {int(k): v for k, v in hist.items()}
     except ValueError:
-        _fail("--history: the year must be a number, e.g. 2023=68.22")
+        fail("--history: the year must be a number, e.g. 2023=68.22")
         return
     with session_scope(write=True) as session:
         try:
             row = set_correction(session, campaign, parts or None, years or None)
         except ValueError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         audit.record(session, audit.cli_actor(), "responses.correction", target=f"campaign:{campaign}",
                      details={"parts": row.parts, "history": row.history})
@@ -140,7 +136,7 @@ def import_cmd(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
     try:
         result = import_file(path, actor=audit.cli_actor())
     except ImportFailed as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     console.print(f"[green]{result.stored} stored, {result.duplicates} already received[/green]")
 

@@ -103,7 +103,7 @@ def test_users_cli(world: World, db_url: str, session: Session) -> None:
                                  world.b.inst.code, "--password", "sandi-panjang-sekali"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["users", "add", "x.y", "--role", "pic", "--password", "sandi-panjang-sekali"])
-    assert result.exit_code == 1 and "instansi" in result.output
+    assert result.exit_code == 2 and "instansi" in result.output
     assert "viewer.b" in runner.invoke(app, ["users", "list"]).output
     assert runner.invoke(app, ["users", "set-password", "viewer.b", "--password", "sandi-lain-sekali"]).exit_code == 0
     assert runner.invoke(app, ["users", "disable", "viewer.b"]).exit_code == 0
