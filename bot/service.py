@@ -200,17 +200,9 @@ class _Counter:
             self.value += n
 
 
-_accepting = _Counter()
-
-
-def accept_stored(form: dict[str, str]) -> InboundMessage | None:
-    """The webhook's own transaction: store the message, ahead of any background processing."""
-    _accepting.add(1)
-    try:
-        with write_lock(), session_scope(write=True) as session:
-            return accept(session, form)
-    finally:
-        _accepting.add(-1)
+accepting = _Counter()  # webhooks waiting for their message to be stored (bot.inbox)
+BATCH = 25  # messages decided per transaction (each behind its own savepoint)
+BATCH_SECONDS = 0.05  # ... and at most this long holding the write lock
 
 
 def write_lock() -> Any:
@@ -219,45 +211,54 @@ def write_lock() -> Any:
     return _SQLITE_WRITES if get_settings().is_sqlite else nullcontext()
 
 
-def process_pending(limit: int = 500) -> int:
-    """Handle stored messages still "received", oldest first, one transaction each.
+def _pending_query(session: Session) -> Any:
+    older = aliased(InboundMessage)
+    query = (
+        select(InboundMessage)
+        .where(InboundMessage.status == "received", ~exists().where(
+            # one number's messages in order: never overtake an older one that another run is
+            # still handling (so a batch holds at most one message per number)
+            older.from_number == InboundMessage.from_number,
+            older.status == "received", older.id < InboundMessage.id))
+        .order_by(col(InboundMessage.id)).limit(BATCH)
+    )
+    if not is_sqlite(session):
+        query = query.with_for_update(skip_locked=True, of=InboundMessage)
+    return query
 
-    Runs after each webhook's response (FastAPI background task); any run also picks up messages
-    a crashed process left behind. PostgreSQL: FOR UPDATE SKIP LOCKED lets runs share the work.
+
+def process_pending(limit: int = 500) -> int:
+    """Handle stored messages still "received", oldest first, a short batch per transaction.
+
+    Each message is decided behind its own savepoint: a message whose handling raises is parked
+    as "error" and the others go on. A batch holds the write lock at most BATCH_SECONDS and gives
+    way as soon as webhooks wait to be stored (their 200 is due first). Runs after each webhook's
+    response (FastAPI background task); any run also picks up messages a crashed process left
+    behind. PostgreSQL: FOR UPDATE SKIP LOCKED lets runs in several processes share the work.
     """
     done = 0
-    for _ in range(limit):
-        while _accepting.value > 0:  # webhooks waiting to be stored go first (their 200 is due)
+    while done < limit:
+        while accepting.value > 0:  # webhooks waiting to be stored go first
             time.sleep(0.002)
-        failed_id: int | None = None
-        try:
-            with write_lock(), session_scope(write=True) as session:
-                older = aliased(InboundMessage)
-                query = (
-                    select(InboundMessage)
-                    .where(InboundMessage.status == "received", ~exists().where(
-                        # one number's messages in order: never overtake an older one that
-                        # another run is still handling
-                        older.from_number == InboundMessage.from_number,
-                        older.status == "received", older.id < InboundMessage.id))
-                    .order_by(col(InboundMessage.id)).limit(1)
-                )
-                if not is_sqlite(session):
-                    query = query.with_for_update(skip_locked=True, of=InboundMessage)
-                inbound = session.exec(query).first()
-                if inbound is None:
-                    return done
-                failed_id = inbound.id
-                process(session, inbound)
-        except Exception:  # a bug must not block the queue: park the message, go on
-            log.exception("inbound message %s could not be handled", failed_id)
-            if failed_id is None:
-                return done
-            with write_lock(), session_scope(write=True) as session:
-                row = session.get(InboundMessage, failed_id)
-                if row is not None:
-                    row.status = "error"
-        done += 1
+        handled = 0
+        with write_lock(), session_scope(write=True) as session:
+            started = time.perf_counter()
+            for inbound in session.exec(_pending_query(session)).all():
+                if handled and (time.perf_counter() - started > BATCH_SECONDS or accepting.value):
+                    break  # the rest stay "received" for the next batch
+                try:
+                    with session.begin_nested():
+                        process(session, inbound)
+                except Exception:  # a bug must not block the queue: park the message, go on
+                    log.exception("inbound message %s could not be handled", inbound.id)
+                    inbound.status = "error"
+                    session.add(inbound)
+                handled += 1
+                if done + handled >= limit:
+                    break
+        if not handled:
+            return done
+        done += handled
     return done
 
 

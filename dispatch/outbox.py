@@ -49,17 +49,20 @@ def claimable(now: datetime, allowed_zones: list[str] | None) -> Any:
 
 def claim(
     session: Session, *, limit: int, lease_seconds: float, allowed_zones: list[str] | None,
-    now: datetime | None = None,
+    now: datetime | None = None, lane: int | None = None,
 ) -> list[Claimed]:
-    """Lease up to `limit` due rows, replies first. PostgreSQL: FOR UPDATE SKIP LOCKED, so any
-    number of workers share the outbox; SQLite: the write transaction (BEGIN IMMEDIATE) serialises.
-    The caller commits before calling any provider."""
+    """Lease up to `limit` due rows (of one `lane` if given), replies first. PostgreSQL: FOR UPDATE
+    SKIP LOCKED, so any number of workers share the outbox; SQLite: the write transaction
+    (BEGIN IMMEDIATE) serialises. The caller commits before calling any provider."""
     now = now or utcnow()
     attempt = uuid.uuid4().hex
     lease = now + timedelta(seconds=lease_seconds)
+    cond = claimable(now, allowed_zones)
+    if lane is not None:
+        cond = and_(cond, T.c.lane == lane)
     ids = (
         select(T.c.id)
-        .where(claimable(now, allowed_zones))
+        .where(cond)
         .order_by(T.c.lane, T.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)

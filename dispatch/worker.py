@@ -3,11 +3,19 @@ channels, record the results in batches. Any number run against PostgreSQL; one 
 
 One asyncio loop per worker; database work runs in a thread (`asyncio.to_thread`) so sends keep
 flowing while a batch is claimed or results are written.
+
+Claimed messages do not keep the slot they were claimed with: each rate bucket has a pacer that,
+at each reserved slot, sends the most urgent message waiting (replies before bulk). So a reply
+claimed during a blast goes out at the sender's next slot rather than behind the seconds of bulk
+slots already reserved, and the worker looks for due replies every REPLY_POLL_SECONDS even when
+its bulk pipeline is full.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import os
 import threading
@@ -41,6 +49,7 @@ from dispatch.reconcile import reconcile
 
 log = logging.getLogger("spibot.dispatch")
 T = Outbox.__table__  # type: ignore[attr-defined]
+REPLY_POLL_SECONDS = 0.1
 
 
 def allowed_zones(now: datetime, zones: list[str], settings: Settings) -> list[str] | None:
@@ -72,6 +81,17 @@ class Stats:
                 "reconciled": dict(self.reconciled)}
 
 
+@dataclass
+class _Pacer:
+    """One rate bucket's reserved slots (epoch seconds) and the messages waiting for one, most
+    urgent first; both heaps always hold the same number of entries."""
+
+    slots: list[float] = field(default_factory=list)
+    waiting: list[tuple[int, int, outbox.Claimed]] = field(default_factory=list)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
 class Worker:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
@@ -82,6 +102,9 @@ class Worker:
         self._zones: tuple[float, list[str]] = (0.0, [])
         self._starts: dict[str, deque[float]] = defaultdict(deque)
         self.max_inflight = max(self.settings.worker_concurrency * 8, self.settings.worker_batch_size)
+        self._pacers: dict[str, _Pacer] = {}
+        self._seq = itertools.count()
+        self._reply_polled = 0.0
 
     # --- database side (runs in a thread) -------------------------------------------------------
 
@@ -101,13 +124,13 @@ class Worker:
             return ratelimit.bucket_key("email", f"{self.settings.smtp_host}:{self.settings.smtp_port}")
         return ratelimit.bucket_key("whatsapp", item.sender)
 
-    def claim(self, limit: int) -> list[tuple[outbox.Claimed, float]]:
+    def claim(self, limit: int, *, lane: int | None = None) -> list[tuple[outbox.Claimed, float]]:
         """Claim rows, drop those whose address is opted out / unreachable, reserve rate slots."""
         now = utcnow()
         zones = allowed_zones(now, self._known_zones(), self.settings)
         with session_scope(write=True) as session:
             items = outbox.claim(session, limit=limit, lease_seconds=self.settings.lease_seconds,
-                                 allowed_zones=zones, now=now)
+                                 allowed_zones=zones, now=now, lane=lane)
             if not items:
                 return []
             addrs = list({i.to_address for i in items if i.purpose != "reply"})
@@ -161,6 +184,12 @@ class Worker:
         self.stats.retried += len(retry)
         self.stats.ambiguous += len(ambiguous)
 
+    def reply_due(self) -> bool:
+        """A cheap read (no write lock): is a reply waiting to be claimed?"""
+        cond = outbox.claimable(utcnow(), None) & (T.c.lane == Lane.reply)
+        with session_scope() as s:
+            return s.execute(select(T.c.id).where(cond).limit(1)).first() is not None
+
     def has_work(self) -> bool:
         """Anything pending or in flight that this worker could still send (quiet hours aside)."""
         zones = allowed_zones(utcnow(), self._known_zones(), self.settings)
@@ -172,12 +201,37 @@ class Worker:
 
     # --- sending ----------------------------------------------------------------------------------
 
-    async def _send_one(self, item: outbox.Claimed, at: float, sem: asyncio.Semaphore) -> None:
+    def _queue(self, item: outbox.Claimed, at: float, sem: asyncio.Semaphore,
+               tasks: set[asyncio.Task[None]]) -> None:
+        """Hand a claimed message and its reserved slot to its bucket's pacer."""
+        key = self._bucket(item)
+        pacer = self._pacers.get(key)
+        if pacer is None:
+            pacer = self._pacers[key] = _Pacer()
+            pacer.task = asyncio.create_task(self._pace(pacer, sem, tasks))
+        heapq.heappush(pacer.slots, at)
+        heapq.heappush(pacer.waiting, (item.lane, next(self._seq), item))
+        pacer.wake.set()
+
+    async def _pace(self, pacer: _Pacer, sem: asyncio.Semaphore, tasks: set[asyncio.Task[None]]) -> None:
+        """At each reserved slot, start the most urgent waiting message (replies first)."""
+        while True:
+            if not pacer.waiting:
+                pacer.wake.clear()
+                await pacer.wake.wait()
+                continue
+            delay = pacer.slots[0] - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)  # later claims only add later slots
+            heapq.heappop(pacer.slots)
+            _, _, item = heapq.heappop(pacer.waiting)
+            task = asyncio.create_task(self._send_one(item, sem))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    async def _send_one(self, item: outbox.Claimed, sem: asyncio.Semaphore) -> None:
         try:
             async with sem:
-                delay = at - time.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
                 await self._window_guard(item)
                 try:
                     message = build_message(item)
@@ -251,17 +305,20 @@ class Worker:
                     await self._flush()
                 room = self.max_inflight - self.inflight
                 batch: list[tuple[outbox.Claimed, float]] = []
-                if room >= min(50, self.max_inflight // 4):
-                    try:
+                try:
+                    if room >= min(50, self.max_inflight // 4):
                         batch = await asyncio.to_thread(self.claim, min(room, self.settings.worker_batch_size))
-                    except Exception:  # noqa: BLE001
-                        log.exception("claim failed")
-                        await asyncio.sleep(1.0)
+                    elif time.monotonic() - self._reply_polled >= REPLY_POLL_SECONDS:
+                        # the bulk pipeline is full: replies still get claimed promptly
+                        self._reply_polled = time.monotonic()
+                        if await asyncio.to_thread(self.reply_due):
+                            batch = await asyncio.to_thread(self.claim, 50, lane=Lane.reply)
+                except Exception:  # noqa: BLE001
+                    log.exception("claim failed")
+                    await asyncio.sleep(1.0)
                 for item, at in batch:
                     self.inflight += 1
-                    task = asyncio.create_task(self._send_one(item, at, sem))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                    self._queue(item, at, sem, tasks)
                 if batch:
                     await asyncio.sleep(0)
                     continue
@@ -271,6 +328,12 @@ class Worker:
                         break
                 await asyncio.sleep(0.05 if self.inflight else (0.2 if until_idle else 1.0))
         finally:
+            while any(p.waiting for p in self._pacers.values()):  # noqa: ASYNC110 - claimed: send first
+                await asyncio.sleep(0.05)
+            for pacer in self._pacers.values():
+                if pacer.task is not None:
+                    pacer.task.cancel()
+            self._pacers.clear()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
             for _ in range(5):  # the database may be gone: rows left in `sending` get reconciled

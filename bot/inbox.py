@@ -1,0 +1,85 @@
+"""The webhook's own write: inbound messages stored by group commit.
+
+A burst of webhooks would otherwise queue for the database one transaction each (on SQLite one
+writer at a time, each waiting in SQLite's busy handler whose sleeps grow to 100 ms; on PostgreSQL
+a round trip and a commit each). Instead every webhook hands its form to one writer thread, which
+stores everything waiting in ONE transaction (each message behind its own savepoint, see
+`service.accept`) and then answers each webhook. A burst of 100 webhooks costs a few commits.
+
+If a batch fails as a whole, each form is tried again on its own, so one bad form cannot fail the
+others; a form that still fails raises in its webhook (500: Twilio retries it later).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+
+from bot.service import accept, accepting, write_lock
+from core.db import session_scope
+
+log = logging.getLogger("spibot.bot")
+
+MAX_BATCH = 200
+
+_Item = tuple[dict[str, str], "Future[bool]"]
+
+
+class GroupWriter:
+    """One daemon thread per process storing queued inbound forms a batch at a time."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def submit(self, form: dict[str, str]) -> Future[bool]:
+        """Queue one form; the future says whether it was stored (False: a retry / no sid)."""
+        future: Future[bool] = Future()
+        accepting.add(1)
+        self._queue.put((form, future))
+        if self._thread is None or not self._thread.is_alive():
+            with self._start:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="bot-inbox", daemon=True)
+                    self._thread.start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._store(batch)
+            except BaseException as exc:  # noqa: BLE001 - never leave a webhook waiting
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            finally:
+                accepting.add(-len(batch))
+
+    def _store(self, batch: list[_Item]) -> None:
+        try:
+            with write_lock(), session_scope(write=True) as session:
+                stored = [accept(session, form) is not None for form, _ in batch]
+        except Exception:
+            if len(batch) == 1:
+                raise
+            log.exception("storing %d inbound messages together failed; one at a time", len(batch))
+            for item in batch:
+                try:
+                    self._store([item])
+                except Exception as exc:  # noqa: BLE001
+                    item[1].set_exception(exc)
+            return
+        for (_, future), ok in zip(batch, stored, strict=True):
+            future.set_result(ok)
+
+
+writer = GroupWriter()
