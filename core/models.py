@@ -81,7 +81,8 @@ class Person(SQLModel, table=True):
         Index("ix_person_inst_group_status", "institution_id", "group", "status"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    institution_id: int = Field(foreign_key="institution.id", index=True)
+    # No single-column index: ix_person_inst_group_status leads with it (fewer indexes, faster import).
+    institution_id: int = Field(foreign_key="institution.id")
     unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
     group: str = Field(max_length=16)  # Group
     name: str = Field(default="", max_length=200)
@@ -133,7 +134,8 @@ class Assignment(SQLModel, table=True):
         Index("ix_assignment_campaign_unit", "campaign_id", "unit_id", "group"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    # No single-column index: the unique (campaign_id, person_id) leads with it.
+    campaign_id: int = Field(foreign_key="campaign.id")
     person_id: int = Field(foreign_key="person.id", index=True)
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
     group: str = Field(max_length=16)  # Group (vendor stays vendor; scoring maps to external)
