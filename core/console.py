@@ -12,5 +12,5 @@ console = Console()
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a clear message in red and exit with `code` (2: the user's input was refused)."""
-    console.print(f"[red]{message}[/red]")
+    console.print(f"[red]{message}[/red]", highlight=False)
     raise typer.Exit(code)

@@ -7,16 +7,11 @@ from datetime import date
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from core.console import console, fail
+
 population_app = typer.Typer(help="Population lists: import, data quality.", no_args_is_help=True)
-
-
-def _fail(message: str) -> None:
-    console.print(f"[red]{message}[/red]", highlight=False)
-    raise typer.Exit(2)
 
 
 def _institution(session, code: str):  # type: ignore[no-untyped-def]
@@ -26,7 +21,7 @@ def _institution(session, code: str):  # type: ignore[no-untyped-def]
 
     inst = session.exec(select(Institution).where(Institution.code == code)).first()
     if inst is None:
-        _fail(f"Instansi dengan kode {code!r} tidak ditemukan / institution {code!r} does not exist. "
+        fail(f"Instansi dengan kode {code!r} tidak ditemukan / institution {code!r} does not exist. "
               f"Buat dulu / create it first: spibot institution add {code} \"Nama Instansi\"")
     return inst
 
@@ -49,7 +44,7 @@ def import_command(
     try:
         ref = date.fromisoformat(reference_date)
     except ValueError:
-        _fail(f"--reference-date {reference_date!r} is not a date: write it as YYYY-MM-DD, e.g. 2024-06-30")
+        fail(f"--reference-date {reference_date!r} is not a date: write it as YYYY-MM-DD, e.g. 2024-06-30")
     try:
         with session_scope(write=True) as session:
             inst = _institution(session, institution)
@@ -62,7 +57,7 @@ def import_command(
                     report = import_files(session, list(files), inst, ref, actor=cli_actor(),
                                           progress=lambda n: bar.update(task, completed=n))
     except IntakeError as exc:
-        _fail(f"Impor dibatalkan, tidak ada data yang disimpan / import refused, nothing written: {exc}")
+        fail(f"Impor dibatalkan, tidak ada data yang disimpan / import refused, nothing written: {exc}")
     if as_json:
         typer.echo(json.dumps(report.summary(), ensure_ascii=False))
         return
@@ -128,11 +123,11 @@ def sample_command(
         with session_scope(write=True) as session:
             camp = session.get(Campaign, campaign)
             if camp is None:
-                _fail(f"Kampanye {campaign} tidak ditemukan / campaign {campaign} does not exist "
+                fail(f"Kampanye {campaign} tidak ditemukan / campaign {campaign} does not exist "
                       "(see spibot campaign create).")
             draw = draw_sample(session, camp, seed=seed, margin=margin, replace=replace, actor=cli_actor())
     except SamplingError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"Sampel kampanye {campaign} (versi {draw.version})", highlight=False)
     console.print(f"  seed: {draw.seed}\n  population hash (SHA-256): {draw.population_hash}\n"
                   f"  margin: {draw.margin}, confidence: {draw.confidence}", highlight=False)
