@@ -67,3 +67,17 @@ def test_masking_hides_contacts_but_keeps_timestamps() -> None:
     masked = mask_text(line)
     assert masked.startswith("2026-11-21 19:40:17,572 ")
     assert "81334481749" not in masked and "3448-1749" not in masked and "budi.s@" not in masked
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    """The schema the migrations build is exactly what the models declare (else: write a migration)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    from core.registry import import_all_models
+
+    import_all_models()
+    with get_engine(db_url).connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, SQLModel.metadata) == []
