@@ -55,31 +55,24 @@ class GroupWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                self._store(batch)
-            except BaseException as exc:  # noqa: BLE001 - never leave a webhook waiting
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-            finally:
-                accepting.add(-len(batch))
+            outcomes = self._store(batch)
+            accepting.add(-len(batch))  # before answering: the processor may start at once
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
-    def _store(self, batch: list[_Item]) -> None:
+    def _store(self, batch: list[_Item]) -> list[bool | BaseException]:
+        """Store the batch in one transaction; if that fails, each form on its own."""
         try:
             with write_lock(), session_scope(write=True) as session:
-                stored = [accept(session, form) is not None for form, _ in batch]
-        except Exception:
+                return [accept(session, form) is not None for form, _ in batch]
+        except Exception as exc:  # noqa: BLE001 - answered to the webhook(s) concerned
             if len(batch) == 1:
-                raise
+                return [exc]
             log.exception("storing %d inbound messages together failed; one at a time", len(batch))
-            for item in batch:
-                try:
-                    self._store([item])
-                except Exception as exc:  # noqa: BLE001
-                    item[1].set_exception(exc)
-            return
-        for (_, future), ok in zip(batch, stored, strict=True):
-            future.set_result(ok)
+            return [self._store([item])[0] for item in batch]
 
 
 writer = GroupWriter()

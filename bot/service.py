@@ -157,8 +157,8 @@ def process(session: Session, inbound: InboundMessage, *, now: datetime | None =
 
     state = _state_of(session, phone, now)
     entry = ConversationEntry(at=now, phone=phone, direction="in", body=body, message_sid=sid)
-    session.add(entry)
     if state.muted_until is not None and now < as_utc(state.muted_until):
+        session.add(entry)
         inbound.status = "ignored"
         return Received("ignored")
     if _over_limit(session, phone, now):
@@ -172,6 +172,7 @@ def process(session: Session, inbound: InboundMessage, *, now: datetime | None =
     state.updated_at = now
     inbound.intent = entry.intent = outcome.intent
     inbound.status = status
+    session.add(entry)  # added once decided (its intent known): one INSERT, no UPDATE
     _deliver(session, inbound, phone, outcome, now)
     log.info("inbound %s from %s: %s (%d replies)", sid, mask_phone(phone), outcome.intent,
              len(outcome.replies))
@@ -201,8 +202,10 @@ class _Counter:
 
 
 accepting = _Counter()  # webhooks waiting for their message to be stored (bot.inbox)
-BATCH = 25  # messages decided per transaction (each behind its own savepoint)
+BATCH = 25  # messages decided per transaction
 BATCH_SECONDS = 0.05  # ... and at most this long holding the write lock
+SQLITE_PAUSE = 0.02  # between batches on SQLite, see process_pending
+RUNNERS_PG = 2  # concurrent runs per process on PostgreSQL (their round trips overlap)
 
 
 def write_lock() -> Any:
@@ -230,36 +233,64 @@ def _pending_query(session: Session) -> Any:
 def process_pending(limit: int = 500) -> int:
     """Handle stored messages still "received", oldest first, a short batch per transaction.
 
-    Each message is decided behind its own savepoint: a message whose handling raises is parked
-    as "error" and the others go on. A batch holds the write lock at most BATCH_SECONDS and gives
-    way as soon as webhooks wait to be stored (their 200 is due first). Runs after each webhook's
-    response (FastAPI background task); any run also picks up messages a crashed process left
-    behind. PostgreSQL: FOR UPDATE SKIP LOCKED lets runs in several processes share the work.
+    A batch holds the write lock at most BATCH_SECONDS and gives way as soon as webhooks wait to
+    be stored (their 200 is due first). If handling any message of a batch raises, the batch is
+    rolled back and handled again one message per transaction, the failing one parked as "error":
+    a bug never blocks the queue. SQLite has no fair queue for its write lock: a process that
+    commits and at once begins again starves the writers of other processes (the dispatch
+    worker's claims) sleeping in SQLite's busy handler, hence a short pause between batches.
+    Runs after each webhook's response (FastAPI background task); any run also picks up messages
+    a crashed process left behind. PostgreSQL: FOR UPDATE SKIP LOCKED lets runs share the work.
     """
-    done = 0
+    done, isolate = 0, 0
     while done < limit:
         while accepting.value > 0:  # webhooks waiting to be stored go first
             time.sleep(0.002)
-        handled = 0
-        with write_lock(), session_scope(write=True) as session:
-            started = time.perf_counter()
-            for inbound in session.exec(_pending_query(session)).all():
-                if handled and (time.perf_counter() - started > BATCH_SECONDS or accepting.value):
-                    break  # the rest stay "received" for the next batch
-                try:
-                    with session.begin_nested():
-                        process(session, inbound)
-                except Exception:  # a bug must not block the queue: park the message, go on
-                    log.exception("inbound message %s could not be handled", inbound.id)
-                    inbound.status = "error"
-                    session.add(inbound)
-                handled += 1
-                if done + handled >= limit:
-                    break
+        if isolate:
+            handled, more = _one_isolated(), True
+            isolate -= 1
+        else:
+            try:
+                handled, more = _batch(limit - done)
+            except Exception:  # noqa: BLE001 - rolled back; found and logged one at a time
+                isolate = BATCH
+                continue
         if not handled:
             return done
         done += handled
+        if more and get_settings().is_sqlite:
+            time.sleep(SQLITE_PAUSE)
     return done
+
+
+def _batch(limit: int) -> tuple[int, bool]:
+    """One transaction, up to `limit` messages: (handled, cut short with more to do)."""
+    handled = 0
+    with write_lock(), session_scope(write=True) as session:
+        started = time.perf_counter()
+        for inbound in session.exec(_pending_query(session)).all():
+            if handled >= limit or (handled and (time.perf_counter() - started > BATCH_SECONDS
+                                                 or accepting.value)):
+                return handled, True  # the rest stay "received" for the next batch
+            process(session, inbound)
+            handled += 1
+    return handled, False
+
+
+def _one_isolated() -> int:
+    """The oldest pending message alone; if handling it raises, it is parked as "error"."""
+    with write_lock(), session_scope(write=True) as session:
+        inbound = session.exec(_pending_query(session)).first()
+        if inbound is None:
+            return 0
+        try:
+            with session.begin_nested():
+                process(session, inbound)
+        except Exception:
+            log.exception("inbound message %s could not be handled", inbound.id)
+            inbound.status = "error"
+            session.add(inbound)
+        return 1
 
 
 def _deliver(session: Session, inbound: InboundMessage, phone: str,
@@ -278,19 +309,22 @@ def _deliver(session: Session, inbound: InboundMessage, phone: str,
             session.add(row)
 
 
-_runner = threading.Lock()
+_runners = threading.BoundedSemaphore(RUNNERS_PG)
+_sqlite_runner = threading.Lock()
 _wanted = threading.Event()
 
 
 def kick() -> None:
-    """Run `process_pending` in this process unless a run is already going (which then loops once
-    more). Keeps a burst of webhooks from filling the web server's thread pool with runners."""
+    """Run `process_pending` in this process unless enough runs are already going (one of which
+    then loops once more): one on SQLite (one writer anyway), RUNNERS_PG on PostgreSQL. Keeps a
+    burst of webhooks from filling the web server's thread pool with runners."""
+    runner = _sqlite_runner if get_settings().is_sqlite else _runners
     _wanted.set()
     while _wanted.is_set():
-        if not _runner.acquire(blocking=False):
-            return  # the active run sees `_wanted` and goes round again
+        if not runner.acquire(blocking=False):
+            return  # an active run sees `_wanted` and goes round again
         try:
             _wanted.clear()
             process_pending()
         finally:
-            _runner.release()
+            runner.release()

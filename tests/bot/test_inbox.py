@@ -56,8 +56,7 @@ def test_a_form_that_cannot_be_stored_fails_alone(db_url: str, session: Session,
     writer = inbox.GroupWriter()
     good = [inbound_form(f"+6281200000{n:03d}", "halo") for n in range(5)]
     batch = [(form, inbox.Future[bool]()) for form in [*good[:2], inbound_form("+6281200000999", "BOOM"), *good[2:]]]
-    writer._store(batch)  # one transaction fails, then each form alone
-    results = [future.exception() or future.result() for _, future in batch]
+    results = writer._store(batch)  # one transaction fails, then each form alone
     assert isinstance(results[2], RuntimeError)
     assert [r for n, r in enumerate(results) if n != 2] == [True] * 5
     assert writer.submit(good[0]).result(timeout=10) is False  # already stored: a retry
