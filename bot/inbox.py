@@ -3,8 +3,8 @@
 A burst of webhooks would otherwise queue for the database one transaction each (on SQLite one
 writer at a time, each waiting in SQLite's busy handler whose sleeps grow to 100 ms; on PostgreSQL
 a round trip and a commit each). Instead every webhook hands its form to one writer thread, which
-stores everything waiting in ONE transaction (each message behind its own savepoint, see
-`service.accept`) and then answers each webhook. A burst of 100 webhooks costs a few commits.
+stores everything waiting with ONE statement in one transaction (`service.accept_many`) and then
+answers each webhook. A burst of 100 webhooks costs a few statements and commits.
 
 If a batch fails as a whole, each form is tried again on its own, so one bad form cannot fail the
 others; a form that still fails raises in its webhook (500: Twilio retries it later).
@@ -17,7 +17,7 @@ import queue
 import threading
 from concurrent.futures import Future
 
-from bot.service import accept, accepting, write_lock
+from bot.service import accept_many, accepting, write_lock
 from core.db import session_scope
 
 log = logging.getLogger("spibot.bot")
@@ -67,7 +67,7 @@ class GroupWriter:
         """Store the batch in one transaction; if that fails, each form on its own."""
         try:
             with write_lock(), session_scope(write=True) as session:
-                return [accept(session, form) is not None for form, _ in batch]
+                return list(accept_many(session, [form for form, _ in batch]))
         except Exception as exc:  # noqa: BLE001 - answered to the webhook(s) concerned
             if len(batch) == 1:
                 return [exc]

@@ -120,22 +120,49 @@ def _outcome(ctx: handlers.Context, kind: str) -> handlers.Outcome:
     return handlers.decide(ctx)
 
 
-def accept(session: Session, form: dict[str, str], *, now: datetime | None = None) -> InboundMessage | None:
-    """Store an inbound webhook once (status "received"); None for a retry or one without a sid."""
-    now = now or utcnow()
+def _inbound_values(form: dict[str, str], now: datetime) -> dict[str, Any] | None:
+    """The row for one webhook's form; None (and a warning) when it has no MessageSid."""
     sid = clean_text(form.get("MessageSid") or form.get("SmsMessageSid") or "", 64).strip()
     if not sid:
         log.warning("inbound webhook without MessageSid ignored")
         return None
+    body = clean_text(form.get("Body") or form.get("ButtonText") or "")
+    return {"message_sid": sid, "from_number": phone_of(form.get("From")) or clean_text(form.get("From"), 40),
+            "to_number": clean_text(form.get("To"), 60), "body": body, "kind": _kind(form, body),
+            "num_media": _num_media(form), "intent": None, "status": "received", "received_at": now}
+
+
+def accept_many(session: Session, forms: list[dict[str, str]], *,
+                now: datetime | None = None) -> list[bool]:
+    """Store a burst of webhooks with ONE `INSERT ... ON CONFLICT (message_sid) DO NOTHING`:
+    True for each form stored now; False for a retry (also one inside the burst) or no sid."""
+    now = now or utcnow()
+    first: dict[str, int] = {}
+    rows = []
+    for n, form in enumerate(forms):
+        values = _inbound_values(form, now)
+        if values is not None and values["message_sid"] not in first:
+            first[values["message_sid"]] = n
+            rows.append(values)
+    if not rows:
+        return [False] * len(forms)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (insert(InboundMessage.__table__).values(rows)  # type: ignore[attr-defined]
+            .on_conflict_do_nothing(index_elements=["message_sid"])
+            .returning(InboundMessage.__table__.c.message_sid))  # type: ignore[attr-defined]
+    stored = {first[sid] for sid in session.execute(stmt).scalars()}
+    return [n in stored for n in range(len(forms))]
+
+
+def accept(session: Session, form: dict[str, str], *, now: datetime | None = None) -> InboundMessage | None:
+    """Store an inbound webhook once (status "received"); None for a retry or one without a sid."""
+    values = _inbound_values(form, now or utcnow())
+    if values is None:
+        return None
+    sid = values["message_sid"]
     if session.exec(select(InboundMessage.id).where(InboundMessage.message_sid == sid)).first():
         return None
-    body = clean_text(form.get("Body") or form.get("ButtonText") or "")
-    phone = phone_of(form.get("From"))
-    inbound = InboundMessage(
-        message_sid=sid, from_number=phone or clean_text(form.get("From"), 40),
-        to_number=clean_text(form.get("To"), 60), body=body, kind=_kind(form, body),
-        num_media=_num_media(form), received_at=now,
-    )
+    inbound = InboundMessage(**values)
     try:
         with session.begin_nested():
             session.add(inbound)

@@ -12,6 +12,7 @@ from sqlmodel import Session, func, select
 
 from bot import inbox, service
 from bot.models import InboundMessage
+from core.db import session_scope
 from tests import factories
 from tests.bot.helpers import inbound_form, make_world, post_signed, replies_to
 
@@ -45,14 +46,14 @@ def test_a_burst_of_webhooks_is_stored_once_each_and_answered_once_each(live_app
 def test_a_form_that_cannot_be_stored_fails_alone(db_url: str, session: Session,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     make_world(session)
-    real = service.accept
+    real = service.accept_many
 
-    def accept(s: Session, form: dict[str, str], **kw: Any) -> InboundMessage | None:
-        if form.get("Body") == "BOOM":
+    def accept_many(s: Session, forms: list[dict[str, str]], **kw: Any) -> list[bool]:
+        if any(form.get("Body") == "BOOM" for form in forms):
             raise RuntimeError("cannot store")
-        return real(s, form, **kw)
+        return real(s, forms, **kw)
 
-    monkeypatch.setattr(inbox, "accept", accept)
+    monkeypatch.setattr(inbox, "accept_many", accept_many)
     writer = inbox.GroupWriter()
     good = [inbound_form(f"+6281200000{n:03d}", "halo") for n in range(5)]
     batch = [(form, inbox.Future[bool]()) for form in [*good[:2], inbound_form("+6281200000999", "BOOM"), *good[2:]]]
@@ -64,3 +65,18 @@ def test_a_form_that_cannot_be_stored_fails_alone(db_url: str, session: Session,
     bodies = session.exec(select(InboundMessage.body)).all()
     assert bodies == ["halo"] * 5
     assert service.accepting.value == 0
+
+
+def test_accept_many_stores_each_message_sid_once(db_url: str, session: Session) -> None:
+    forms = [inbound_form("+6281200000001", "isi survei", sid="SMmany1"),
+             inbound_form("+6281200000002", "halo", sid="SMmany2"),
+             inbound_form("+6281200000001", "isi survei", sid="SMmany1"),  # retry in the burst
+             {**inbound_form("+6281200000003", "halo"), "MessageSid": ""}]  # no sid: ignored
+    with session_scope(write=True) as s:
+        assert service.accept_many(s, forms) == [True, True, False, False]
+    with session_scope(write=True) as s:  # Twilio retries later
+        assert service.accept_many(s, forms[:2]) == [False, False]
+    rows = session.exec(select(InboundMessage).order_by(InboundMessage.message_sid)).all()
+    assert [(r.message_sid, r.status, r.kind) for r in rows] == [("SMmany1", "received", "text"),
+                                                                   ("SMmany2", "received", "text")]
+    assert rows[0].received_at is not None and rows[0].received_at.tzinfo is not None
