@@ -15,7 +15,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 REF = date(2024, 6, 30)
-PG_ADMIN = os.environ.get("SPIBOT_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
+from bench._common import PG_ADMIN, database, server_cpu  # noqa: E402
 
 
 def ensure_file(rows: int, fmt: str) -> Path:
@@ -43,35 +42,6 @@ def ensure_file(rows: int, fmt: str) -> Path:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     print(f"generated {out.name} in {time.perf_counter() - started:.1f} s")
     return out
-
-
-def database(kind: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-    import psycopg
-
-    name = f"spibot_bench_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-
-
-def server_cpu(dbname: str) -> float:
-    """CPU seconds used so far by the PostgreSQL backends serving `dbname` (same machine:
-    read from /proc, where a backend's title names its database)."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if f" {dbname} ".encode() not in (proc / "cmdline").read_bytes().replace(b"\0", b" "):
-                continue
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-    return total
 
 
 def main() -> None:
