@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from core.assignments import create_assignment, token_of
 from core.clock import utcnow
 from core.models import Assignment, Campaign, Institution, Person, Unit
-from core.tokens import new_nonce, hash_token, token_for
 
 _seq = count(1)
 
@@ -72,17 +72,8 @@ def make_campaign(session: Session, institution: Institution, **kw: Any) -> Camp
 
 def make_assignment(session: Session, campaign: Campaign, person: Person, **kw: Any) -> tuple[Assignment, str]:
     """Returns the assignment and its raw token."""
-    nonce = new_nonce()
-    token = token_for(nonce)
-    obj = Assignment(
-        campaign_id=campaign.id,  # type: ignore[arg-type]
-        person_id=person.id,  # type: ignore[arg-type]
-        unit_id=person.unit_id,
-        group=person.group,
-        token_nonce=nonce,
-        token_hash=hash_token(token),
-        **kw,
-    )
-    session.add(obj)
+    responded_at = kw.pop("responded_at", None)
+    assignment = create_assignment(session, campaign, person, **kw)
+    assignment.responded_at = responded_at
     session.flush()
-    return obj, token
+    return assignment, token_of(assignment)
