@@ -53,7 +53,9 @@ button{{font-size:1rem;padding:.7rem 1.4rem;background:#0b3d91;color:#fff;border
 
 
 def _row_for(outbox_id: int, sig: str) -> Outbox:
-    if not hmac.compare_digest(sig, content.unsubscribe_signature(outbox_id)):
+    # Compare bytes: compare_digest refuses non-ASCII str, and the path is whatever anyone typed.
+    expected = content.unsubscribe_signature(outbox_id).encode()
+    if not hmac.compare_digest(sig.encode("utf-8", "replace"), expected):
         raise HTTPException(status_code=404, detail="Tautan tidak dikenal.")
     with session_scope() as session:
         row = session.get(Outbox, outbox_id)
