@@ -234,6 +234,7 @@ def main() -> None:
     try:
         url = f"http://127.0.0.1:{port}"
         import httpx
+        import psutil
 
         deadline = time.time() + 60
         while True:
@@ -248,13 +249,18 @@ def main() -> None:
         wait_idle(procs[0].pid)
 
         # (a) no blast, no worker: the webhook alone, and webhook -> reply row in the outbox
+        server = psutil.Process(procs[0].pid)
+        cpu0 = sum(server.cpu_times()[:2])
         sent_q, durations_q, codes_q = asyncio.run(fire(url, quiet_phones, "quiet"))
         rows_q = reply_rows(quiet_phones)
+        cpu_q = sum(server.cpu_times()[:2]) - cpu0
         print(f"--- no blast ({len(quiet_phones)} concurrent webhooks, no worker running)")
         print(f"status codes {sorted(set(codes_q))}")
         line("webhook response time", durations_q, "(target p95 <= 100 ms)", "ms", len(quiet_phones))
         line("webhook -> reply row in the outbox", [rows_q[p] - sent_q[p] for p in rows_q], "",
              n=len(quiet_phones))
+        print(f"web server CPU for the burst (acknowledge + decide + enqueue): {cpu_q:.2f} s "
+              f"({cpu_q / len(quiet_phones) * 1000:.1f} ms per webhook)")
 
         procs.append(subprocess.Popen([py, "cli.py", "worker"], cwd=ROOT, env={**os.environ}))
         deadline = time.time() + 120
