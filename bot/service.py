@@ -306,7 +306,10 @@ def process_pending(limit: int = 500) -> int:
 def _batch(limit: int) -> tuple[int, bool]:
     """One transaction, up to `limit` messages: (handled, cut short with more to do)."""
     handled = 0
-    with write_lock(), session_scope(write=True) as session:
+    # no autoflush: the log entries, events and status updates of the whole batch are written
+    # together at commit (executemany), not a round trip each (one message per number per batch,
+    # so no decision reads what another message of the batch wrote)
+    with write_lock(), session_scope(write=True) as session, session.no_autoflush:
         started = time.perf_counter()
         for inbound in session.exec(_pending_query(session)).all():
             if handled >= limit or (handled and (time.perf_counter() - started > BATCH_SECONDS
