@@ -233,7 +233,8 @@ class _Counter:
 
 accepting = _Counter()  # webhooks waiting for their message to be stored (bot.inbox)
 BATCH = 25  # messages decided per transaction
-BATCH_SECONDS = 0.05  # ... and at most this long holding the write lock
+BATCH_SECONDS = 0.05  # ... and at most this long holding SQLite's one write lock
+BATCH_SECONDS_PG = 0.25  # PostgreSQL locks rows, not the database: longer batches, fewer commits
 SQLITE_PAUSE = 0.02  # between batches on SQLite, see process_pending
 RUNNERS_PG = 2  # concurrent runs per process on PostgreSQL (their round trips overlap)
 BURST_GAP = 0.02  # webhooks arriving closer than this are one burst ...
@@ -311,8 +312,9 @@ def _batch(limit: int) -> tuple[int, bool]:
     # so no decision reads what another message of the batch wrote)
     with write_lock(), session_scope(write=True) as session, session.no_autoflush:
         started = time.perf_counter()
+        budget = BATCH_SECONDS if is_sqlite(session) else BATCH_SECONDS_PG
         for inbound in session.exec(_pending_query(session)).all():
-            if handled >= limit or (handled and (time.perf_counter() - started > BATCH_SECONDS
+            if handled >= limit or (handled and (time.perf_counter() - started > budget
                                                  or accepting.value)):
                 return handled, True  # the rest stay "received" for the next batch
             process(session, inbound)
