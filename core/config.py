@@ -44,8 +44,6 @@ class Settings(BaseSettings):
     twilio_content_sid_reminder: str = "HXreminder0000000000000000000000"
     twilio_content_sid_registration: str = "HXregistration000000000000000000"
     twilio_timeout_seconds: float = 10.0  # a send with no answer by then is reconciled, not resent
-    twilio_content_sid_registration: str = "HXregistration000000000000000000"
-    twilio_timeout_seconds: float = 10.0  # a send with no answer by then is reconciled, not resent
     whatsapp_rate_per_sender: float = 80.0
 
     # --- email via SMTP ----------------------------------------------------------------------
@@ -72,7 +70,6 @@ class Settings(BaseSettings):
     reminder_min_gap_days: int = 2
     reminder_max_count: int = 3
     last_call_days_before_close: int = 2
-    reconcile_delay_seconds: float = 20.0  # wait before looking up an ambiguous (timed-out) send
     reconcile_delay_seconds: float = 20.0  # wait before looking up an ambiguous (timed-out) send
 
     # --- bot -------------------------------------------------------------------------------
