@@ -15,7 +15,7 @@ def _register_all() -> None:
     for name in ["core", *PACKAGES]:
         module = importlib.import_module(f"{name}.cli")
         module.register(app)
-    importlib.import_module("demo").register(app)
+    importlib.import_module("core.demo").register(app)
 
 
 _register_all()

@@ -23,6 +23,8 @@ def serve(
     port: int | None = typer.Option(None, help="Port (default from PORT)."),
     scheduler: bool = typer.Option(True, help="Run the scheduler's jobs in this process."),
     worker: bool = typer.Option(True, help="Run one dispatch worker in this process."),
+    workers: int = typer.Option(1, help="Web server processes (the scheduler and the dispatch "
+                                "worker stay in this one process)."),
 ) -> None:
     """Start the web server (with the scheduler and one worker, as the embedded default)."""
     import uvicorn
@@ -40,7 +42,7 @@ def serve(
     try:
         # log_config=None: uvicorn's records go through our root handler, which masks personal data.
         uvicorn.run("web:app", host=host or settings.host, port=port or settings.port,
-                    log_level="warning", log_config=None)
+                    log_level="warning", log_config=None, workers=max(1, workers))
     finally:
         background.stop()
 

@@ -117,7 +117,7 @@ def demo(
     if serve:
         from core.cli import serve as serve_command
 
-        serve_command(host=None, port=None, scheduler=True, worker=True)
+        serve_command(host=None, port=None, scheduler=True, worker=True, workers=1)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from jinja2 import TemplateError
 from sqlalchemy import or_, select
 
+from core.aio import run_sync
 from core.clock import local, parse_hhmm, utcnow
 from core.config import Settings, get_settings
 from core.db import session_scope
@@ -345,21 +346,9 @@ class Worker:
         return self.stats.as_dict()
 
 
-def _run_in_new_loop(coro_factory: Any) -> Any:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro_factory())
-    box: dict[str, Any] = {}
-    t = threading.Thread(target=lambda: box.setdefault("r", asyncio.run(coro_factory())))
-    t.start()
-    t.join()
-    return box.get("r")
-
-
 def run_until_idle(*, timeout: float = 30) -> dict[str, Any]:
     """Process until nothing is due (or `timeout` seconds); returns counts. For tests and demos."""
-    return dict(_run_in_new_loop(lambda: Worker().run(until_idle=True, timeout=timeout)))
+    return dict(run_sync(lambda: Worker().run(until_idle=True, timeout=timeout)))
 
 
 def run_worker_thread(stop_event: threading.Event) -> threading.Thread:
