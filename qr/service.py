@@ -134,20 +134,10 @@ def register(
     assert campaign.id is not None
     _lock_phone(session, campaign.id, form.phone)
     existing = active_assignment_of_phone(session, campaign.id, form.phone)
-    person = Person(
-        institution_id=unit.institution_id,
-        unit_id=unit.id,
-        group=Group.external,
-        name=form.name,
-        phone=form.phone,
-        email=form.email,
-        service_name=form.service,
-        service_date=form.service_date,
-        source="registration",
+    person = _service_user(
+        unit, form, source="registration",
         status=PersonStatus.excluded if existing else PersonStatus.eligible,
-        reason=DUPLICATE_PHONE if existing else None,
-        flags=["participatory"],
-        created_at=utcnow(),
+        reason=DUPLICATE_PHONE if existing else None, flags=["participatory"],
     )
     session.add(person)
     session.flush()
@@ -162,23 +152,24 @@ def register(
 
 def add_guestbook_entry(session: Session, *, unit: Unit, form: VisitorForm) -> Person:
     """Add a service user to the unit's population list for the next draw."""
-    person = Person(
-        institution_id=unit.institution_id,
-        unit_id=unit.id,
-        group=Group.external,
-        name=form.name,
-        phone=form.phone,
-        email=form.email,
-        service_name=form.service,
-        service_date=form.service_date,
-        source="guestbook",
-        status=PersonStatus.eligible,
-        created_at=utcnow(),
-    )
+    person = _service_user(unit, form, source="guestbook", status=PersonStatus.eligible)
     _judge(session, person)
     session.add(person)
     session.flush()
     return person
+
+
+def _service_user(
+    unit: Unit, form: VisitorForm, *, source: str, status: str, reason: str | None = None,
+    flags: list[str] | None = None,
+) -> Person:
+    """A service user as the registration page and the guest book record them."""
+    return Person(
+        institution_id=unit.institution_id, unit_id=unit.id, group=Group.external,
+        name=form.name, phone=form.phone, email=form.email, service_name=form.service,
+        service_date=form.service_date, source=source, status=status, reason=reason,
+        flags=flags or [], created_at=utcnow(),
+    )
 
 
 def _judge(session: Session, person: Person) -> None:
