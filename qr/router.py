@@ -179,9 +179,9 @@ def _action(kind: str, institution: Institution, unit: Unit, counter: str | None
         scheme="", netloc="").geturl()
 
 
-@router.get("/daftar/{inst_code}/{unit_code}", response_class=HTMLResponse)
-def registration_form(inst_code: str, unit_code: str, request: Request, session: SessionDep,
-                      loket: str | None = None) -> HTMLResponse:
+def _registration_target(session: Session, request: Request, inst_code: str, unit_code: str
+                         ) -> tuple[Institution, Unit, Campaign] | HTMLResponse:
+    """The unit and its open campaign, or the page saying why registration is not possible."""
     found = _lookup(session, inst_code, unit_code)
     if found is None:
         return _not_found(request)
@@ -190,6 +190,16 @@ def registration_form(inst_code: str, unit_code: str, request: Request, session:
     blocked = _state_page(request, institution, campaign)
     if blocked is not None or campaign is None:
         return blocked or _not_found(request)
+    return institution, unit, campaign
+
+
+@router.get("/daftar/{inst_code}/{unit_code}", response_class=HTMLResponse)
+def registration_form(inst_code: str, unit_code: str, request: Request, session: SessionDep,
+                      loket: str | None = None) -> HTMLResponse:
+    target = _registration_target(session, request, inst_code, unit_code)
+    if isinstance(target, HTMLResponse):
+        return target
+    institution, unit, campaign = target
     counter = service.known_counter(unit, loket)
     context = _form_context(institution, unit, campaign,
                             _action(REGISTRATION, institution, unit, counter))
@@ -206,14 +216,10 @@ def register(
     values = {"nama": nama, "wa": wa, "email": email, "layanan": layanan, "tanggal": tanggal,
               "setuju": setuju}
     with session_scope(write=True) as session:
-        found = _lookup(session, inst_code, unit_code)
-        if found is None:
-            return _not_found(request)
-        institution, unit = found
-        campaign = service.current_campaign(session, institution.id)  # type: ignore[arg-type]
-        blocked = _state_page(request, institution, campaign)
-        if blocked is not None or campaign is None:
-            return blocked or _not_found(request)
+        target = _registration_target(session, request, inst_code, unit_code)
+        if isinstance(target, HTMLResponse):
+            return target
+        institution, unit, campaign = target
         counter = service.known_counter(unit, loket)
         form, errors = parse_visitor(values, services=unit.services or [],
                                      today=service.local_today(institution))
