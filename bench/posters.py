@@ -2,10 +2,16 @@
 under 50 concurrent users.
 
     .venv/bin/python bench/posters.py [--institutions 640] [--units 30] [--workers 1]
-                                      [--skip-national] [--skip-http]
+                                      [--skip-national] [--skip-http] [--skip-posters]
+                                      [--backend sqlite|postgresql] [--web-workers N]
+                                      [--users 50] [--seconds 15] [--think]
 
 Prints posters/s for vector PDFs (one PDF per institution, 30 posters each), the projected time
-for the national set (640 x 30 = 19,200 posters), on-demand latencies, and page latencies.
+for the national set (640 x 30 = 19,200 posters), on-demand latencies, and page latencies: the
+web server runs as `spibot serve --no-worker --no-scheduler --workers N` in its own process(es);
+50 simulated phones (one keep-alive connection each) fire back to back (closed loop) at
+/healthz, the registration page, the registration POST, and the whole walk-in flow (form, POST,
+the questionnaire the 303 opens); `--think` adds a realistic run with think time.
 """
 
 from __future__ import annotations
@@ -15,11 +21,10 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("PUBLIC_BASE_URL", "https://spi.kpk.go.id")
@@ -87,16 +92,149 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def http(users: int = 50, requests_per_user: int = 20) -> None:
-    import httpx
-    import uvicorn
+# --- registration page under 50 concurrent users ------------------------------------------------
+#
+# The server runs as its own process(es) (`spibot serve --no-worker --no-scheduler --workers N`),
+# as in production. The load generator is a minimal keep-alive HTTP/1.1 client on uvloop: one
+# connection per simulated phone, requests written as bytes, responses read by Content-Length.
+# An HTTP client library costs ~1 ms of CPU per request here and, run in the server's process or
+# even next to it, would measure itself; this client's CPU is printed next to the server's.
 
-    tmp = tempfile.mkdtemp()
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
-    os.environ["QR_IP_LIMIT"] = "1000000"  # every simulated user shares 127.0.0.1
-    os.environ["QR_COUNTER_LIMIT"] = "1000000"
+HTTP_ENV = {
+    "ENV": "dev", "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
+    "WHATSAPP_BACKEND": "sandbox", "EMAIL_BACKEND": "sandbox", "LOG_LEVEL": "WARNING",
+    "QR_IP_LIMIT": "100000000",  # every simulated phone shares 127.0.0.1
+    "QR_COUNTER_LIMIT": "100000000",
+}
+INST, UNIT, COUNTER = "KAB-BENCH", "DUKCAPIL", "L1"
+FORM_PATH = f"/daftar/{INST}/{UNIT}?loket={COUNTER}"
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection (one phone)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
+        self.reader, self.writer, self.host = reader, writer, host
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nUser-Agent: bench\r\nAccept: text/html\r\n"
+        if method == "POST":
+            head += f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + body)
+        status = int((await self.reader.readline()).split()[1])
+        headers: dict[bytes, bytes] = {}
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        if b"content-length" in headers:
+            data = await self.reader.readexactly(int(headers[b"content-length"]))
+        elif headers.get(b"transfer-encoding") == b"chunked":
+            parts = []
+            while size := int((await self.reader.readline()).strip(), 16):
+                parts.append(await self.reader.readexactly(size + 2))
+            await self.reader.readline()
+            data = b"".join(p[:-2] for p in parts)
+        else:
+            raise RuntimeError(f"no length in response to {method} {path}")
+        return status, headers, data
+
+
+def _server_cpu(pid: int) -> float:
+    """CPU seconds of the web server process and its children (uvicorn workers)."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += sum(p.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class Scenario:
+    """Latencies of each kind of request, and of each whole walk-in flow."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+
+    def add(self, kind: str, seconds: float) -> None:
+        self.times.setdefault(kind, []).append(seconds)
+
+
+async def _registration(conn: Conn, phone: str, follow: bool, out: Scenario, measure: bool) -> None:
+    """One walk-in user: POST the filled form (phone unique) and, if `follow`, open the
+    questionnaire the 303 points at."""
+    body = urlencode({"nama": "Warga Bench", "wa": phone, "email": "", "layanan": "Pembuatan KTP",
+                      "tanggal": time.strftime("%Y-%m-%d"), "setuju": "1"}).encode()
+    t = time.perf_counter()
+    status, headers, _ = await conn.request("POST", FORM_PATH, body)
+    assert status == 303, status
+    if measure:
+        out.add("POST registration", time.perf_counter() - t)
+    if follow:
+        t2 = time.perf_counter()
+        status, _, page = await conn.request("GET", headers[b"location"].decode())
+        assert status == 200 and b"<form" in page, status
+        if measure:
+            out.add("GET questionnaire (the 303's Location)", time.perf_counter() - t2)
+
+
+async def _load(host: str, port: int, users: int, seconds: float, warmup: float, kind: str,
+                think: tuple[float, float] | None = None) -> tuple[Scenario, float]:
+    """`users` phones, each on its own keep-alive connection, doing `kind` back to back (closed
+    loop) or with think time, for `warmup` + `seconds`; only requests started after the warm-up
+    and finished in the window count. Returns the latencies and the measured window."""
+    import random
+
+    conns = [Conn(*(await asyncio.open_connection(host, port)), f"{host}:{port}") for _ in range(users)]
+    out = Scenario()
+    t0 = time.perf_counter()
+    start, stop = t0 + warmup, t0 + warmup + seconds
+    seq = iter(range(10**9))
+
+    async def user(n: int, conn: Conn) -> None:
+        rng = random.Random(n)
+        if think:  # phones arrive spread out, not all in the same millisecond
+            await asyncio.sleep(rng.uniform(0, think[1]))
+        while (now := time.perf_counter()) < stop:
+            measure = now >= start
+            if kind == "healthz":
+                status, _, _ = await conn.request("GET", "/healthz")
+                assert status == 200, status
+                if measure:
+                    out.add("GET /healthz", time.perf_counter() - now)
+            elif kind == "form":
+                status, _, page = await conn.request("GET", FORM_PATH)
+                assert status == 200 and b"<form" in page, status
+                if measure:
+                    out.add("GET registration page", time.perf_counter() - now)
+            elif kind == "post":
+                await _registration(conn, f"0813{next(seq):08d}", False, out, measure)
+            else:  # the whole walk-in flow: form, (think), POST, questionnaire
+                status, _, page = await conn.request("GET", FORM_PATH)
+                assert status == 200 and b"<form" in page, status
+                if measure:
+                    out.add("GET registration page", time.perf_counter() - now)
+                if think:
+                    await asyncio.sleep(rng.uniform(*think))
+                await _registration(conn, f"0814{next(seq):08d}", True, out, measure)
+                if measure and not think:
+                    out.add("whole flow (3 requests)", time.perf_counter() - now)
+                if think:
+                    await asyncio.sleep(rng.uniform(*think))
+
+    await asyncio.gather(*(user(n, c) for n, c in enumerate(conns)))
+    for c in conns:
+        c.writer.close()
+    return out, time.perf_counter() - start
+
+
+def _seed_http(db_url: str) -> None:
     from core.config import reset_settings
 
+    os.environ["DATABASE_URL"] = db_url
     reset_settings()
     from core.db import session_scope
     from core.migrate import upgrade
@@ -104,64 +242,70 @@ def http(users: int = 50, requests_per_user: int = 20) -> None:
 
     upgrade()
     with session_scope(write=True) as s:
-        inst = make_institution(s, code="KAB-BENCH", name="Pemerintah Kabupaten Bench")
-        make_unit(s, inst, code="DUKCAPIL", name="Dinas Dukcapil", counters=["L1"])
+        inst = make_institution(s, code=INST, name="Pemerintah Kabupaten Bench")
+        make_unit(s, inst, code=UNIT, name="Dinas Kependudukan dan Pencatatan Sipil",
+                  services=["Pembuatan KTP", "Pembuatan KK", "Akta Kelahiran"],
+                  counters=[COUNTER, "L2"])
         make_campaign(s, inst)
-    from web import create_app
 
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=8765, log_level="warning",
-                            lifespan="off")
-    server = uvicorn.Server(config)
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    url = "http://127.0.0.1:8765/daftar/KAB-BENCH/DUKCAPIL?loket=L1"
 
-    async def user(client: httpx.AsyncClient, n: int, post: bool, out: list[float]) -> None:
-        for k in range(requests_per_user):
-            t = time.perf_counter()
-            if post:
-                data = {"nama": "Warga Bench", "wa": f"0812{n:03d}{k:05d}", "layanan": "Pembuatan KTP",
-                        "tanggal": time.strftime("%Y-%m-%d"), "setuju": "1"}
-                r = await client.post(url, data=data)
-                assert r.status_code == 303, r.status_code
-            else:
-                r = await client.get(url)
-                assert r.status_code == 200, r.status_code
-            out.append(time.perf_counter() - t)
+def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
+         warmup: float = 3.0, think: bool = False) -> None:
+    import subprocess
 
-    async def run(post: bool) -> list[float]:
-        out: list[float] = []
-        limits = httpx.Limits(max_connections=users)
-        async with httpx.AsyncClient(limits=limits, follow_redirects=False, timeout=60) as client:
-            await client.get(url)
-            await asyncio.gather(*(user(client, n, post, out) for n in range(users)))
-        return out
+    import httpx
+    import uvloop
 
-    async def health() -> list[float]:
-        out: list[float] = []
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=users), timeout=60) as client:
-            async def one() -> None:
-                for _ in range(requests_per_user):
-                    t = time.perf_counter()
-                    (await client.get("http://127.0.0.1:8765/healthz")).raise_for_status()
-                    out.append(time.perf_counter() - t)
-            await asyncio.gather(*(one() for _ in range(users)))
-        return out
+    from bench._common import database
+    from bench.bot import free_port
 
-    t = time.perf_counter()
-    times = asyncio.run(health())
-    print(f"baseline GET /healthz (core, 1 query): {users} concurrent users: p50 "
-          f"{_pct(times, 50) * 1000:.0f} ms, p95 {_pct(times, 95) * 1000:.0f} ms, "
-          f"{len(times) / (time.perf_counter() - t):.0f} req/s")
-    for label, post in [("GET registration page", False), ("POST registration", True)]:
-        t = time.perf_counter()
-        times = asyncio.run(run(post))
-        wall = time.perf_counter() - t
-        print(f"{label}: {users} concurrent users x {requests_per_user}: p50 "
-              f"{_pct(times, 50) * 1000:.0f} ms, p95 {_pct(times, 95) * 1000:.0f} ms, "
-              f"{len(times) / wall:.0f} req/s (one uvicorn worker, SQLite)")
-    server.should_exit = True
+    db_url = database(backend)
+    os.environ.update(HTTP_ENV)
+    _seed_http(db_url)
+    port = free_port()
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DATABASE_URL": db_url, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+    cmd = [str(root / ".venv" / "bin" / "python"), "cli.py", "serve", "--no-worker", "--no-scheduler",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", str(web_workers)]
+    server = subprocess.Popen(cmd, cwd=root, env=env)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline or server.poll() is not None:
+                raise SystemExit("the web server did not start")
+            time.sleep(0.2)
+        print(f"--- {' '.join(cmd[1:])}; {backend}; {users} concurrent users, each on its own "
+              f"keep-alive connection; {warmup:g} s warm-up, then {seconds:g} s measured")
+        plans: list[tuple[str, str, tuple[float, float] | None]] = [
+            ("closed loop, back to back", "healthz", None),
+            ("closed loop, back to back", "form", None),
+            ("closed loop, back to back", "post", None),
+            ("closed loop, back to back", "flow", None),
+        ]
+        if think:
+            plans.append(("REALISTIC: think time 5-15 s before POST and after the questionnaire",
+                          "flow", (5.0, 15.0)))
+        for label, kind, pause in plans:
+            cpu0, client0 = _server_cpu(server.pid), time.process_time()
+            span = max(seconds, 40.0) if pause else seconds
+            out, window = uvloop.run(_load("127.0.0.1", port, users, span, warmup, kind, pause))
+            server_cpu, client_cpu = _server_cpu(server.pid) - cpu0, time.process_time() - client0
+            requests = sum(len(v) for k, v in out.times.items() if not k.startswith("whole"))
+            print(f"[{kind}] {label}: {requests / window:.0f} req/s; CPU per request: server "
+                  f"{server_cpu / max(requests, 1) * 1000:.2f} ms, load generator "
+                  f"{client_cpu / max(requests, 1) * 1000:.2f} ms")
+            for name, times in out.times.items():
+                print(f"    {name}: n={len(times)} p50 {_pct(times, 50) * 1000:.1f} ms, "
+                      f"p95 {_pct(times, 95) * 1000:.1f} ms, p99 {_pct(times, 99) * 1000:.1f} ms, "
+                      f"max {max(times) * 1000:.1f} ms")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def main() -> None:
@@ -171,13 +315,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--skip-national", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-posters", action="store_true", help="only the registration page")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--web-workers", type=int, default=1, help="serve --workers N")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured time per scenario")
+    parser.add_argument("--think", action="store_true",
+                        help="also a realistic run: users pause 5-15 s to fill the form")
     args = parser.parse_args()
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
-    on_demand()
-    if not args.skip_national:
+    if not args.skip_posters:
+        on_demand()
+    if not args.skip_national and not args.skip_posters:
         national(args.institutions, args.units, args.workers)
     if not args.skip_http:
-        http()
+        http(args.backend, args.web_workers, args.users, args.seconds, think=args.think)
 
 
 if __name__ == "__main__":
