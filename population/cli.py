@@ -71,7 +71,9 @@ def import_command(
     console.print(table)
     for sheet in report.sheets:
         console.print(f"  {sheet['file']} / {sheet['sheet'] or '-'}: {sheet['form']}, judul kolom di baris "
-                      f"{sheet['header_row']}, {sheet['rows']} baris data", highlight=False)
+                      f"{sheet['header_row']}, {sheet['rows']} baris data"
+                      + (f", {sheet['footer_rows']} baris penutup (tanda tangan, catatan, jumlah) tidak dihitung"
+                         if sheet.get("footer_rows") else ""), highlight=False)
 
 
 def _fmt(counts: dict[str, int]) -> str:

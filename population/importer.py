@@ -25,6 +25,7 @@ from core.audit import record as audit
 from core.clock import utcnow
 from core.models import Institution, Person, Unit
 from population.bulk import BulkWriter, bulk_mode
+from population.footer import Footer
 from population.models import ImportBatch
 from population.normalize import norm_key
 from population.reader import FORMS, SheetRef, raw_rows, scan
@@ -61,7 +62,7 @@ class ImportReport:
     reference_date: date
     files: list[str]
     forms: dict[str, FormCounts]
-    sheets: list[dict[str, Any]]  # file, sheet, form, header row, data rows
+    sheets: list[dict[str, Any]]  # file, sheet, form, header row, data rows, footer rows
     units_created: int = 0
 
     def summary(self) -> dict[str, dict[str, Any]]:
@@ -119,6 +120,7 @@ class _Intake:
         self._dates: dict[date, Any] = {}  # date -> its driver value (dates repeat a lot)
         self._flags: dict[tuple[str, ...], Any] = {}
         self.rows: Counter[str] = Counter()
+        self.footer = Footer()  # the footer of the sheet being read (lines that are not data)
         self.duplicates: Counter[str] = Counter()
         self.seen: set[int] = set()
         # Per-row state is kept as hashes (plain ints: compact, and nothing for the cyclic
@@ -225,8 +227,9 @@ class _Intake:
         for _ in islice(rows, layout.header_row):
             pass
         first = layout.header_row + 1
+        footer = self.footer = Footer()
         while chunk := list(islice(rows, PARSE_CHUNK)):
-            for record in parse_rows(form, columns, chunk, first):
+            for record in parse_rows(form, columns, chunk, first, footer):
                 if record is None:
                     continue
                 self.rows[form] += 1
@@ -276,7 +279,8 @@ def import_files(
                 progress(done)
             sheets.append({"file": ref.path.name, "sheet": ref.sheet, "form": ref.layout.form,
                            "header_row": ref.layout.header_row,
-                           "rows": sum(intake.rows.values()) - before})
+                           "rows": sum(intake.rows.values()) - before,
+                           "footer_rows": intake.footer.rows})
         _narrow_busy_units(intake)
         _flag_shared_contacts(intake)
         forms = _count(session, batch.id, intake)

@@ -4,8 +4,9 @@ Rows are cleaned a chunk at a time, column by column (`parse_rows`): values that
 row to row (unit names, positions, services, dates) are cleaned once per distinct text, and the
 per-row work is reduced to assembling a Record. `parse_row` is the same for a single row.
 
-A row is skipped (SKIP) when it is not data: blank, "dst" ("and so on"), or the column-number
-row under some headers. A cell holding an empty marker ("-", "tidak ada", ...) counts as empty.
+A row is skipped (SKIP) when it is not data: blank, "dst" ("and so on"), the column-number
+row under some headers, or a line of the footer under the table (signature block, notes,
+totals: footer.py). A cell holding an empty marker ("-", "tidak ada", ...) counts as empty.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+from population.footer import Footer
 from population.normalize import (
     clean_text,
     mobile_from_digits,
@@ -178,10 +180,13 @@ def _short_keys_are_data(keys: Sequence[str | None]) -> bool:
 # --- rows -----------------------------------------------------------------------------------
 
 def parse_rows(form: str, columns: dict[str, int], rows: Sequence[Sequence[Any]],
-               first_row: int) -> list[Record | None]:
-    """Records (not yet judged) for `rows`, numbered from `first_row`; SKIP for non-data rows."""
+               first_row: int, footer: Footer | None = None) -> list[Record | None]:
+    """Records (not yet judged) for `rows`, numbered from `first_row`; SKIP for non-data rows.
+    `footer` carries the footer state of the sheet from one chunk to the next."""
     if not rows:
         return []
+    if footer is None:
+        footer = Footer()
     nothing = [None] * len(rows)
     values: dict[str, list[Any]] = {}
     keys: list[list[str | None]] = []
@@ -194,12 +199,17 @@ def parse_rows(form: str, columns: dict[str, int], rows: Sequence[Sequence[Any]]
     get = values.get
     internal, external, expert = form == "internal", form in ("external", "vendor"), form == "expert"
     number = first_row
-    for row_keys, name, unit, phone, email, position, start, note, service, served, org, criterion in zip(
-        zip(*keys, strict=True), *(get(f, nothing) for f in FIELDS), strict=True,
+    for raw, row_keys, name, unit, phone, email, position, start, note, service, served, org, criterion in zip(
+        rows, zip(*keys, strict=True), *(get(f, nothing) for f in FIELDS), strict=True,
     ):
-        if None not in row_keys and not _short_keys_are_data(row_keys):
+        if (None not in row_keys and not _short_keys_are_data(row_keys)) or (
+            phone is None and email is None and footer.take(raw)
+        ):
             out.append(SKIP)
-        elif internal:
+            number += 1
+            continue
+        footer.active = False  # a data row ends the footer (a note between two parts of a table)
+        if internal:
             out.append(Record(form, number, name or "", unit or "", phone, email, position, start,
                               non_asn=is_non_asn(f"{note or ''} {position or ''}")))
         elif external:

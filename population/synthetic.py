@@ -370,7 +370,8 @@ def write_population_workbook(
             sheet.append(_cells(g, form, rec, columns, number))
         if messy:
             sheet.append(["dst"] + ["..."] * (len(columns) - 1))
-            sheet.append([])
+            for row in footer_rows(len(columns), len(records[form])):
+                sheet.append(row)
     if messy:
         workbook.create_sheet("Sheet1")
     workbook.save(path)
@@ -394,5 +395,33 @@ def write_population_csv(
         for number, rec in enumerate(records[form], start=1):
             cells = _cells(g, form, rec, columns, number)
             writer.writerow([c.strftime("%d/%m/%Y") if isinstance(c, datetime) else c for c in cells])
+        if messy:
+            writer.writerows([[c if c is not None else "" for c in row]
+                              for row in footer_rows(len(columns), n_rows)])
     return expected
+
+
+def footer_rows(width: int, count: int) -> list[list[Any]]:
+    """The lines KPK forms carry under the table: a totals row, the place and date, the
+    signature blocks of the head and of whoever made the list, a note. None of it is data."""
+    def at(*cells: tuple[int, Any]) -> list[Any]:
+        row: list[Any] = [None] * width
+        for index, value in cells:
+            row[min(index, width - 1)] = value
+        return row
+
+    right = width - 2
+    return [
+        at((0, "Jumlah"), (right, count)),
+        [],
+        at((right, "Kasongan, 12 Maret 2024")),
+        at((1, "Mengetahui,"), (right, "Yang membuat daftar,")),
+        at((1, "Kepala Dinas Pendidikan"), (right, "Pengelola Data Kepegawaian")),
+        [],
+        [],
+        at((1, "Drs. H. Ahmad Yani, M.Si"), (right, "Siti Rahma, S.Kom")),
+        at((1, "NIP. 19700101 199003 1 001"), (right, "NIP. 19880312 201001 2 004")),
+        [],
+        at((0, "Catatan: data per 31 Mei 2024, nomor HP wajib diisi.")),
+    ]
 
