@@ -19,7 +19,7 @@ from sqlmodel import Session, col, func, select
 from core import audit
 from core.clock import utcnow
 from core.config import get_settings
-from core.models import Campaign
+from core.models import Campaign, Person, PersonStatus
 from integrity.adapter import CampaignData, load_campaign
 from integrity.models import Decision, Review
 from integrity.signals import (
@@ -254,18 +254,29 @@ def record_review(session: Session, response_id: int, decision: str, reviewer: s
     return len(reviews)
 
 
+def population_totals(session: Session, institution_id: int) -> dict[str, dict[str, int]]:
+    """Rows and clean rows per form (group) of the institution's population records: the `totals`
+    of `population.quality.quality_report` (clean = any status but "unusable"), counted with one
+    grouped query on the (institution_id, group, status) index instead of the whole report (which
+    also reads every unusable record's name and source)."""
+    totals: dict[str, dict[str, int]] = {}
+    for group, status, n in session.exec(
+        select(Person.group, Person.status, func.count())
+        .where(Person.institution_id == institution_id).group_by(Person.group, Person.status)
+    ):
+        total = totals.setdefault(str(group), {"rows": 0, "clean": 0})
+        total["rows"] += int(n)
+        total["clean"] += int(n) if status != PersonStatus.unusable else 0
+    return totals
+
+
 def _data_quality(session: Session, institution_id: int) -> tuple[float | None, dict[str, float | None], str | None]:
-    """Clean share of the institution's population records (all forms, and per form) from
-    `population.quality.quality_report` (its `totals`: form -> rows, clean, clean_pct)."""
-    try:
-        from population.quality import quality_report
-    except ImportError:  # pragma: no cover - population is part of the project
-        return None, {}, "data quality unavailable: population.quality is not installed"
-    report = quality_report(session, institution_id)
-    rows = sum(int(t.get("rows", 0)) for t in report.totals.values())
-    clean = sum(int(t.get("clean", 0)) for t in report.totals.values())
-    by_form = {form: (round(int(t["clean"]) / int(t["rows"]), 4) if t.get("rows") else None)
-               for form, t in sorted(report.totals.items())}
+    """Clean share of the institution's population records (all forms, and per form)."""
+    totals = population_totals(session, institution_id)
+    rows = sum(t["rows"] for t in totals.values())
+    clean = sum(t["clean"] for t in totals.values())
+    by_form = {form: (round(t["clean"] / t["rows"], 4) if t["rows"] else None)
+               for form, t in sorted(totals.items())}
     if not rows:
         return None, by_form, "data quality unknown: no population records imported"
     return round(clean / rows, 4), by_form, None

@@ -6,19 +6,20 @@ from __future__ import annotations
 import io
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from core.audit import record
 from core.db import session_scope
-from core.models import Institution
+from core.models import Campaign, Institution
 from monitor import sources
 from monitor.auth import AuthError, CurrentUser, require_user
+from monitor.cache import CACHE, report_version
 from monitor.models import Role
 from monitor.pages import PAGES
 from monitor.router import XLSX, _campaign, _is_closed, _render
@@ -38,6 +39,33 @@ def _download(body: bytes, media_type: str, filename: str) -> Response:
 # --- score report (responses package) -------------------------------------------------------------
 
 
+def _cached_report(session: Session, campaign: Campaign, institution_id: int, kind: str) -> Any:
+    """The score report (kind "report"), its HTML ("html") or a download ("pdf", "xlsx") of a
+    closed campaign, built once per data version of its inputs (monitor.cache): scoring, the
+    integrity signals and the rendering are not redone per request. None if unavailable."""
+    version = report_version(session, campaign.id, institution_id)  # type: ignore[arg-type]
+
+    def report() -> Any:
+        return sources.score_report(session, campaign.id)  # type: ignore[arg-type]
+
+    def rendered() -> Any:
+        built = CACHE.get(session, "score.report", campaign.id, version, report)  # type: ignore[arg-type]
+        if built is None:
+            return None
+        if kind == "html":
+            render = sources.score_renderer("render_html")
+            return render(built) if render else None
+        writer = sources.score_renderer("write_pdf" if kind == "pdf" else "write_xlsx")
+        if writer is None:
+            return None
+        buf = io.BytesIO()
+        writer(built, buf)
+        return buf.getvalue()
+
+    return CACHE.get(session, f"score.{kind}", campaign.id, version,  # type: ignore[arg-type]
+                     report if kind == "report" else rendered)
+
+
 @router.get("/c/{campaign_id}/skor/laporan", response_class=HTMLResponse)
 def score_page(request: Request, campaign_id: int, user: Viewer) -> HTMLResponse:
     with session_scope() as session:
@@ -45,9 +73,8 @@ def score_page(request: Request, campaign_id: int, user: Viewer) -> HTMLResponse
         closed = _is_closed(campaign)
         body, available = None, sources.score_renderer("render_html") is not None
         if closed and available:
-            report = sources.score_report(session, campaign.id)  # type: ignore[arg-type]
-            render = sources.score_renderer("render_html")
-            body = Markup(render(report)) if report is not None and render else None  # noqa: S704 - our own report HTML, escaped by its renderer
+            html = _cached_report(session, campaign, inst.id, "html")  # type: ignore[arg-type]
+            body = Markup(html) if html is not None else None  # noqa: S704 - our own report HTML, escaped by its renderer
     return _render(request, "skor.html", user, campaign=campaign, institution=inst, page="skor",
                    pages=PAGES, closed=closed, available=available, body=body)
 
@@ -61,12 +88,12 @@ def score_download(campaign_id: int, fmt: str, user: Viewer) -> Response:
         writer = sources.score_renderer("write_pdf" if fmt == "pdf" else "write_xlsx")
         if not _is_closed(campaign) or writer is None:
             raise HTTPException(404, "Laporan skor tersedia setelah survei ditutup.")
-        report = sources.score_report(session, campaign.id)  # type: ignore[arg-type]
-        buf = io.BytesIO()
-        writer(report, buf)
+        body = _cached_report(session, campaign, inst.id, fmt)  # type: ignore[arg-type]
+        if body is None:
+            raise HTTPException(404, "Laporan skor belum dapat disusun.")
         record(session, user.login, "monitor.export", institution_id=inst.id,
                target=f"campaign:{campaign.id}/skor.{fmt}")
-    return _download(buf.getvalue(), PDF if fmt == "pdf" else XLSX, f"{inst.code}-skor-{campaign.year}.{fmt}")
+    return _download(body, PDF if fmt == "pdf" else XLSX, f"{inst.code}-skor-{campaign.year}.{fmt}")
 
 
 # --- data quality workbook (population package) ----------------------------------------------------

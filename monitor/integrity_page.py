@@ -18,6 +18,7 @@ from integrity import labels
 from integrity.models import Review
 from integrity.service import correction_inputs, last_flagged_at, stored_report
 from integrity.signals import ALL_SIGNALS
+from monitor.cache import CACHE, scoring_version, unflagged_equals_all
 from monitor.pages import PageData
 from monitor.tables import Table
 
@@ -112,12 +113,27 @@ def _correction(session: Session, campaign: Campaign, report: Any) -> Table:
     return t
 
 
-def _index(session: Session, campaign: Campaign) -> Table:
+def _both_scores(session: Session, campaign_id: int) -> tuple[Any, Any]:
+    """The campaign scored with and without flagged responses, cached under the scoring inputs'
+    data version (monitor.cache): recomputed only after a submission, flag, decision or
+    correction change. Scored once when leaving flagged responses out would remove nothing."""
     from responses.scoring import score_institution
 
+    version = scoring_version(session, campaign_id)
+
+    def compute() -> tuple[Any, Any]:
+        every = score_institution(session, campaign_id, include_flagged=True)
+        if unflagged_equals_all(version):
+            return every, every
+        return every, score_institution(session, campaign_id, include_flagged=False)
+
+    return CACHE.get(session, "integrity.index", campaign_id, version, compute)
+
+
+def _index(session: Session, campaign: Campaign) -> Table:
     t = Table("indeks", "Indeks dengan dan tanpa respons yang ditandai",
               ["Komponen", "Semua respons", "Tanpa respons ditandai"])
-    both = [score_institution(session, campaign.id, include_flagged=f) for f in (True, False)]  # type: ignore[arg-type]
+    both = _both_scores(session, campaign.id)  # type: ignore[arg-type]
     t.rows.append(["Indeks Integritas", _num(both[0].index), _num(both[1].index)])
     t.rows.append(["Kategori", both[0].category or "-", both[1].category or "-"])
     for group, label in GROUP_LABELS.items():

@@ -50,3 +50,22 @@ def test_no_population_means_unknown_not_zero(session: Session) -> None:
     inputs = correction_inputs(session, campaign.id)  # type: ignore[arg-type]
     assert inputs.data_quality is None
     assert any("no population records" in n for n in inputs.notes)
+
+
+def test_population_totals_match_the_quality_report(session: Session, tmp_path: Path) -> None:
+    """The correction input counts per form with one grouped query; it must agree with the
+    population package's own report on a real (messy) import."""
+    from integrity.service import population_totals
+    from population.quality import quality_report
+
+    path = tmp_path / "populasi.xlsx"
+    write_population_workbook(path, seed=7, n_internal=80, n_external=60, reference_date=REF)
+    inst = make_institution(session)
+    import_files(session, [path], inst, REF)
+    session.commit()
+    report = quality_report(session, inst.id)  # type: ignore[arg-type]
+    totals = population_totals(session, inst.id)  # type: ignore[arg-type]
+    assert set(totals) == set(report.totals) and len(totals) >= 2
+    for form, t in report.totals.items():
+        assert (totals[form]["rows"], totals[form]["clean"]) == (t["rows"], t["clean"])
+    assert any(t["clean"] < t["rows"] for t in totals.values())  # unusable records were counted out
