@@ -1,23 +1,39 @@
 """Send rates shared by every worker: per WhatsApp sender and per SMTP server.
 
-Each bucket is one database row holding the time of its next free slot. A worker reserves `n`
-slots at once (one short write transaction) and then starts message i at `start + i / rate`.
-Slots never overlap whoever reserves them, so no 1-second window holds more than the cap, however
-many workers run on however many machines. On a rate-limit answer (429/20429/63018) the bucket's
-`factor` halves and the next slot moves back a second; it recovers by 10% per clean reservation.
+Two layers:
+
+1. The shared schedule. Each bucket is one database row holding the time of its next free slot. A
+   worker reserves `n` slots at once (one short write transaction per claimed batch, not per
+   message) and then starts message i at `start + i * interval`, the interval being the cap's
+   inverse with HEADROOM. Slots never overlap whoever reserves them, however many workers run on
+   however many machines. On a rate-limit answer (429/20429/63018) the bucket's `factor` halves and
+   the next slot moves back a second; it recovers by 10% per clean reservation.
+
+2. `AnswerWindow`, in each worker process: a message counts against the cap from the moment its
+   request starts until one second after its answer came back. A request is received by the
+   provider somewhere between those two instants, so if a message may only start while fewer than
+   `cap` others count, no 1-second window *at the provider* ever holds more than `cap` of this
+   worker's messages, whatever the network or scheduling delays (proof in `AnswerWindow`). On a
+   quiet link it never binds (the schedule runs at 97%); when the machine or the link stalls it
+   holds sends back instead of letting a backlog arrive bunched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from dispatch.models import RateBucket
 
-# Aim slightly under the cap: slot timing jitters by a few milliseconds on a busy machine.
-HEADROOM = 0.96
+# The schedule aims 3% under the cap: `AnswerWindow` then binds only when a message takes more
+# than ~30 ms between its start and its answer, and workers sharing a bucket tolerate that much
+# lag between each other's slots.
+HEADROOM = 0.97
+WINDOW_SECONDS = 1.0
 MIN_FACTOR = 0.1
 PENALTY_SECONDS = 1.0
 RECOVERY = 1.1
@@ -73,3 +89,47 @@ def penalise(session: Session, key: str, now: float | None = None) -> None:
     bucket.penalised_at = now
     bucket.next_at = max(bucket.next_at, now) + PENALTY_SECONDS
     session.add(bucket)
+
+
+class AnswerWindow:
+    """At most `cap` messages of one bucket in any 1-second window at the provider.
+
+    Each message counts from its start until WINDOW_SECONDS after its answer; a message starts
+    only while fewer than `cap` count. Why that is enough: suppose `cap + 1` messages arrived at the
+    provider within [t, t + 1). Let B be the one that started last. Every other one, A, started
+    before B and was answered after it arrived: answer(A) >= arrival(A) >= t > arrival(B) - 1 >=
+    start(B) - 1, so A still counted when B started, and B could not start. A timed-out request
+    counts until one second after we gave up on it.
+
+    One per bucket per worker process; the shared schedule keeps workers apart.
+    """
+
+    def __init__(self) -> None:
+        self.open = 0  # started, not answered yet
+        self.until: deque[float] = deque()  # answered: monotonic time each stops counting, ascending
+        self.answered = asyncio.Event()
+
+    def counting(self, now: float) -> int:
+        until = self.until
+        while until and until[0] <= now:
+            until.popleft()
+        return self.open + len(until)
+
+    async def acquire(self, cap: int) -> None:
+        """Wait until this message may start, then count it."""
+        while True:
+            now = time.monotonic()
+            if self.counting(now) < cap:
+                self.open += 1
+                return
+            if self.until:  # the earliest answered message stops counting then (later ones later)
+                await asyncio.sleep(self.until[0] - now)
+            else:  # all `cap` still in flight: wait for an answer
+                self.answered.clear()
+                await self.answered.wait()
+
+    def release(self) -> None:
+        """The answer came back (or we gave up waiting for it)."""
+        self.open -= 1
+        self.until.append(time.monotonic() + WINDOW_SECONDS)
+        self.answered.set()

@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -101,7 +101,7 @@ class Worker:
         self.inflight = 0
         self.stats = Stats()
         self._zones: tuple[float, list[str]] = (0.0, [])
-        self._starts: dict[str, deque[float]] = defaultdict(deque)
+        self._windows: dict[str, ratelimit.AnswerWindow] = defaultdict(ratelimit.AnswerWindow)
         self.max_inflight = max(self.settings.worker_concurrency * 8, self.settings.worker_batch_size)
         self._pacers: dict[str, _Pacer] = {}
         self._seq = itertools.count()
@@ -233,9 +233,18 @@ class Worker:
     async def _send_one(self, item: outbox.Claimed, sem: asyncio.Semaphore) -> None:
         try:
             async with sem:
-                await self._window_guard(item)
                 try:
-                    message = build_message(item)
+                    message = build_message(item)  # before the window: no work between start and send
+                except (TemplateError, KeyError, ValueError) as exc:
+                    err = ChannelError(f"cannot build the message: {exc}", code="content")
+                    err.error_class = "content"
+                    self.results.append(("failed", item, err))
+                    return
+                rate = self._rate_for(item.channel)
+                window = self._windows[self._bucket(item)] if rate > 0 else None
+                if window is not None:
+                    await window.acquire(max(1, int(rate)))
+                try:
                     result = await self.channels[item.channel].send(message)
                     self.results.append(("sent", item, result))
                 except AmbiguousError as exc:
@@ -251,25 +260,11 @@ class Worker:
                 except Exception as exc:  # noqa: BLE001 - a bug must not lose the row: retry later
                     log.exception("unexpected error sending outbox row %s", item.id)
                     self.results.append(("retry", item, RetryableError(f"internal: {type(exc).__name__}")))
+                finally:
+                    if window is not None:
+                        window.release()
         finally:
             self.inflight -= 1
-
-    async def _window_guard(self, item: outbox.Claimed) -> None:
-        """Slots are spaced by the shared schedule; when this process falls behind (a busy CPU)
-        late sends must not bunch up: at most rate x headroom starts in any 1-second window."""
-        rate = self._rate_for(item.channel)
-        if rate <= 0:
-            return
-        cap = max(1, int(rate * (ratelimit.HEADROOM - 0.01)))
-        starts = self._starts[self._bucket(item)]
-        while True:
-            now = time.time()
-            while starts and now - starts[0] >= 1.0:
-                starts.popleft()
-            if len(starts) < cap:
-                starts.append(now)
-                return
-            await asyncio.sleep(1.0 - (now - starts[0]) + 0.001)
 
     async def _flush(self) -> None:
         if not self.results:

@@ -54,7 +54,14 @@ def test_email_pool_reuses_connections_and_unsubscribe_works(session: Session, s
     assert session.exec(select(OptOut).where(OptOut.address == row.to_address)).one().channel == "email"
 
 
+def worst_window(times: list[float]) -> int:
+    """Most arrivals in any half-open 1-second window [t, t + 1)."""
+    times = sorted(times)
+    return max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+
+
 def test_rate_cap_is_never_exceeded(session: Session, fake_twilio, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Measured where it matters: arrival times at the (fake) provider, exact 1-second windows."""
     monkeypatch.setenv("WHATSAPP_RATE_PER_SENDER", "20")
     reset_settings()
     campaign, _, _, _ = campaign_with(session, 60, email=False)
@@ -63,13 +70,9 @@ def test_rate_cap_is_never_exceeded(session: Session, fake_twilio, monkeypatch) 
     run_until_idle(timeout=30)
     times = sorted(m["at"] for m in fake_twilio.messages)
     assert len(times) == 60
-    # Measured at the fake provider's clock, which lags when the (shared, 2-core) CI machine is
-    # busy and then records a backlog at once; a 50 ms allowance absorbs that measuring jitter.
-    # The worker itself starts at most 95% of the cap in any 1-second window (dispatch/worker.py).
-    worst = max(sum(1 for t in times if start <= t < start + 0.95) for start in times)
-    assert worst <= 20
+    assert worst_window(times) <= 20
     achieved = (len(times) - 1) / (times[-1] - times[0])
-    assert achieved >= 0.85 * 20
+    assert achieved >= 0.9 * 20  # the schedule aims at 97%; the bench measures >= 95% on 1,200
 
 
 def test_rate_limited_answers_slow_the_sender_down(session: Session, fake_twilio, monkeypatch) -> None:  # type: ignore[no-untyped-def]

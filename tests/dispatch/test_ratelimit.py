@@ -1,0 +1,90 @@
+"""The per-worker answer window: the cap holds at the provider whatever the delays."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+
+from dispatch.ratelimit import AnswerWindow
+
+
+def _in_own_loop(coro_fn) -> None:  # type: ignore[no-untyped-def]
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coro_fn())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    if errors:
+        raise errors[0]
+
+
+def _worst(times: list[float]) -> int:
+    times = sorted(times)
+    return max(sum(1 for t in times if s <= t < s + 1.0) for s in times)
+
+
+def test_stalls_do_not_bunch_arrivals_above_the_cap() -> None:
+    """A provider that sometimes stalls then takes a backlog at once: each request is received
+    at the worst moment allowed (slow ones at their answer, fast ones at their start). Starts are
+    requested back to back, as by a worker that fell behind its schedule. No 1-second window of
+    arrivals may hold more than the cap, and the window must not throttle far below it."""
+    cap, n = 10, 60
+    rng = random.Random(4)
+    arrivals: list[float] = []
+
+    async def scenario() -> None:
+        window = AnswerWindow()
+
+        async def one(i: int) -> None:
+            await window.acquire(cap)
+            started = time.monotonic()
+            delay = rng.choice([0.0, 0.0, 0.01, 0.3])  # a stall every few requests
+            await asyncio.sleep(delay)
+            arrivals.append(time.monotonic() if delay >= 0.3 else started)
+            window.release()
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+
+    t0 = time.monotonic()
+    _in_own_loop(scenario)
+    elapsed = time.monotonic() - t0
+    assert len(arrivals) == n
+    assert _worst(arrivals) <= cap
+    assert elapsed < n / cap + 1.5  # ~6 s of cap, plus the stalls' tails
+
+
+def test_a_start_only_window_would_have_bunched() -> None:
+    """The same adversary against counting starts in a 1-second window (the old guard) does
+    exceed the cap: the test above is not vacuous."""
+    cap, n = 10, 60
+    rng = random.Random(4)
+    starts: list[float] = []
+    arrivals: list[float] = []
+
+    async def scenario() -> None:
+        async def one(i: int) -> None:
+            while True:
+                now = time.monotonic()
+                recent = [s for s in starts if now - s < 1.0]
+                if len(recent) < cap:
+                    break
+                await asyncio.sleep(min(recent) + 1.0 - now)
+            starts.append(time.monotonic())
+            started = starts[-1]
+            delay = rng.choice([0.0, 0.0, 0.01, 0.3])
+            await asyncio.sleep(delay)
+            arrivals.append(time.monotonic() if delay >= 0.3 else started)
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+
+    _in_own_loop(scenario)
+    assert _worst(arrivals) > cap
