@@ -61,11 +61,13 @@ class SlidingWindow:
 ip_window = SlidingWindow()
 
 
-def counter_registrations(session: Session, unit_id: int, counter: str | None,
+def counter_registrations(session: Session, campaign_id: int, unit_id: int, counter: str | None,
                           window_seconds: int) -> int:
-    """Participatory registrations at this counter in the last `window_seconds`."""
+    """Participatory registrations at this counter in the campaign in the last `window_seconds`
+    (campaign first: the (campaign_id, unit_id) index finds the unit's rows without a scan)."""
     since = utcnow() - timedelta(seconds=window_seconds)
     query = select(func.count()).select_from(Assignment).where(
+        Assignment.campaign_id == campaign_id,
         Assignment.unit_id == unit_id,
         Assignment.kind == AssignmentKind.participatory,
         Assignment.created_at >= since,  # type: ignore[operator]

@@ -3,6 +3,8 @@ Thin: every decision is in qr.service / qr.posters / qr.validation."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -10,17 +12,18 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from core.assignments import link_of
 from core.config import get_settings
 from core.db import get_session, session_scope
 from core.models import Campaign, Institution, Unit
 from core.templating import get_env
-from qr import codes, posters, ratelimit, service
+from qr import cache, codes, posters, ratelimit, service
 from qr.layout import FORMATS
 from qr.service import CampaignState
 from qr.urls import GUESTBOOK, KINDS, REGISTRATION, target_url
-from qr.validation import messages, parse_visitor
+from qr.validation import VisitorForm, messages, parse_visitor
 
 router = APIRouter(tags=["qr"])
 templates = Jinja2Templates(env=get_env())
@@ -179,66 +182,101 @@ def _action(kind: str, institution: Institution, unit: Unit, counter: str | None
         scheme="", netloc="").geturl()
 
 
-def _registration_target(session: Session, request: Request, inst_code: str, unit_code: str
-                         ) -> tuple[Institution, Unit, Campaign] | HTMLResponse:
-    """The unit and its open campaign, or the page saying why registration is not possible."""
-    found = _lookup(session, inst_code, unit_code)
-    if found is None:
+async def _registration_view(request: Request, inst_code: str, unit_code: str
+                             ) -> cache.UnitView | HTMLResponse:
+    """The unit and its open campaign (cached, see qr.cache), or the page saying why
+    registration is not possible."""
+    view = await cache.aview_of(inst_code, unit_code)
+    if view is None:
         return _not_found(request)
-    institution, unit = found
-    campaign = service.current_campaign(session, institution.id)  # type: ignore[arg-type]
-    blocked = _state_page(request, institution, campaign)
-    if blocked is not None or campaign is None:
+    blocked = _state_page(request, view.institution, view.campaign)
+    if blocked is not None or view.campaign is None:
         return blocked or _not_found(request)
-    return institution, unit, campaign
+    return view
+
+
+def _empty_form(view: cache.UnitView, counter: str | None, today: date) -> bytes:
+    assert view.campaign is not None
+    context = _form_context(view.institution, view.unit, view.campaign,
+                            _action(REGISTRATION, view.institution, view.unit, counter))
+    context.update(today=today, call_centre=get_settings().call_centre, counter=counter,
+                   values={}, errors={})
+    return templates.env.get_template("qr/register.html").render(context).encode()
 
 
 @router.get("/daftar/{inst_code}/{unit_code}", response_class=HTMLResponse)
-def registration_form(inst_code: str, unit_code: str, request: Request, session: SessionDep,
-                      loket: str | None = None) -> HTMLResponse:
-    target = _registration_target(session, request, inst_code, unit_code)
-    if isinstance(target, HTMLResponse):
-        return target
-    institution, unit, campaign = target
-    counter = service.known_counter(unit, loket)
-    context = _form_context(institution, unit, campaign,
-                            _action(REGISTRATION, institution, unit, counter))
-    return _page(request, "qr/register.html", counter=counter, values={}, errors={}, **context)
+async def registration_form(inst_code: str, unit_code: str, request: Request,
+                            loket: str | None = None) -> Response:
+    """The form behind the QR. Async and cached: a view costs no thread and no query."""
+    view = await _registration_view(request, inst_code, unit_code)
+    if isinstance(view, HTMLResponse):
+        return view
+    counter = service.known_counter(view.unit, loket)
+    today = service.local_today(view.institution)
+    body = view.page(counter, today, lambda: _empty_form(view, counter, today))
+    return HTMLResponse(body, headers=NO_STORE)
+
+
+@dataclass(frozen=True)
+class _Saved:
+    path: str | None = None  # the questionnaire to open
+    refused: str | None = None  # "rate_counter", or "state" (the campaign no longer takes any)
+    campaign: Campaign | None = None  # the campaign as re-read, when refused for its state
+
+
+def _save_registration(campaign_id: int, unit: Unit, counter: str | None,
+                       form: VisitorForm) -> _Saved:
+    """The registration's one short write transaction: re-read the campaign (a status changed
+    since the cached view counts), the per-counter limit, then the rows."""
+    settings = get_settings()
+    with service.write_scope() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if service.campaign_state(campaign) != CampaignState.open:
+            return _Saved(refused="state", campaign=campaign)
+        recent = ratelimit.counter_registrations(session, campaign_id, unit.id, counter,  # type: ignore[arg-type]
+                                                 settings.qr_counter_window_seconds)
+        if recent >= settings.qr_counter_limit:
+            return _Saved(refused="rate_counter")
+        assert campaign is not None
+        assignment = service.register(session, campaign=campaign, unit=unit, counter=counter,
+                                      form=form)
+        path = urlsplit(link_of(assignment)).path
+    return _Saved(path=path)
 
 
 @router.post("/daftar/{inst_code}/{unit_code}", response_class=HTMLResponse)
-def register(
+async def register(
     inst_code: str, unit_code: str, request: Request, loket: str | None = None,
     nama: str = Form(""), wa: str = Form(""), email: str = Form(""), layanan: str = Form(""),
     tanggal: str = Form(""), setuju: str = Form(""),
 ) -> Response:
+    """Validation and limits in the event loop; only the write goes to a thread."""
     settings = get_settings()
     values = {"nama": nama, "wa": wa, "email": email, "layanan": layanan, "tanggal": tanggal,
               "setuju": setuju}
-    with session_scope(write=True) as session:
-        target = _registration_target(session, request, inst_code, unit_code)
-        if isinstance(target, HTMLResponse):
-            return target
-        institution, unit, campaign = target
-        counter = service.known_counter(unit, loket)
-        form, errors = parse_visitor(values, services=unit.services or [],
-                                     today=service.local_today(institution))
-        if form is None:
-            context = _form_context(institution, unit, campaign,
-                                    _action(REGISTRATION, institution, unit, counter))
-            return _page(request, "qr/register.html", 422, counter=counter,
-                         values={k: v[:300] for k, v in values.items()}, errors=errors, **context)
-        if not ratelimit.ip_window.hit(f"reg|{_client_ip(request)}", settings.qr_ip_limit,
-                                       settings.qr_ip_window_seconds):
-            return _message(request, "rate_ip", 429, institution=institution)
-        recent = ratelimit.counter_registrations(session, unit.id, counter,  # type: ignore[arg-type]
-                                                 settings.qr_counter_window_seconds)
-        if recent >= settings.qr_counter_limit:
-            return _message(request, "rate_counter", 429, institution=institution)
-        assignment = service.register(session, campaign=campaign, unit=unit, counter=counter,
-                                      form=form)
-        path = urlsplit(link_of(assignment)).path
-    return RedirectResponse(path, status_code=303, headers={"Referrer-Policy": "no-referrer"})
+    view = await _registration_view(request, inst_code, unit_code)
+    if isinstance(view, HTMLResponse):
+        return view
+    institution, unit, campaign = view.institution, view.unit, view.campaign
+    assert campaign is not None and campaign.id is not None
+    counter = service.known_counter(unit, loket)
+    form, errors = parse_visitor(values, services=unit.services or [],
+                                 today=service.local_today(institution))
+    if form is None:
+        context = _form_context(institution, unit, campaign,
+                                _action(REGISTRATION, institution, unit, counter))
+        return _page(request, "qr/register.html", 422, counter=counter,
+                     values={k: v[:300] for k, v in values.items()}, errors=errors, **context)
+    if not ratelimit.ip_window.hit(f"reg|{_client_ip(request)}", settings.qr_ip_limit,
+                                   settings.qr_ip_window_seconds):
+        return _message(request, "rate_ip", 429, institution=institution)
+    saved = await run_in_threadpool(_save_registration, campaign.id, unit, counter, form)
+    if saved.refused == "rate_counter":
+        return _message(request, "rate_counter", 429, institution=institution)
+    if saved.refused == "state" or saved.path is None:
+        cache.clear()  # the cached view was stale
+        return _state_page(request, institution, saved.campaign) or _not_found(request)
+    return RedirectResponse(saved.path, status_code=303, headers={"Referrer-Policy": "no-referrer"})
 
 
 # --- guest book -------------------------------------------------------------------------------
@@ -283,7 +321,7 @@ def guestbook_submit(
     settings = get_settings()
     values = {"nama": nama, "wa": wa, "email": email, "layanan": layanan, "tanggal": tanggal,
               "setuju": setuju}
-    with session_scope(write=True) as session:
+    with service.write_scope() as session:
         target = _guestbook_target(session, request, inst_code, unit_code)
         if isinstance(target, HTMLResponse):
             return target
