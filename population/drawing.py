@@ -15,8 +15,9 @@ import hashlib
 import math
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 from sqlmodel import Session
@@ -43,9 +44,9 @@ ORDER BY CASE p."group" WHEN 'internal' THEN 0 ELSE 1 END, 4, 5, 6, 7, p.id
 class Frame:
     """The non-expert frame of one draw group, in frame order."""
 
-    ids: list[int] = field(default_factory=list)
-    unit_ids: list[int | None] = field(default_factory=list)
-    groups: list[str] = field(default_factory=list)
+    ids: Sequence[int] = ()
+    unit_ids: Sequence[int | None] = ()
+    groups: Sequence[str] = ()
     units: list[tuple[str, int, int]] = field(default_factory=list)  # (code, start, stop)
     vendors: int = 0
 
@@ -53,7 +54,10 @@ class Frame:
 def load_frames(session: Session, institution_id: int, taken: set[int]) -> tuple[dict[str, Frame], bytes]:
     """The internal and external frames (without the people in `taken`, already assigned in
     the campaign), and the frame's text for the population hash: one line per person,
-    "group|unit code|name|phone|email"."""
+    "group|unit code|name|phone|email".
+
+    Column-wise: the rows are transposed once (`zip(*rows)`) and every step after that runs
+    over whole columns, so a million people cost a few C-level passes, not a Python loop."""
     conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
     sql = _FRAME_SQL.format(c='COLLATE "C"' if postgres else "", ph="%s" if postgres else "?")
@@ -65,27 +69,25 @@ def load_frames(session: Session, institution_id: int, taken: set[int]) -> tuple
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    frames = {"internal": Frame(), "external": Frame()}
     if taken:  # people registered at a counter (participatory) before the draw
         rows = [row for row in rows if row[0] not in taken]
-    lines = []
-    current: tuple[Frame, str] | None = None
-    start = 0
-    for pid, unit_id, group, code, name, phone, email in rows:
-        frame = frames["internal" if group == "internal" else "external"]
-        if current != (frame, code):
-            if current is not None:
-                current[0].units.append((current[1], start, len(current[0].ids)))
-            current, start = (frame, code), len(frame.ids)
-        frame.ids.append(pid)
-        frame.unit_ids.append(unit_id)
-        frame.groups.append(group)
-        if group == "vendor":
-            frame.vendors += 1
-        lines.append(f"{group}|{code}|{name}|{phone}|{email}")
-    if current is not None:
-        current[0].units.append((current[1], start, len(current[0].ids)))
-    return frames, "\n".join(lines).encode()
+    if not rows:
+        return {"internal": Frame(), "external": Frame()}, b""
+    ids, unit_ids, groups, codes, names, phones, emails = zip(*rows, strict=True)
+    text = "\n".join(map("|".join, zip(groups, codes, names, phones, emails, strict=True))).encode()
+    split = groups.count("internal")  # the query lists internal first
+    frames = {}
+    for name, start, stop in (("internal", 0, split), ("external", split, len(ids))):
+        units, at = [], start
+        for code, run in groupby(codes[start:stop]):
+            size = sum(1 for _ in run)
+            units.append((code, at, at + size))
+            at += size
+        frame_groups = groups[start:stop]
+        frames[name] = Frame(ids[start:stop], unit_ids[start:stop], frame_groups,
+                             [(code, a - start, b - start) for code, a, b in units],
+                             frame_groups.count("vendor"))
+    return frames, text
 
 
 _SHA256_BLOCK = 64
@@ -97,22 +99,22 @@ def draw_frame(frame: Frame, group: str, shares: dict[str, int], seed: int,
     """Per unit, a simple random sample of the unit's share, then an ordered reserve list.
 
     `random.Random("seed:group:unit code").sample` over the unit's members in frame order: the
-    same frame and seed always give the same people, whatever the database ids."""
+    same frame and seed always give the same people, whatever the database ids. The sampled
+    people become picks (assignments); the reserves, in order, are listed in the unit's
+    allocation ("reserve_ids": person ids, the first replaces the first unreachable person)
+    and get an assignment only when one is called up (`sampling.call_reserve`)."""
     allocations: dict[str, Any] = {}
     picks: list[Pick] = []
-    sampled, reserve = AssignmentKind.sampled.value, AssignmentKind.reserve.value
+    sampled = AssignmentKind.sampled.value
+    ids, unit_ids, groups = frame.ids, frame.unit_ids, frame.groups
     for code, start, stop in frame.units:
         size = stop - start
         k = shares[code]
         reserves = min(size - k, math.ceil(k * reserve_ratio))
-        chosen = random.Random(f"{seed}:{group}:{code}").sample(range(size), k + reserves)  # noqa: S311 - auditable, not secret
-        for rank, index in enumerate(chosen):
-            i = start + index
-            if rank < k:
-                picks.append((frame.ids[i], frame.unit_ids[i], frame.groups[i], sampled, None))
-            else:
-                picks.append((frame.ids[i], frame.unit_ids[i], frame.groups[i], reserve, rank - k + 1))
-        allocations[code] = {"population": size, "sample": k, "reserve": reserves}
+        chosen = random.Random(f"{seed}:{group}:{code}").sample(range(start, stop), k + reserves)  # noqa: S311 - auditable, not secret
+        picks += [(ids[i], unit_ids[i], groups[i], sampled, None) for i in chosen[:k]]
+        allocations[code] = {"population": size, "sample": k, "reserve": reserves,
+                             "reserve_ids": [ids[i] for i in chosen[k:]]}
     return allocations, picks
 
 
@@ -143,8 +145,8 @@ def write_assignments(session: Session, campaign_id: int, picks: list[Pick], cre
     now = writer.value("created_at", created_at)
     active, inactive = writer.value("active", True), writer.value("active", False)
     reserve = AssignmentKind.reserve.value
-    with writer:
-        append = writer.append
-        for (pid, unit_id, group, kind, rank), (nonce, token_hash) in zip(picks, token_pairs(len(picks)), strict=True):
-            append((campaign_id, pid, unit_id, group, kind, inactive if kind == reserve else active,
-                    rank, None, nonce, token_hash, now))
+    writer.write([
+        (campaign_id, pid, unit_id, group, kind, inactive if kind == reserve else active,
+         rank, None, nonce, token_hash, now)
+        for (pid, unit_id, group, kind, rank), (nonce, token_hash) in zip(picks, token_pairs(len(picks)), strict=True)
+    ])

@@ -13,7 +13,9 @@ A draw, per institution and respondent group (vendors count as external):
   * in each unit a seeded simple random sample: Python's Mersenne Twister seeded with
     "seed:group:unit code" samples k + reserves positions among the unit's members, listed in
     byte order of (name, phone, email) — an order that does not depend on database ids; the
-    first k are sampled and the next ones form an ordered reserve list (inactive assignments);
+    first k are sampled (assignments) and the next ones form the unit's ordered reserve list,
+    kept in the draw record (allocations[group][unit code]["reserve_ids"]); `call_reserve`
+    gives the next reserve an active assignment when someone cannot be reached;
   * experts are chosen by criterion, in the order the PIC listed them, up to a count per criterion.
 The seed, the population snapshot's SHA-256 (of the frame: one "group|unit code|name|phone|email"
 line per person in that order, then the experts), sizes and allocations are stored in a
@@ -25,6 +27,12 @@ lines built from that key. Listing them by the stored values lets the database s
 from before the change can differ from a re-draw with the same seed; each SampleDraw remains
 reproducible with the code version that made it. The audit record names the algorithm
 (ALGORITHM below).
+
+Changed again for speed (issue 3, second follow-up): reserves used to be written as inactive
+assignments (a third of all rows written, each with a token) and are now listed in the draw
+record and given an assignment only when called up. Who is sampled and the order of the
+reserves are unchanged (same frame and seed, same people: checked against the previous code),
+so ALGORITHM keeps its name.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from core.assignments import create_assignment
 from core.audit import record as audit
 from core.clock import utcnow
 from core.config import get_settings
@@ -197,7 +206,7 @@ def draw_sample(
         allocations[group], group_picks = draw_frame(frame, group, shares, seed, settings.sample_reserve_ratio)
         picks += group_picks
         sizes[group] = {"population": len(frame.ids), "size": n,
-                        "reserves": sum(1 for p in group_picks if p[3] == AssignmentKind.reserve)}
+                        "reserves": sum(a["reserve"] for a in allocations[group].values())}
     sizes["external"]["vendors"] = frames["external"].vendors
     sizes["external"]["target"] = max(sizes["external"]["size"], EXTERNAL_FALLBACK)
     allocations["expert"], expert_picks = _experts(experts, settings.expert_per_criterion)
@@ -236,3 +245,32 @@ def draw_samples(
     withdraws every draw of the call. The caller commits."""
     with session.begin_nested(), bulk_mode(session):
         return [draw_sample(session, campaign, seed=seed, margin=margin, actor=actor) for campaign in campaigns]
+
+
+def call_reserve(session: Session, campaign: Campaign, unit_code: str, group: str) -> Assignment | None:
+    """Give the next reserve of a unit (draw group "internal" or "external") an active
+    assignment, to replace someone who cannot be reached; None when the list is used up.
+
+    Reserves are taken in their drawn order, skipping anyone who already has an assignment in
+    the campaign (e.g. registered at a counter) or is no longer eligible. The caller commits."""
+    draw = _current(session, campaign)
+    if draw is None:
+        raise SamplingError(f"Kampanye {campaign.id} belum punya sampel. / Campaign {campaign.id} has no sample yet.")
+    allocation = draw.allocations.get(group, {}).get(unit_code)
+    if allocation is None:
+        raise SamplingError(f"Unit {unit_code} tidak ada di sampel {group} kampanye {campaign.id}. / "
+                            f"Unit {unit_code} is not in the {group} sample of campaign {campaign.id}.")
+    reserve_ids: list[int] = allocation.get("reserve_ids", [])
+    assigned = set(session.scalars(select(Assignment.person_id).where(
+        Assignment.campaign_id == campaign.id, Assignment.person_id.in_(reserve_ids))))  # type: ignore[attr-defined]
+    for rank, person_id in enumerate(reserve_ids, start=1):
+        if person_id in assigned:
+            continue
+        person = session.get(Person, person_id)
+        if person is None or person.status != "eligible":
+            continue
+        assignment = create_assignment(session, campaign, person, kind=AssignmentKind.reserve,
+                                       active=True, reserve_rank=rank)
+        session.flush()
+        return assignment
+    return None

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core.models import Assignment, Person
+from core.models import Assignment, Person, Unit
 from population.errors import SamplingError
 from population.models import SampleDraw
 from population.sampling import allocate, draw_sample, sample_size
@@ -82,10 +83,16 @@ def test_draw_sizes_allocation_reserves_and_experts(session: Session) -> None:
     assert [alloc[u]["sample"] for u in ("a", "b", "c")] == [79, 40, 13]
     kinds = Counter(a.kind for a in session.scalars(select(Assignment).where(Assignment.campaign_id == campaign.id)))
     assert kinds["sampled"] == draw.sizes["internal"]["size"] + draw.sizes["external"]["size"]
-    reserves = session.scalars(select(Assignment).where(Assignment.kind == "reserve")).all()
-    assert reserves and all(not r.active and r.reserve_rank for r in reserves)
-    ranks = sorted(r.reserve_rank for r in reserves if r.unit_id == reserves[0].unit_id and r.group == reserves[0].group)
-    assert ranks == list(range(1, len(ranks) + 1))
+    assert kinds["reserve"] == 0  # reserves are listed in the draw, called up one by one
+    sampled = set(session.scalars(select(Assignment.person_id)))
+    for group in ("internal", "external"):
+        for code, a in draw.allocations[group].items():
+            assert len(a["reserve_ids"]) == a["reserve"] == min(a["population"] - a["sample"], math.ceil(a["sample"] * 0.5))
+            assert not sampled & set(a["reserve_ids"])
+            unit = session.scalars(select(Unit).where(Unit.institution_id == inst.id, Unit.code == code)).one()
+            members = {p.id for p in session.scalars(select(Person).where(Person.unit_id == unit.id))
+                       if (p.group == "internal") == (group == "internal")}
+            assert set(a["reserve_ids"]) <= members
     experts = {name for name, kind, _ in _picked(session, campaign.id) if kind == "expert"}  # type: ignore[arg-type]
     # three per criterion (the setting), in the order the PIC listed them (source row)
     assert experts == {"Ahli Akademisi 4", "Ahli Akademisi 3", "Ahli Akademisi 2", "Ahli Jurnalis 0", "Ahli Jurnalis 1"}
@@ -117,8 +124,7 @@ def test_second_draw_refused_unless_replaced(session: Session) -> None:
     assert second.version == 2 and not first.current
     assert session.scalars(select(SampleDraw).where(SampleDraw.current.is_(True))).one().id == second.id  # type: ignore[attr-defined]
     total = len(session.scalars(select(Assignment)).all())
-    assert total == sum(a["sample"] + a["reserve"] for g in ("internal", "external")
-                        for a in second.allocations[g].values())
+    assert total == sum(a["sample"] for g in ("internal", "external") for a in second.allocations[g].values())
 
 
 def test_replace_refused_after_answers(session: Session) -> None:
@@ -167,3 +173,30 @@ def test_national_draw_is_one_all_or_nothing_transaction(session: Session) -> No
     alone = make_campaign(session, second)
     draw_sample(session, alone, seed=4)
     assert _picked(session, c2.id) == _picked(session, alone.id)  # type: ignore[arg-type]
+
+
+def test_reserves_are_called_up_in_their_drawn_order(session: Session) -> None:
+    from core.assignments import create_assignment
+    from core.models import AssignmentKind
+    from population.sampling import call_reserve
+
+    inst = _population(session, {"A": 40})
+    campaign = make_campaign(session, inst)
+    with pytest.raises(SamplingError, match="no sample"):
+        call_reserve(session, campaign, "a", "internal")
+    draw = draw_sample(session, campaign, seed=2)
+    reserve_ids = draw.allocations["internal"]["a"]["reserve_ids"]
+    assert len(reserve_ids) >= 3
+    first = call_reserve(session, campaign, "a", "internal")
+    assert first is not None and (first.person_id, first.reserve_rank, first.kind, first.active) == (
+        reserve_ids[0], 1, "reserve", True)
+    # The second reserve registered at a counter meanwhile: the third is called up next.
+    walk_in = session.get(Person, reserve_ids[1])
+    create_assignment(session, campaign, walk_in, kind=AssignmentKind.participatory)  # type: ignore[arg-type]
+    nxt = call_reserve(session, campaign, "a", "internal")
+    assert nxt is not None and (nxt.person_id, nxt.reserve_rank) == (reserve_ids[2], 3)
+    for _ in reserve_ids[3:]:
+        assert call_reserve(session, campaign, "a", "internal") is not None
+    assert call_reserve(session, campaign, "a", "internal") is None  # used up
+    with pytest.raises(SamplingError, match="not in the internal sample"):
+        call_reserve(session, campaign, "zz", "internal")
