@@ -12,15 +12,17 @@ from sqlmodel import Session
 
 from core.clock import utcnow
 from core.models import Campaign, Institution, Unit
-from qr import ratelimit
+from qr import cache, ratelimit
 from tests.factories import make_campaign, make_institution, make_unit
 
 
 @pytest.fixture(autouse=True)
 def _fresh_ip_window() -> Iterator[None]:
     ratelimit.ip_window.clear()
+    cache.clear()
     yield
     ratelimit.ip_window.clear()
+    cache.clear()
 
 
 @dataclass

@@ -220,3 +220,72 @@ def test_choose_unit_lists_public_units(world: World, client: TestClient,
     assert page.status_code == 200
     assert "/daftar/KAB-KTG/DUKCAPIL" in page.text and "Inspektorat" not in page.text
     assert client.get("/daftar/NOPE").status_code == 404
+
+
+def test_page_follows_a_campaign_closed_in_this_process_at_once(
+    world: World, client: TestClient, session: Session
+) -> None:
+    assert client.get(FORM).status_code == 200  # the view is cached now
+    world.campaign.status = "closed"
+    session.add(world.campaign)
+    session.commit()
+    page = client.get(FORM)
+    assert page.status_code == 410 and "Survei sudah ditutup" in page.text
+
+
+def _close_elsewhere(session: Session, world: World) -> None:
+    """Close the campaign as another process would: a plain UPDATE, no ORM events here."""
+    from sqlalchemy import update
+
+    from core.models import Campaign
+
+    session.execute(update(Campaign).where(Campaign.id == world.campaign.id).values(status="closed"))
+    session.commit()
+
+
+def test_campaign_closed_elsewhere_takes_no_registration(
+    world: World, client: TestClient, session: Session
+) -> None:
+    assert client.get(FORM).status_code == 200
+    _close_elsewhere(session, world)
+    assert client.get(FORM).status_code == 200  # the cached view, at most TTL_SECONDS old
+    reply = client.post(FORM, data=valid(), follow_redirects=False)
+    assert reply.status_code == 410 and "Survei sudah ditutup" in reply.text  # re-read on write
+    assert count(session, Assignment) == 0 and count(session, Person) == 0
+    assert client.get(FORM).status_code == 410  # the refused POST dropped the stale view
+
+
+def test_page_follows_a_campaign_closed_elsewhere_within_the_ttl(
+    world: World, client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qr import cache
+
+    assert client.get(FORM).status_code == 200
+    _close_elsewhere(session, world)
+    assert client.get(FORM).status_code == 200
+    later = cache.time.monotonic() + cache.TTL_SECONDS + 0.1
+    monkeypatch.setattr(cache.time, "monotonic", lambda: later)
+    assert client.get(FORM).status_code == 410
+
+
+def test_page_closes_on_the_second_whatever_the_cache_holds(
+    world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qr import service
+
+    assert client.get(FORM).status_code == 200
+    assert world.campaign.closes_at is not None
+    after_close = world.campaign.closes_at + timedelta(seconds=1)
+    monkeypatch.setattr(service, "utcnow", lambda: after_close)
+    assert client.get(FORM).status_code == 410
+
+
+def test_unknown_codes_are_not_cached(world: World, client: TestClient) -> None:
+    from qr import cache
+
+    for n in range(20):
+        assert client.get(f"/daftar/KAB-KTG/NOPE{n}").status_code == 404
+        assert client.get(f"/daftar/NOPE{n}/DUKCAPIL").status_code == 404
+    assert len(cache._views) == 0
+    assert client.get(FORM).status_code == 200
+    assert len(cache._views) == 1
