@@ -99,3 +99,23 @@ def test_the_app_only_ever_inserts_audit_rows(audit_rows: World, as_user, writes
     assert after[:len(before)] == before  # nothing changed or removed, only appended
     assert sorted(a.split(":", 1)[1] for a in after[len(before):]) == [
         "integrity.flag", "monitor.export", "user.disable"]
+
+
+def test_action_list_and_bounded_count(audit_rows: World, as_user, session: Session,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import monitor.audit_routes as routes
+
+    client = as_user("admin")
+    expected = sorted(set(session.exec(select(AuditLog.action)).all()))
+    page = client.get("/pic/admin/audit").text
+    options = re.findall(r'<option value="([a-z_.]+)"', page.split('id="f-action"')[1].split("</select>")[0])
+    assert options == expected and {"population.import", "sample.draw"} <= set(options)
+    only_b = client.get("/pic/admin/audit", params={"institution": str(audit_rows.b.inst.id)}).text
+    b_rows = len(session.exec(select(AuditLog).where(AuditLog.institution_id == audit_rows.b.inst.id)).all())
+    assert f"<p>{b_rows} catatan." in only_b
+    monkeypatch.setattr(routes, "COUNT_LIMIT", 50)
+    capped = client.get("/pic/admin/audit", params={"action": "population.import"}).text
+    assert "Lebih dari 50 catatan." in capped and "Berikutnya" in capped  # 130 rows: 2 pages
+    last = client.get("/pic/admin/audit", params={"action": "population.import", "hal": 1}).text
+    assert last.count("<td>population.import</td>") == 30 and "Berikutnya" not in last
+    assert "Sebelumnya" in last
