@@ -3,8 +3,9 @@
 A burst of webhooks would otherwise queue for the database one transaction each (on SQLite one
 writer at a time, each waiting in SQLite's busy handler whose sleeps grow to 100 ms; on PostgreSQL
 a round trip and a commit each). Instead every webhook hands its form to one writer thread, which
-stores everything waiting with ONE statement in one transaction (`service.accept_many`) and then
-answers each webhook. A burst of 100 webhooks costs a few statements and commits.
+stores everything waiting with ONE statement in one transaction (`service.accept_many`), answers
+each webhook, and wakes the bot's decider thread(s) (`service.wake`). A burst of 100 webhooks
+costs a few statements and commits.
 
 If a batch fails as a whole, each form is tried again on its own, so one bad form cannot fail the
 others; a form that still fails raises in its webhook (500: Twilio retries it later).
@@ -17,7 +18,7 @@ import queue
 import threading
 from concurrent.futures import Future
 
-from bot.service import accept_many, accepting, write_lock
+from bot.service import accept_many, accepting, wake, write_lock
 from core.db import session_scope
 
 log = logging.getLogger("spibot.bot")
@@ -62,6 +63,8 @@ class GroupWriter:
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+            if any(outcome is True for outcome in outcomes):
+                wake()  # decide the replies (the decider yields while webhooks keep arriving)
 
     def _store(self, batch: list[_Item]) -> list[bool | BaseException]:
         """Store the batch in one transaction; if that fails, each form on its own."""

@@ -357,6 +357,37 @@ def _deliver(session: Session, inbound: InboundMessage, phone: str,
 _runners = threading.BoundedSemaphore(RUNNERS_PG)
 _sqlite_runner = threading.Lock()
 _wanted = threading.Event()
+_wake = threading.Event()
+_deciders: list[threading.Thread] = []
+_deciders_lock = threading.Lock()
+
+
+def wake() -> None:
+    """Have this process's decider thread(s) run `kick` soon. Cheap and non-blocking: the inbox
+    calls it once per stored batch, instead of a thread-pool task per webhook."""
+    if len(_deciders) < _decider_count() or not all(t.is_alive() for t in _deciders):
+        with _deciders_lock:
+            _deciders[:] = [t for t in _deciders if t.is_alive()]
+            while len(_deciders) < _decider_count():
+                thread = threading.Thread(target=_decide_forever, daemon=True,
+                                          name=f"bot-decider-{len(_deciders)}")
+                thread.start()
+                _deciders.append(thread)
+    _wake.set()
+
+
+def _decider_count() -> int:
+    return 1 if get_settings().is_sqlite else RUNNERS_PG
+
+
+def _decide_forever() -> None:
+    while True:
+        _wake.wait()
+        _wake.clear()
+        try:
+            kick()
+        except Exception:  # noqa: BLE001 - the next wake (or the scheduler's job) tries again
+            log.exception("deciding inbound messages failed")
 
 
 def kick() -> None:

@@ -79,5 +79,27 @@ def replies_to(session: Session, phone: str) -> list[str]:
     return [r.payload.get("body", "") for r in rows if r.purpose == "reply"]
 
 
+def settle(timeout: float = 20) -> None:
+    """Wait (bounded) until every stored inbound message is decided. The app decides replies in
+    its decider thread(s) after the webhook's response; this also handles what they have not
+    taken yet, so a test never depends on their timing."""
+    import time
+
+    from bot.models import InboundMessage
+    from bot.service import process_pending
+    from core.db import session_scope
+
+    deadline = time.monotonic() + timeout
+    while True:
+        process_pending()
+        with session_scope() as s:
+            undecided = s.exec(select(InboundMessage.id)
+                               .where(InboundMessage.status == "received")).first()
+        if undecided is None:
+            return
+        assert time.monotonic() < deadline, "inbound messages still undecided"
+        time.sleep(0.05)
+
+
 def past(days: int) -> Any:
     return utcnow() - timedelta(days=days)

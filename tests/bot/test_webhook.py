@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from bot.models import InboundMessage
-from tests.bot.helpers import inbound_form, make_world, post_signed, replies_to
+from tests.bot.helpers import inbound_form, make_world, post_signed, replies_to, settle
 
 PHONE = "+6281200000001"
 
@@ -45,7 +45,65 @@ def test_webhook_answers_empty_twiml_and_retries_never_reply_twice(client: TestC
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/xml")
         assert "<Response></Response>" in response.text
+    settle()
     assert len(replies_to(session, PHONE)) == 1
+
+
+def test_the_app_decides_on_its_own_after_answering(client: TestClient, session: Session) -> None:
+    """Nobody calls process_pending here: the inbox wakes the decider thread."""
+    import time
+
+    make_world(session)
+    assert post_signed(client, inbound_form(PHONE, "isi survei")).status_code == 200
+    deadline = time.monotonic() + 10
+    while not replies_to(session, PHONE) and time.monotonic() < deadline:
+        session.rollback()  # a new snapshot on the next read
+        time.sleep(0.05)
+    [reply] = replies_to(session, PHONE)
+    assert "/s/" in reply
+
+
+def test_signature_check_agrees_with_twilios_validator() -> None:
+    """bot.webhook's fast check accepts exactly what twilio's RequestValidator accepts, with and
+    without the default port in the signed URL, and rejects any change of URL, field or token."""
+    from twilio.request_validator import RequestValidator
+
+    from bot.webhook import parse_form, verify
+
+    token = "secret-token"  # noqa: S105
+    form = inbound_form(PHONE, "Isi Survei 🙏 & = + ü", ButtonText="", Latitude="-6.2")
+    validator = RequestValidator(token)
+    for signed_url, checked_url in [("https://spi.example.go.id/twilio/inbound",) * 2,
+                                    ("https://spi.example.go.id:443/twilio/inbound",
+                                     "https://spi.example.go.id/twilio/inbound"),
+                                    ("http://127.0.0.1:8000/twilio/inbound?x=1",) * 2]:
+        header = validator.compute_signature(signed_url, form).encode()
+        assert validator.validate(checked_url, form, header.decode())
+        assert verify(checked_url, form, header, token)
+        assert not verify(checked_url, {**form, "Body": "isi survei"}, header, token)
+        assert not verify(checked_url + "x", form, header, token)
+        assert not verify(checked_url, form, header, "other-token")
+        assert not verify(checked_url, form, b"", token)
+    from urllib.parse import urlencode
+
+    assert parse_form(urlencode(form).encode()) == form
+
+
+def test_other_content_types_and_oversized_bodies(client: TestClient, session: Session) -> None:
+    """A multipart form is parsed too (Twilio sends urlencoded); a huge body is refused (413)."""
+    from core.config import get_settings
+    from dispatch.twilio_webhooks import sign
+
+    make_world(session)
+    form = inbound_form(PHONE, "Isi Survei")
+    url = get_settings().public_base_url.rstrip("/") + "/twilio/inbound"
+    multipart = client.post("/twilio/inbound", files={k: (None, v) for k, v in form.items()},
+                            headers={"X-Twilio-Signature": sign(url, form)})
+    assert multipart.status_code == 200
+    huge = inbound_form(PHONE, "x" * 300_000)
+    assert post_signed(client, huge).status_code == 413
+    settle()
+    assert session.exec(select(InboundMessage.body)).all() == ["Isi Survei"]
 
 
 def _random_text(rng: random.Random) -> str:
@@ -70,7 +128,6 @@ def test_fuzzed_webhooks_never_produce_a_5xx(client: TestClient, session: Sessio
 
 def test_full_isi_survei_path_on_the_running_app(live_app: object, session: Session) -> None:
     """A signed webhook to the served app -> outbox priority lane -> sandbox channel sends it."""
-    from bot.service import process_pending
     from dispatch.sandbox import conversation
     from dispatch.worker import run_until_idle
 
@@ -78,21 +135,7 @@ def test_full_isi_survei_path_on_the_running_app(live_app: object, session: Sess
     with httpx.Client(base_url=live_app.url) as http:  # type: ignore[attr-defined]
         for body in ("Isi Survei", "Tanya SPI", "4", "STOP"):
             assert post_signed(http, inbound_form(PHONE, body)).status_code == 200
-    # The app decides replies in background runners (two on PostgreSQL): handle what they have not
-    # taken, then wait (bounded) until every message is decided before draining the outbox.
-    import time
-
-    from core.db import session_scope
-
-    deadline = time.monotonic() + 20
-    while True:
-        process_pending()
-        with session_scope() as s:
-            undecided = s.exec(select(func.count()).select_from(InboundMessage)
-                               .where(InboundMessage.status == "received")).one()
-        if undecided == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    settle()
     run_until_idle(timeout=20)
     sent = conversation(session, PHONE)
     texts = [m.text for m in sent]

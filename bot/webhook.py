@@ -1,0 +1,146 @@
+"""The Twilio inbound webhook as a lean ASGI endpoint: read the form, check the signature, hand the
+form to the inbox's group commit, answer empty TwiML.
+
+A burst of 100 webhooks arrives together and is served by one event loop: every bit of CPU per
+webhook adds to the last one's response time. So this endpoint skips FastAPI's dependency
+injection, its multipart-capable form parser and the per-request `RequestValidator` (which parses
+the URL and signs it twice): the form is one `parse_qsl`, the two URLs Twilio may have signed are
+computed once per path, and the second HMAC is only computed when the first does not match.
+Deciding the reply is not started from here: the inbox wakes the bot's decider thread(s) after
+each stored batch (no thread-pool hop per webhook).
+
+The signature is Twilio's documented scheme (HMAC-SHA1 of the URL followed by every POST field's
+name and value, sorted by name; base64), checked against PUBLIC_BASE_URL + path (+ query), with and
+without the default port as Twilio's own validator does. `tests/bot/test_webhook.py` checks it
+against the twilio library's `RequestValidator`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from functools import lru_cache
+from hashlib import sha1
+from typing import Any
+from urllib.parse import parse_qsl, urlparse
+
+from twilio.request_validator import add_port, remove_port
+
+from bot.inbox import writer
+from core.config import get_settings
+
+log = logging.getLogger("spibot.webhooks")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_BODY_BYTES = 256 * 1024  # a Twilio form is a few KB; a 4,096-character body ~36 KB encoded
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+FORBIDDEN = b'{"detail":"invalid signature"}'
+FORM_TYPE = b"application/x-www-form-urlencoded"
+
+
+@lru_cache(maxsize=64)
+def signed_urls(url: str) -> tuple[str, ...]:
+    """The URL as Twilio may have signed it: without and with the default port."""
+    parsed = urlparse(url)
+    return tuple(dict.fromkeys((remove_port(parsed), add_port(parsed))))
+
+
+def signature(token: str, url: str, params: dict[str, str]) -> bytes:
+    """Twilio's X-Twilio-Signature of a form POST (one value per field)."""
+    data = url + "".join(name + params[name] for name in sorted(params))
+    return base64.b64encode(hmac.new(token.encode(), data.encode("utf-8"), sha1).digest())
+
+
+def verify(url: str, params: dict[str, str], header: bytes, token: str) -> bool:
+    if not header:
+        return False
+    return any(hmac.compare_digest(signature(token, variant, params), header)
+               for variant in signed_urls(url))
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """application/x-www-form-urlencoded -> fields (the last value of a repeated field), as
+    Starlette's parser decodes them (latin-1 bytes, then percent-decoding as UTF-8)."""
+    return dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request body, or None when it is larger than MAX_BODY_BYTES."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _multipart_form(scope: Scope, body: bytes) -> dict[str, str]:
+    """Any other content type (Twilio never sends one) goes through Starlette's parser."""
+    from starlette.requests import Request
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(scope, replay).form()
+    return {name: str(value) for name, value in form.multi_items()}
+
+
+async def handle_inbound(scope: Scope, receive: Receive, send: Send) -> None:
+    """POST /twilio/inbound: store the message once per MessageSid, answer empty TwiML at once.
+
+    403 (logged without the body) for a missing or wrong signature; 413 for a body over
+    MAX_BODY_BYTES. A retried webhook (same MessageSid) is answered 200 and never replied to twice.
+    """
+    content_type = signature_header = b""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"x-twilio-signature":
+            signature_header = value
+    body = await _read_body(receive)
+    if body is None:
+        await _respond(send, 413, b'{"detail":"too large"}', b"application/json")
+        return
+    if content_type.split(b";", 1)[0].strip().lower() == FORM_TYPE:
+        form = parse_form(body)
+    else:
+        form = await _multipart_form(scope, body)
+    settings = get_settings()
+    query = scope.get("query_string", b"").decode("latin-1")
+    url = settings.public_base_url.rstrip("/") + scope["path"] + (f"?{query}" if query else "")
+    if not verify(url, form, signature_header, settings.twilio_auth_token):
+        log.warning("rejected webhook with a bad signature on %s", scope["path"])
+        await _respond(send, 403, FORBIDDEN, b"application/json")
+        return
+    await asyncio.wrap_future(writer.submit(form))
+    await _respond(send, 200, EMPTY_TWIML, b"application/xml")
+
+
+class InboundEndpoint:
+    """`handle_inbound` as an ASGI app (Starlette wraps plain functions as request -> response)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await handle_inbound(scope, receive, send)
+
+
+twilio_inbound = InboundEndpoint()
