@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -182,10 +183,11 @@ async def _registration(conn: Conn, phone: str, follow: bool, out: Scenario, mea
 
 
 async def _load(host: str, port: int, users: int, seconds: float, warmup: float, kind: str,
-                think: tuple[float, float] | None = None) -> tuple[Scenario, float]:
+                think: tuple[float, float] | None, cpu: Callable[[], tuple[float, ...]]
+                ) -> tuple[Scenario, float, tuple[float, ...]]:
     """`users` phones, each on its own keep-alive connection, doing `kind` back to back (closed
     loop) or with think time, for `warmup` + `seconds`; only requests started after the warm-up
-    and finished in the window count. Returns the latencies and the measured window."""
+    count. Returns the latencies, the measured window, and `cpu()` over that window."""
     import random
 
     conns = [Conn(*(await asyncio.open_connection(host, port)), f"{host}:{port}") for _ in range(users)]
@@ -225,10 +227,16 @@ async def _load(host: str, port: int, users: int, seconds: float, warmup: float,
                 if think:
                     await asyncio.sleep(rng.uniform(*think))
 
-    await asyncio.gather(*(user(n, c) for n, c in enumerate(conns)))
+    async def meter() -> tuple[float, ...]:
+        await asyncio.sleep(start - time.perf_counter())
+        before = cpu()
+        await asyncio.sleep(stop - time.perf_counter())
+        return tuple(b - a for a, b in zip(before, cpu(), strict=True))
+
+    used, *_ = await asyncio.gather(meter(), *(user(n, c) for n, c in enumerate(conns)))
     for c in conns:
         c.writer.close()
-    return out, time.perf_counter() - start
+    return out, stop - start, used
 
 
 def _seed_http(db_url: str) -> None:
@@ -256,7 +264,7 @@ def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
     import httpx
     import uvloop
 
-    from bench._common import database
+    from bench._common import database, server_cpu
     from bench.bot import free_port
 
     db_url = database(backend)
@@ -290,15 +298,23 @@ def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
         if think:
             plans.append(("REALISTIC: think time 5-15 s before POST and after the questionnaire",
                           "flow", (5.0, 15.0)))
+        dbname = db_url.rsplit("/", 1)[1] if backend == "postgresql" else ""
+
+        def db_cpu() -> float:
+            return server_cpu(dbname) if dbname else 0.0
+
+        def cpu() -> tuple[float, float, float]:
+            return _server_cpu(server.pid), time.process_time(), db_cpu()
+
         for label, kind, pause in plans:
-            cpu0, client0 = _server_cpu(server.pid), time.process_time()
             span = max(seconds, 40.0) if pause else seconds
-            out, window = uvloop.run(_load("127.0.0.1", port, users, span, warmup, kind, pause))
-            server_cpu, client_cpu = _server_cpu(server.pid) - cpu0, time.process_time() - client0
-            requests = sum(len(v) for k, v in out.times.items() if not k.startswith("whole"))
-            print(f"[{kind}] {label}: {requests / window:.0f} req/s; CPU per request: server "
-                  f"{server_cpu / max(requests, 1) * 1000:.2f} ms, load generator "
-                  f"{client_cpu / max(requests, 1) * 1000:.2f} ms")
+            out, window, (web_cpu, client_cpu, pg_cpu) = uvloop.run(
+                _load("127.0.0.1", port, users, span, warmup, kind, pause, cpu))
+            n = max(sum(len(v) for k, v in out.times.items() if not k.startswith("whole")), 1)
+            print(f"[{kind}] {label}: {n / window:.0f} req/s; CPU per request: web server "
+                  f"{web_cpu / n * 1000:.2f} ms"
+                  + (f", PostgreSQL {pg_cpu / n * 1000:.2f} ms" if dbname else "")
+                  + f", load generator {client_cpu / n * 1000:.2f} ms")
             for name, times in out.times.items():
                 print(f"    {name}: n={len(times)} p50 {_pct(times, 50) * 1000:.1f} ms, "
                       f"p95 {_pct(times, 95) * 1000:.1f} ms, p99 {_pct(times, 99) * 1000:.1f} ms, "
