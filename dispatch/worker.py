@@ -135,8 +135,10 @@ class Worker:
             if not items:
                 return []
             addrs = list({i.to_address for i in items if i.purpose != "reply"})
-            opted = set(session.execute(select(OptOut.address).where(OptOut.address.in_(addrs))).scalars()) if addrs else set()  # type: ignore[attr-defined]
-            unreachable = set(session.execute(select(Unreachable.address).where(Unreachable.address.in_(addrs))).scalars()) if addrs else set()  # type: ignore[attr-defined]
+            opted, unreachable = set(), set()
+            if addrs:
+                opted = set(session.execute(select(OptOut.address).where(outbox.in_values(session, OptOut.address, addrs))).scalars())
+                unreachable = set(session.execute(select(Unreachable.address).where(outbox.in_values(session, Unreachable.address, addrs))).scalars())
             keep: list[outbox.Claimed] = []
             for it in items:
                 if it.purpose != "reply" and (it.to_address in opted or it.to_address in unreachable):

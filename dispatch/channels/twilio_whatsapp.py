@@ -64,9 +64,10 @@ class TwilioWhatsAppChannel:
         else:
             kwargs["body"] = message.body
         try:
-            # The async twilio client ignores its own timeout: enforce it here.
-            msg = await asyncio.wait_for(self.client.messages.create_async(**kwargs),  # type: ignore[arg-type]
-                                         self.settings.twilio_timeout_seconds)
+            # The async twilio client ignores its own timeout: enforce it here (asyncio.timeout,
+            # unlike wait_for, does not wrap each request in another task).
+            async with asyncio.timeout(self.settings.twilio_timeout_seconds):
+                msg = await self.client.messages.create_async(**kwargs)  # type: ignore[arg-type]
         except TwilioRestException as exc:
             raise classify_twilio(exc.status, exc.code, exc.msg or str(exc)) from None
         except (TimeoutError, aiohttp.ServerDisconnectedError) as exc:
