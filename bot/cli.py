@@ -31,10 +31,11 @@ def chat(
     from core.db import session_scope
 
     if phone_of(phone) is None:
-        console.print(f"[red]{phone!r} is not an E.164 number; write it like +6281234567890.[/red]")
+        console.print(f"{phone!r} bukan nomor E.164; tulis seperti +6281234567890.", style="red",
+                      markup=False, highlight=False)
         raise typer.Exit(2)
     settings = get_settings()
-    console.print(f"Chatting as {phone}. Type a message; an empty line or Ctrl-D ends.")
+    console.print(f"Chat sebagai {phone}. Ketik pesan; baris kosong atau Ctrl-D untuk selesai.")
     while True:
         try:
             text = input("anda> ")
@@ -46,10 +47,11 @@ def chat(
                 "To": settings.whatsapp_sender_internal, "Body": text, "NumMedia": "0"}
         with session_scope(write=True) as session:
             result = receive(session, form)
+        # soft_wrap: the terminal wraps long lines; rich would break a personal link in two
         for reply in result.replies:
-            console.print(f"spi> {reply}", style="green", highlight=False, markup=False)
+            console.print(f"spi> {reply}", style="green", highlight=False, markup=False, soft_wrap=True)
         if not result.replies:
-            console.print(f"[dim]({result.status}: no reply)[/dim]")
+            console.print(f"[dim](tidak ada balasan: {result.status})[/dim]")
         if send and result.replies:
             from dispatch.worker import run_until_idle
 
