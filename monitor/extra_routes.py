@@ -45,11 +45,11 @@ def _cached_report(session: Session, campaign: Campaign, institution_id: int, ki
     integrity signals and the rendering are not redone per request. None if unavailable."""
     version = report_version(session, campaign.id, institution_id)  # type: ignore[arg-type]
 
-    def report() -> Any:
-        return sources.score_report(session, campaign.id)  # type: ignore[arg-type]
+    def report(db: Session) -> Any:
+        return sources.score_report(db, campaign.id)  # type: ignore[arg-type]
 
-    def rendered() -> Any:
-        built = CACHE.get(session, "score.report", campaign.id, version, report)  # type: ignore[arg-type]
+    def rendered(db: Session) -> Any:
+        built = CACHE.get(db, "score.report", campaign.id, version, report).value  # type: ignore[arg-type]
         if built is None:
             return None
         if kind == "html":
@@ -63,7 +63,7 @@ def _cached_report(session: Session, campaign: Campaign, institution_id: int, ki
         return buf.getvalue()
 
     return CACHE.get(session, f"score.{kind}", campaign.id, version,  # type: ignore[arg-type]
-                     report if kind == "report" else rendered)
+                     report if kind == "report" else rendered).value
 
 
 @router.get("/c/{campaign_id}/skor/laporan", response_class=HTMLResponse)

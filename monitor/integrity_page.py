@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from core.clock import as_utc
 from core.models import Campaign, Institution, Unit
 from integrity import labels
 from integrity.models import Review
 from integrity.service import correction_inputs, last_flagged_at, stored_report
 from integrity.signals import ALL_SIGNALS
-from monitor.cache import CACHE, scoring_version, unflagged_equals_all
+from monitor.cache import CACHE, Cached, scoring_version, unflagged_equals_all
 from monitor.pages import PageData
 from monitor.tables import Table
 
 PER_PAGE = 50
+INDEX_WAIT = 0.2  # seconds the page waits for recomputed scores before showing the previous ones
 GROUP_LABELS = {"internal": "Sub-indeks internal", "external": "Sub-indeks eksternal",
                 "expert": "Sub-indeks eksper"}
 FORM_LABELS = {"internal": "pegawai", "external": "pengguna layanan", "vendor": "penyedia",
@@ -113,7 +116,7 @@ def _correction(session: Session, campaign: Campaign, report: Any) -> Table:
     return t
 
 
-def _both_scores(session: Session, campaign_id: int) -> tuple[Any, Any]:
+def _both_scores(session: Session, campaign_id: int, wait: float | None) -> Cached[tuple[Any, Any]]:
     """The campaign scored with and without flagged responses, cached under the scoring inputs'
     data version (monitor.cache): recomputed only after a submission, flag, decision or
     correction change. Scored once when leaving flagged responses out would remove nothing."""
@@ -121,19 +124,20 @@ def _both_scores(session: Session, campaign_id: int) -> tuple[Any, Any]:
 
     version = scoring_version(session, campaign_id)
 
-    def compute() -> tuple[Any, Any]:
-        every = score_institution(session, campaign_id, include_flagged=True)
+    def compute(db: Session) -> tuple[Any, Any]:
+        every = score_institution(db, campaign_id, include_flagged=True)
         if unflagged_equals_all(version):
             return every, every
-        return every, score_institution(session, campaign_id, include_flagged=False)
+        return every, score_institution(db, campaign_id, include_flagged=False)
 
-    return CACHE.get(session, "integrity.index", campaign_id, version, compute)
+    return CACHE.get(session, "integrity.index", campaign_id, version, compute, wait=wait)
 
 
-def _index(session: Session, campaign: Campaign) -> Table:
+def _index(session: Session, campaign: Campaign, inst: Institution, wait: float | None) -> Table:
     t = Table("indeks", "Indeks dengan dan tanpa respons yang ditandai",
               ["Komponen", "Semua respons", "Tanpa respons ditandai"])
-    both = _both_scores(session, campaign.id)  # type: ignore[arg-type]
+    cached = _both_scores(session, campaign.id, wait)  # type: ignore[arg-type]
+    both = cached.value
     t.rows.append(["Indeks Integritas", _num(both[0].index), _num(both[1].index)])
     t.rows.append(["Kategori", both[0].category or "-", both[1].category or "-"])
     for group, label in GROUP_LABELS.items():
@@ -143,16 +147,24 @@ def _index(session: Session, campaign: Campaign) -> Table:
     t.rows.append(["Faktor koreksi (poin)", _num(both[0].correction), _num(both[1].correction)])
     t.note = ("Respons yang dikeluarkan peninjau tidak pernah dihitung; kolom kanan juga tidak menghitung "
               "respons yang masih ditandai. Nilai kelompok kecil disembunyikan (-).")
+    if not cached.fresh:
+        at = as_utc(cached.computed_at).astimezone(ZoneInfo(inst.timezone)).strftime("%H.%M")
+        t.note = (f"Data berubah; angka ini sedang dihitung ulang. Yang tampil dihitung pukul {at} "
+                  "(waktu setempat). Muat ulang halaman sebentar lagi. ") + t.note
     return t
 
 
-def build(session: Session, campaign: Campaign, inst: Institution, page: int | None = None) -> PageData:
-    """All tables of the page; `page` paginates the flagged list (None: every row, for exports)."""
+def build(session: Session, campaign: Campaign, inst: Institution, page: int | None = None,
+          wait: float | None = None) -> PageData:
+    """All tables of the page; `page` paginates the flagged list (None: every row, for exports).
+    `wait`: at most this long for the index to be recomputed after a data change, else the
+    previous figures, labelled (the page); None: always the exact figures (exports)."""
     report = stored_report(session, campaign.id)  # type: ignore[arg-type]
     units = {u.id: u for u in session.exec(select(Unit).where(Unit.institution_id == inst.id))}
     signals, per_unit, nameable = _signal_tables(report, units)  # type: ignore[arg-type]
     flagged, ids, has_next = _flagged(session, campaign, report, nameable, page)
-    tables = [signals, per_unit, flagged, _correction(session, campaign, report), _index(session, campaign)]
+    tables = [signals, per_unit, flagged, _correction(session, campaign, report),
+              _index(session, campaign, inst, wait)]
     return PageData(tables, {
         "response_ids": ids, "page_no": page or 0, "has_next": has_next,
         "responses": report.responses, "flagged": report.flagged,

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from core.db import session_scope
 from monitor.auth import CurrentUser, require_user
-from monitor.integrity_page import build
+from monitor.integrity_page import INDEX_WAIT, build
 from monitor.models import Role
 from monitor.pages import PAGES
 from monitor.router import _campaign, _is_closed, _render
@@ -29,7 +29,7 @@ def _page(request: Request, campaign_id: int, user: CurrentUser, hal: int = 0,
           message: str | None = None, error: str | None = None, status: int = 200) -> HTMLResponse:
     with session_scope() as session:
         campaign, inst = _campaign(session, user, campaign_id)
-        data = build(session, campaign, inst, page=max(0, min(hal, 10_000)))
+        data = build(session, campaign, inst, page=max(0, min(hal, 10_000)), wait=INDEX_WAIT)
     response = _render(request, "integritas.html", user, campaign=campaign, institution=inst,
                        page="integritas", title="Integritas", data=data, pages=PAGES,
                        closed=_is_closed(campaign), message=message, error=error)

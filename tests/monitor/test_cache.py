@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from core.clock import utcnow
-from monitor.cache import CACHE, VersionedCache
+from monitor.cache import CACHE, DataVersion, VersionedCache
 from monitor.users import add_user
 from responses.models import Response
 from tests.integrity.helpers import World, build_world
@@ -131,11 +131,56 @@ def test_score_report_is_built_once_per_data_version(session: Session, admin: Te
 
 def test_versioned_cache_is_bounded_and_keyed_by_database(session: Session) -> None:
     cache = VersionedCache(max_entries=2)
-    assert cache.get(session, "x", 1, "v1", lambda: "a") == "a"
-    assert cache.get(session, "x", 1, "v1", lambda: "b") == "a"
-    assert cache.get(session, "x", 1, "v2", lambda: "c") == "c"
-    cache.get(session, "x", 2, "v1", lambda: "d")
-    cache.get(session, "x", 3, "v1", lambda: "e")  # evicts campaign 1, the least recently used
-    assert cache.get(session, "x", 1, "v2", lambda: "f") == "f"
-    assert cache.computed == 5
+    v1, v2 = DataVersion("c1", 1), DataVersion("c1", 2)
+    assert cache.get(session, "x", 1, v1, lambda s: "a").value == "a"
+    assert cache.get(session, "x", 1, v1, lambda s: "b").value == "a"
+    assert cache.get(session, "x", 1, v2, lambda s: "c").value == "c"
+    cache.get(session, "x", 2, v1, lambda s: "d")
+    cache.get(session, "x", 3, v1, lambda s: "e")  # evicts campaign 1, the least recently used
+    assert cache.get(session, "x", 1, v2, lambda s: "f").value == "f"
+    # another campaign under the same id (a database recreated): never served, not even as older figures
+    other = cache.get(session, "x", 1, DataVersion("c1-again", 1), lambda s: "g", wait=0.0)
+    assert (other.value, other.fresh) == ("g", True)
+    assert cache.computed == 6
     assert CACHE is not cache
+
+
+def _internal_n(data: Any) -> tuple[str, str]:
+    table = data.table("indeks")
+    row = next(r for r in table.rows if str(r[0]).strip() == "Responden internal")
+    return str(row[1]), str(row[2])
+
+
+def test_page_shows_the_previous_index_labelled_while_a_slow_refresh_runs(
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import responses.scoring
+    from monitor.integrity_page import build
+
+    w = build_world(session, n=40)
+    session.commit()
+    first = build(session, w.campaign, w.institution, page=0, wait=0.0)  # nothing cached: computed here
+    assert _internal_n(first) == ("40", "40") and "dihitung ulang" not in first.table("indeks").note  # type: ignore[union-attr]
+    session.commit()
+
+    gate = threading.Event()
+    real = responses.scoring.score_institution
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        assert gate.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(responses.scoring, "score_institution", slow)
+    _resubmit_copy(session, w)
+    stale = build(session, w.campaign, w.institution, page=0, wait=0.05)
+    session.commit()
+    assert _internal_n(stale) == ("40", "40")
+    assert "sedang dihitung ulang" in stale.table("indeks").note  # type: ignore[union-attr]
+    gate.set()
+    CACHE.wait_idle()
+    fresh = build(session, w.campaign, w.institution, page=0, wait=0.05)
+    assert _internal_n(fresh) == ("41", "41") and "dihitung ulang" not in fresh.table("indeks").note  # type: ignore[union-attr]
+    # an export never shows older figures: without `wait` it recomputes in the request
+    _resubmit_copy(session, w)
+    assert _internal_n(build(session, w.campaign, w.institution)) == ("42", "42")
