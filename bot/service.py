@@ -232,6 +232,7 @@ class _Counter:
 
 
 accepting = _Counter()  # webhooks waiting for their message to be stored (bot.inbox)
+answering = _Counter()  # webhooks inside the endpoint, from the request to the response sent
 BATCH = 25  # messages decided per transaction
 BATCH_SECONDS = 0.05  # ... and at most this long holding SQLite's one write lock
 BATCH_SECONDS_PG = 0.25  # PostgreSQL locks rows, not the database: longer batches, fewer commits
@@ -245,9 +246,13 @@ def _yield_to_webhooks() -> None:
     """Acknowledging a burst of webhooks (due in 100 ms) goes before deciding their replies (due
     in 2 s): with one GIL per process, deciding alongside would slow every acknowledgement."""
     started = time.monotonic()
-    while (accepting.value > 0 or time.monotonic() - accepting.last < BURST_GAP) \
+    while (_webhooks_busy() or time.monotonic() - max(accepting.last, answering.last) < BURST_GAP) \
             and time.monotonic() - started < MAX_YIELD:
         time.sleep(0.002)
+
+
+def _webhooks_busy() -> bool:
+    return accepting.value > 0 or answering.value > 0
 
 
 def write_lock() -> Any:
@@ -315,7 +320,7 @@ def _batch(limit: int) -> tuple[int, bool]:
         budget = BATCH_SECONDS if is_sqlite(session) else BATCH_SECONDS_PG
         for inbound in session.exec(_pending_query(session)).all():
             if handled >= limit or (handled and (time.perf_counter() - started > budget
-                                                 or accepting.value)):
+                                                 or _webhooks_busy())):
                 return handled, True  # the rest stay "received" for the next batch
             process(session, inbound)
             handled += 1

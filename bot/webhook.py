@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlparse
 from twilio.request_validator import add_port, remove_port
 
 from bot.inbox import writer
+from bot.service import answering
 from core.config import get_settings
 
 log = logging.getLogger("spibot.webhooks")
@@ -110,7 +111,16 @@ async def handle_inbound(scope: Scope, receive: Receive, send: Send) -> None:
 
     403 (logged without the body) for a missing or wrong signature; 413 for a body over
     MAX_BODY_BYTES. A retried webhook (same MessageSid) is answered 200 and never replied to twice.
+    Counted in `answering` until its response is sent: deciding replies waits meanwhile.
     """
+    answering.add(1)
+    try:
+        await _handle(scope, receive, send)
+    finally:
+        answering.add(-1)
+
+
+async def _handle(scope: Scope, receive: Receive, send: Send) -> None:
     content_type = signature_header = b""
     for name, value in scope["headers"]:
         if name == b"content-type":
