@@ -8,7 +8,8 @@ People are bulk-inserted (not timed): 20 units per institution, half internal, h
 Then `draw_sample` runs for one campaign per institution, each in its own transaction (as
 `spibot sample` does) or, with --national, all in one transaction (`draw_samples`), and the
 total is reported: wall time, CPU time of this process (the
-PostgreSQL server's work is not in it), assignments written (sampled + reserves).
+PostgreSQL server's CPU is shown apart), assignments written (the sampled people; reserves are
+listed in each draw record and get an assignment only when called up).
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def main() -> None:
         for cid in campaigns:
             with session_scope(write=True) as session:
                 draws.append(draw_sample(session, session.get(Campaign, cid), seed=cid))  # type: ignore[arg-type]
-    assigned = sum(a["sample"] + a.get("reserve", 0) for draw in draws for g in ("internal", "external")
+    assigned = sum(a["sample"] for draw in draws for g in ("internal", "external")
+                   for a in draw.allocations[g].values())
+    reserves = sum(a.get("reserve", 0) for draw in draws for g in ("internal", "external")
                    for a in draw.allocations[g].values())
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     server = server_cpu(dbname) - server if args.db == "postgresql" else 0.0
@@ -88,7 +91,7 @@ def main() -> None:
     print(f"sampling {args.people:,} eligible people in {args.institutions} institutions ({args.db}, {mode}): "
           f"{elapsed:.1f} s wall, {cpu:.1f} s CPU"
           + (f" (+ PostgreSQL server {server:.1f} s CPU)" if args.db == "postgresql" else "")
-          + f", {assigned:,} assignments (sampled + reserves), "
+          + f", {assigned:,} assignments written (sampled), {reserves:,} reserves listed in the draw records, "
           f"load avg {os.getloadavg()[0]:.1f}")
     selection = sum(phases[name][0] for name in ("load_frames", "draw_frame"))
     print(f"  selection (frame queries + draws): {selection:.1f} s wall "

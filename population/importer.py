@@ -9,6 +9,7 @@ recognised as the institution's own employees (`is_employee`).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, case, func, literal, or_, select, update
+from sqlalchemy import Column, MetaData, String, Table, func, select, update
 from sqlmodel import Session
 
 from core.audit import record as audit
@@ -332,23 +333,38 @@ def _narrow_busy_units(intake: _Intake) -> None:
         )
 
 
+SHARED_CONTACT = Table("import_shared_contact", MetaData(),
+                       Column("form", String(16)), Column("contact", String(254)))
+
+
 def _flag_shared_contacts(intake: _Intake) -> None:
     """The same contact under different names: kept, and flagged "shared_contact".
 
-    One UPDATE per 500 contacts: this batch's rows carry no flag but "non_asn" yet, so the new
-    flags are known without reading the rows."""
-    flagged = case((Person.non_asn.is_(True), literal(["non_asn", "shared_contact"], JSON)),  # type: ignore[attr-defined]
-                   else_=literal(["shared_contact"], JSON))
-    for form in FORMS:
-        shared = sorted(contact for f, contact in intake.shared if f == form)
-        for i in range(0, len(shared), 500):
-            part = shared[i:i + 500]
-            intake.session.execute(
-                update(Person)
-                .where(Person.import_batch_id == intake.batch_id, Person.group == form,
-                       or_(Person.phone.in_(part), Person.email.in_(part)))  # type: ignore[union-attr]
-                .values(flags=flagged)
-            )
+    The shared contacts go into a temporary table (one bulk write), then two UPDATE ... FROM
+    joins (on phone, then on email) flag this batch's rows: each side is found through its
+    index, so the cost follows the number of shared contacts, not the size of the import (the
+    earlier IN-list UPDATEs re-read the whole batch for every 500 contacts: 15 s of a million-row
+    import). This batch's rows carry no flag but "non_asn" yet, so the new flags are known
+    without reading the rows."""
+    if not intake.shared:
+        return
+    session = intake.session
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    table = SHARED_CONTACT.name
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} (form VARCHAR(16) NOT NULL, contact VARCHAR(254) NOT NULL)")
+    BulkWriter(session, SHARED_CONTACT, ("form", "contact")).write(sorted(intake.shared))
+    if postgres:
+        conn.exec_driver_sql(f"ANALYZE {table}")
+    mark, json_mark = ("%s", "CAST(%s AS json)") if postgres else ("?", "?")
+    for column in ("phone", "email"):
+        # Names come from code, never from input.
+        sql = (f'UPDATE person SET flags = CASE WHEN person.non_asn THEN {json_mark} ELSE {json_mark} END '  # noqa: S608
+               f'FROM {table} AS s WHERE person.import_batch_id = {mark} AND person."group" = s.form '
+               f"AND person.{column} = s.contact")
+        conn.exec_driver_sql(sql, (json.dumps(["non_asn", "shared_contact"]), json.dumps(["shared_contact"]),
+                                   intake.batch_id))
+    conn.exec_driver_sql(f"DROP TABLE {table}")
 
 
 def _count(session: Session, batch_id: int, intake: _Intake) -> dict[str, FormCounts]:
