@@ -12,6 +12,7 @@ aiosmtplib. PostgreSQL at SPIBOT_BENCH_PG (default postgresql://root@127.0.0.1:5
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import os
 import resource
@@ -189,13 +190,17 @@ def main() -> None:
                 before = len(fetch_messages(url))
                 populate(n, groups=groups)
                 others = [subprocess.Popen([sys.executable, "-m", "tests.dispatch.worker_main", "--once"],
-                                           cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL)
+                                           cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, text=True)
                           for _ in range(procs - 1)]
-                run_worker()
+                stats, _ = run_worker()
+                shares = [stats["sent"]]
                 for other in others:
-                    other.wait(timeout=120)
+                    out, _ = other.communicate(timeout=120)
+                    shares.append(ast.literal_eval(out.strip().splitlines()[-1])["sent"])
                 msgs = fetch_messages(url)[before:]
                 label = f"{senders} sender(s), {procs} worker(s)"
+                if procs > 1:
+                    print(f"capped, {label}: sent per worker {shares}")
                 for sender in sorted({m["From"] for m in msgs}):
                     rate, worst = windows([m["at"] for m in msgs if m["From"] == sender])
                     print(f"capped 80/s, {label}, {sender}: {len([m for m in msgs if m['From'] == sender])} "

@@ -72,7 +72,7 @@ def test_rate_cap_is_never_exceeded(session: Session, fake_twilio, monkeypatch) 
     assert len(times) == 60
     assert worst_window(times) <= 20
     achieved = (len(times) - 1) / (times[-1] - times[0])
-    assert achieved >= 0.9 * 20  # the schedule aims at 97%; the bench measures >= 95% on 1,200
+    assert achieved >= 0.95 * 20  # the schedule aims at 97% (97.4-97.7% with two CPU hogs running)
 
 
 def test_rate_limited_answers_slow_the_sender_down(session: Session, fake_twilio, monkeypatch) -> None:  # type: ignore[no-untyped-def]
