@@ -22,8 +22,8 @@ import os
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -233,7 +233,9 @@ async def _load(host: str, port: int, users: int, seconds: float, warmup: float,
         await asyncio.sleep(stop - time.perf_counter())
         return tuple(b - a for a, b in zip(before, cpu(), strict=True))
 
-    used, *_ = await asyncio.gather(meter(), *(user(n, c) for n, c in enumerate(conns)))
+    metering = asyncio.ensure_future(meter())
+    await asyncio.gather(*(user(n, c) for n, c in enumerate(conns)))
+    used = await metering
     for c in conns:
         c.writer.close()
     return out, stop - start, used

@@ -3,7 +3,6 @@ Thin: every decision is in qr.service / qr.posters / qr.validation."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -12,18 +11,16 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
-from core.assignments import link_of
 from core.config import get_settings
 from core.db import get_session, session_scope
 from core.models import Campaign, Institution, Unit
 from core.templating import get_env
-from qr import cache, codes, posters, ratelimit, service
+from qr import cache, codes, posters, ratelimit, service, writer
 from qr.layout import FORMATS
 from qr.service import CampaignState
 from qr.urls import GUESTBOOK, KINDS, REGISTRATION, target_url
-from qr.validation import VisitorForm, messages, parse_visitor
+from qr.validation import messages, parse_visitor
 
 router = APIRouter(tags=["qr"])
 templates = Jinja2Templates(env=get_env())
@@ -217,40 +214,14 @@ async def registration_form(inst_code: str, unit_code: str, request: Request,
     return HTMLResponse(body, headers=NO_STORE)
 
 
-@dataclass(frozen=True)
-class _Saved:
-    path: str | None = None  # the questionnaire to open
-    refused: str | None = None  # "rate_counter", or "state" (the campaign no longer takes any)
-    campaign: Campaign | None = None  # the campaign as re-read, when refused for its state
-
-
-def _save_registration(campaign_id: int, unit: Unit, counter: str | None,
-                       form: VisitorForm) -> _Saved:
-    """The registration's one short write transaction: re-read the campaign (a status changed
-    since the cached view counts), the per-counter limit, then the rows."""
-    settings = get_settings()
-    with service.write_scope() as session:
-        campaign = session.get(Campaign, campaign_id)
-        if service.campaign_state(campaign) != CampaignState.open:
-            return _Saved(refused="state", campaign=campaign)
-        recent = ratelimit.counter_registrations(session, campaign_id, unit.id, counter,  # type: ignore[arg-type]
-                                                 settings.qr_counter_window_seconds)
-        if recent >= settings.qr_counter_limit:
-            return _Saved(refused="rate_counter")
-        assert campaign is not None
-        assignment = service.register(session, campaign=campaign, unit=unit, counter=counter,
-                                      form=form)
-        path = urlsplit(link_of(assignment)).path
-    return _Saved(path=path)
-
-
 @router.post("/daftar/{inst_code}/{unit_code}", response_class=HTMLResponse)
 async def register(
     inst_code: str, unit_code: str, request: Request, loket: str | None = None,
     nama: str = Form(""), wa: str = Form(""), email: str = Form(""), layanan: str = Form(""),
     tanggal: str = Form(""), setuju: str = Form(""),
 ) -> Response:
-    """Validation and limits in the event loop; only the write goes to a thread."""
+    """Validation and limits in the event loop; the write goes to the registration writer
+    (qr.writer: one thread, a batch of waiting registrations per transaction)."""
     settings = get_settings()
     values = {"nama": nama, "wa": wa, "email": email, "layanan": layanan, "tanggal": tanggal,
               "setuju": setuju}
@@ -270,7 +241,7 @@ async def register(
     if not ratelimit.ip_window.hit(f"reg|{_client_ip(request)}", settings.qr_ip_limit,
                                    settings.qr_ip_window_seconds):
         return _message(request, "rate_ip", 429, institution=institution)
-    saved = await run_in_threadpool(_save_registration, campaign.id, unit, counter, form)
+    saved = await writer.save(campaign.id, unit, counter, form)
     if saved.refused == "rate_counter":
         return _message(request, "rate_counter", 429, institution=institution)
     if saved.refused == "state" or saved.path is None:

@@ -49,15 +49,15 @@ class CampaignState(StrEnum):
 
 
 @contextmanager
-def write_scope() -> Iterator[Session]:
+def write_scope(url: str | None = None) -> Iterator[Session]:
     """A short write transaction for the public forms. On SQLite this process's writers queue on
     a lock before BEGIN IMMEDIATE instead of each polling SQLite's busy handler, which sleeps up
     to 100 ms between tries and so turns a few milliseconds of waiting into long tails."""
-    if get_engine().dialect.name == "sqlite":
-        with _sqlite_writes, session_scope(write=True) as session:
+    if get_engine(url).dialect.name == "sqlite":
+        with _sqlite_writes, session_scope(write=True, url=url) as session:
             yield session
     else:
-        with session_scope(write=True) as session:
+        with session_scope(write=True, url=url) as session:
             yield session
 
 
@@ -119,22 +119,46 @@ def known_counter(unit: Unit, counter: str | None) -> str | None:
     return counter if counter and counter in (unit.counters or []) else None
 
 
-def _lock_phone(session: Session, campaign_id: int, phone: str) -> None:
-    """Serialise registrations of one number in one campaign (SQLite: BEGIN IMMEDIATE does)."""
-    if is_sqlite(session):
+def _phone_key(campaign_id: int, phone: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"qr|{campaign_id}|{phone}".encode()).digest()[:8],
+                          "big", signed=True)
+
+
+def _lock_phones(session: Session, campaign_id: int, phones: list[str]) -> None:
+    """Serialise registrations of these numbers in one campaign (SQLite: BEGIN IMMEDIATE does).
+    Locks are taken in key order, so two transactions locking several numbers cannot deadlock."""
+    if is_sqlite(session) or not phones:
         return
-    key = int.from_bytes(hashlib.sha256(f"qr|{campaign_id}|{phone}".encode()).digest()[:8],
-                         "big", signed=True)
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    keys = sorted({_phone_key(campaign_id, p) for p in phones})
+    session.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) "
+                         "WITH ORDINALITY AS t(k, n) ORDER BY n"), {"keys": keys})
 
 
 def active_assignment_of_phone(session: Session, campaign_id: int, phone: str) -> Assignment | None:
+    return active_assignments_of_phones(session, campaign_id, [phone]).get(phone)
+
+
+def active_assignments_of_phones(session: Session, campaign_id: int,
+                                 phones: list[str]) -> dict[str, Assignment]:
+    """phone -> its active assignment in the campaign, for those of `phones` that have one."""
     query = (
-        select(Assignment)
+        select(Person.phone, Assignment)
         .join(Person, col(Person.id) == Assignment.person_id)
-        .where(Assignment.campaign_id == campaign_id, col(Assignment.active), Person.phone == phone)
+        .where(Assignment.campaign_id == campaign_id, col(Assignment.active),
+               col(Person.phone).in_(sorted(set(phones))))
     )
-    return session.exec(query).first()
+    found: dict[str, Assignment] = {}
+    for phone, assignment in session.exec(query).all():
+        found.setdefault(str(phone), assignment)
+    return found
+
+
+def lock_and_find_phones(session: Session, campaign_id: int,
+                         phones: list[str]) -> dict[str, Assignment]:
+    """Lock the numbers (PostgreSQL) and return their active assignments in the campaign; pass
+    the result to `register(..., known=...)` for each of them, in this transaction."""
+    _lock_phones(session, campaign_id, phones)
+    return active_assignments_of_phones(session, campaign_id, phones)
 
 
 def register(
@@ -144,13 +168,18 @@ def register(
     unit: Unit,
     counter: str | None,
     form: VisitorForm,
+    known: dict[str, Assignment] | None = None,
 ) -> Assignment:
     """Create the participatory respondent and assignment; return the assignment whose
-    questionnaire the browser opens. Call inside a write transaction."""
+    questionnaire the browser opens. Call inside a write transaction.
+
+    `known`: from `lock_and_find_phones` over a batch's numbers in this transaction (kept up to
+    date here as the batch registers); without it the number is locked and looked up now."""
     assert form.phone, "registration needs a WhatsApp number"
     assert campaign.id is not None
-    _lock_phone(session, campaign.id, form.phone)
-    existing = active_assignment_of_phone(session, campaign.id, form.phone)
+    if known is None:
+        known = lock_and_find_phones(session, campaign.id, [form.phone])
+    existing = known.get(form.phone)
     person = _service_user(
         unit, form, source="registration",
         status=PersonStatus.excluded if existing else PersonStatus.eligible,
@@ -163,6 +192,8 @@ def register(
         active=existing is None,
     )
     session.flush()
+    if existing is None:
+        known[form.phone] = assignment
     send_link(session, existing or assignment)
     return assignment
 

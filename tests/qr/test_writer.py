@@ -1,0 +1,102 @@
+"""The registration writer: a batch of registrations in one transaction, each decided on its
+own against those before it (duplicate numbers, per-counter limit), failures isolated."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from core.aio import run_sync
+from core.assignments import find_by_token
+from core.clock import utcnow
+from core.config import get_settings, reset_settings
+from core.models import Assignment, Person, Unit
+from qr import cache, writer
+from qr.validation import VisitorForm
+from tests.qr.conftest import World
+
+
+def form(phone: str) -> VisitorForm:
+    return VisitorForm(name="Siti Rahmawati", phone=phone, email=None, service="Pembuatan KTP",
+                       service_date=utcnow().date())
+
+
+def jobs(world: World, phones: list[str], counter: str | None = "L1",
+         unit: Unit | None = None) -> tuple[list[writer.Job], dict[str, object]]:
+    """Jobs for these numbers; the outcome of each lands in the returned dict by number."""
+    view = cache.view_of(world.institution.code, world.unit.code)
+    assert view is not None and world.campaign.id is not None
+    outcomes: dict[str, object] = {}
+    made = []
+    for phone in phones:
+        def done(result: object, phone: str = phone) -> None:
+            outcomes[phone] = result
+        made.append(writer.Job(get_settings().database_url, world.campaign.id, unit or view.unit,
+                               counter, form(phone), done))
+    return made, outcomes
+
+
+def active(session: Session) -> list[Assignment]:
+    session.expire_all()
+    return list(session.exec(select(Assignment).where(Assignment.active)).all())
+
+
+def test_a_batch_decides_each_number_against_the_ones_before_it(
+    world: World, session: Session
+) -> None:
+    phones = ["+6281234567801", "+6281234567802", "+6281234567801"]
+    batch, outcomes = jobs(world, phones)
+    writer.write_batch(batch)
+    assert len(outcomes) == 2 and all(isinstance(o, writer.Saved) and o.path for o in outcomes.values())
+    assert len(active(session)) == 2  # the same number twice in one batch: one active
+    assert int(session.exec(select(func.count()).select_from(Assignment)).one()) == 3
+    excluded = session.exec(select(Person).where(Person.reason == "duplicate_phone")).all()
+    assert [p.phone for p in excluded] == ["+6281234567801"]
+
+
+def test_the_counter_limit_holds_inside_a_batch(
+    world: World, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QR_COUNTER_LIMIT", "2")
+    reset_settings()
+    at_l1, l1 = jobs(world, ["+6281234567811", "+6281234567812", "+6281234567813"])
+    at_l2, l2 = jobs(world, ["+6281234567814"], counter="L2")
+    writer.write_batch(at_l1 + at_l2)
+    refused = [o for o in l1.values() if isinstance(o, writer.Saved) and o.refused]
+    assert len(refused) == 1 and refused[0].refused == "rate_counter"
+    assert isinstance(l2["+6281234567814"], writer.Saved) and l2["+6281234567814"].path
+    assert len(active(session)) == 3
+
+
+def test_a_failing_registration_does_not_fail_the_others(
+    world: World, session: Session
+) -> None:
+    ghost = Unit(id=999_999, institution_id=world.institution.id, code="GHOST", name="Hantu",
+                 services=[], counters=[])  # no such unit: the insert of its person fails
+    good, outcomes = jobs(world, ["+6281234567821", "+6281234567823"])
+    bad, bad_outcome = jobs(world, ["+6281234567822"], unit=ghost)
+    writer.write_batch(good + bad)
+    assert isinstance(bad_outcome["+6281234567822"], Exception)
+    assert all(isinstance(o, writer.Saved) and o.path for o in outcomes.values())
+    assert len(active(session)) == 2
+
+
+def test_concurrent_saves_each_get_their_own_questionnaire(
+    world: World, session: Session
+) -> None:
+    view = cache.view_of(world.institution.code, world.unit.code)
+    assert view is not None and world.campaign.id is not None
+    campaign_id, unit = world.campaign.id, view.unit
+
+    async def many() -> list[writer.Saved]:
+        return await asyncio.gather(*(writer.save(campaign_id, unit, "L2", form(f"+62812345679{n:02d}"))
+                                      for n in range(20)))
+
+    saved = run_sync(many)  # a fresh loop, also when a test before left one running
+    paths = [s.path for s in saved]
+    assert all(paths) and len(set(paths)) == 20
+    found = [find_by_token(session, str(p).removeprefix("/s/")) for p in paths]
+    assert all(a is not None and a.active and a.counter == "L2" for a in found)
