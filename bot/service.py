@@ -28,6 +28,7 @@ from bot import handlers, intents, replies
 from bot.lookup import phone_of, surveys_of
 from bot.models import ConversationEntry, ConversationState, InboundMessage, IntentEvent
 from bot.outbound import send_reply
+from bot.prefetch import BatchContext
 from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import is_sqlite, session_scope
@@ -88,7 +89,9 @@ def _state_of(session: Session, phone: str, now: datetime) -> ConversationState:
     return state
 
 
-def _over_limit(session: Session, phone: str, now: datetime) -> bool:
+def _over_limit(session: Session, phone: str, now: datetime, known: BatchContext | None = None) -> bool:
+    if known is not None:
+        return known.recent(phone, now) >= get_settings().bot_rate_limit_per_minute
     count = session.exec(
         select(func.count()).select_from(InboundMessage).where(
             InboundMessage.from_number == phone,
@@ -171,8 +174,10 @@ def accept(session: Session, form: dict[str, str], *, now: datetime | None = Non
     return inbound
 
 
-def process(session: Session, inbound: InboundMessage, *, now: datetime | None = None) -> Received:
-    """Decide and enqueue the replies to a stored inbound message (in the caller's transaction)."""
+def process(session: Session, inbound: InboundMessage, *, now: datetime | None = None,
+            known: BatchContext | None = None) -> Received:
+    """Decide and enqueue the replies to a stored inbound message (in the caller's transaction).
+    `known`: the number's state and recent arrivals, read for the whole batch (bot.prefetch)."""
     if now is None:
         now = as_utc(inbound.received_at) if inbound.received_at else utcnow()
     sid, body = inbound.message_sid, inbound.body
@@ -182,13 +187,15 @@ def process(session: Session, inbound: InboundMessage, *, now: datetime | None =
         log.warning("inbound %s from an address that is not a WhatsApp number: no reply", sid)
         return Received("no_reply")
 
-    state = _state_of(session, phone, now)
+    state = known.states.get(phone) if known is not None else None
+    if state is None:
+        state = _state_of(session, phone, now)
     entry = ConversationEntry(at=now, phone=phone, direction="in", body=body, message_sid=sid)
     if state.muted_until is not None and now < as_utc(state.muted_until):
         session.add(entry)
         inbound.status = "ignored"
         return Received("ignored")
-    if _over_limit(session, phone, now):
+    if _over_limit(session, phone, now, known):
         state.muted_until = now + timedelta(minutes=get_settings().bot_rate_limit_mute_minutes)
         outcome = handlers.Outcome("rate_limited", [handlers.Reply(replies.simple("rate_limited"))])
         status = "rate_limited"
@@ -318,11 +325,13 @@ def _batch(limit: int) -> tuple[int, bool]:
     with write_lock(), session_scope(write=True) as session, session.no_autoflush:
         started = time.perf_counter()
         budget = BATCH_SECONDS if is_sqlite(session) else BATCH_SECONDS_PG
-        for inbound in session.exec(_pending_query(session)).all():
+        inbounds = session.exec(_pending_query(session)).all()
+        known = BatchContext.load(session, inbounds)
+        for inbound in inbounds:
             if handled >= limit or (handled and (time.perf_counter() - started > budget
                                                  or _webhooks_busy())):
                 return handled, True  # the rest stay "received" for the next batch
-            process(session, inbound)
+            process(session, inbound, known=known)
             handled += 1
     return handled, False
 

@@ -80,3 +80,40 @@ def test_accept_many_stores_each_message_sid_once(db_url: str, session: Session)
     assert [(r.message_sid, r.status, r.kind) for r in rows] == [("SMmany1", "received", "text"),
                                                                    ("SMmany2", "received", "text")]
     assert rows[0].received_at is not None and rows[0].received_at.tzinfo is not None
+
+
+def test_batches_apply_the_rate_limit_and_state_as_one_message_at_a_time_does(
+        db_url: str, session: Session) -> None:
+    """Deciding in batches reads states and recent arrivals once per batch (bot.prefetch): the
+    rate limit, the mute and the FAQ state still apply per number, across batches."""
+    from datetime import timedelta
+
+    from bot.models import ConversationState
+    from core.clock import utcnow
+
+    world = make_world(session)
+    factories.make_assignment(session, world.campaign,
+                              factories.make_person(session, world.unit, phone="+6281200000002"))
+    session.commit()
+    flood = [inbound_form("+6281200000001", f"halo {n}", sid=f"SMflood{n:03d}") for n in range(31)]
+    calm = [inbound_form("+6281200000002", body, sid=f"SMcalm{n}")
+            for n, body in enumerate(["Tanya SPI", "4", "isi survei"])]
+    now = utcnow()
+    with session_scope(write=True) as s:  # the flood arrived within the minute, then the calm one
+        service.accept_many(s, flood, now=now - timedelta(seconds=30))
+        service.accept_many(s, calm, now=now)
+    assert service.process_pending() == 34
+    session.expire_all()
+    rows = session.exec(select(InboundMessage).order_by(InboundMessage.id)).all()
+    statuses = [r.status for r in rows]
+    # 31 messages in a minute: the first already counts 31 >= 30: one "please wait", then muted
+    assert statuses[:31] == ["rate_limited"] + ["ignored"] * 30
+    assert statuses[31:] == ["replied"] * 3
+    flood_replies = replies_to(session, "+6281200000001")
+    assert len(flood_replies) == 1 and "tunggu" in flood_replies[0]
+    calm_replies = replies_to(session, "+6281200000002")
+    assert "1. Apa itu SPI?" in calm_replies[0] and "10–15 menit" in calm_replies[1]
+    assert "/s/" in calm_replies[2]
+    muted = session.exec(select(ConversationState.muted_until)
+                         .where(ConversationState.phone == "+6281200000001")).one()
+    assert muted is not None and muted > now
