@@ -25,7 +25,7 @@ from monitor.pages import PageData
 from monitor.tables import Table
 
 PER_PAGE = 50
-INDEX_WAIT = 0.2  # seconds the page waits for recomputed scores before showing the previous ones
+INDEX_WAIT = 0.1  # seconds the page waits for recomputed scores before showing the previous ones
 GROUP_LABELS = {"internal": "Sub-indeks internal", "external": "Sub-indeks eksternal",
                 "expert": "Sub-indeks eksper"}
 FORM_LABELS = {"internal": "pegawai", "external": "pengguna layanan", "vendor": "penyedia",
