@@ -165,3 +165,34 @@ def test_duplicates_and_shared_contacts(session: Session, tmp_path: Path) -> Non
     assert summary["rows"] == 3 and summary["duplicates"] == 1 and summary["eligible"] == 2
     people = session.scalars(select(Person)).all()
     assert all("shared_contact" in p.flags for p in people)
+
+
+def test_shared_contacts_flag_only_this_batch_and_keep_other_flags(session: Session, tmp_path: Path) -> None:
+    """Flags are set by phone and by email, non-ASN kept, earlier batches left alone; the
+    planner setting changed for the statement on PostgreSQL is restored."""
+    inst = make_institution(session)
+    first = tmp_path / "first.csv"
+    _external_csv(first, [["Disdukcapil", "KTP-el", "01/06/2024", "Ani", "0812-1111-2222", None]])
+    import_files(session, [first], inst, REF)
+    path = tmp_path / "pegawai.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter=";")
+        w.writerow(["Unit Kerja", "Nama Pegawai", "Tanggal mulai bekerja di unit kerja", "Jabatan",
+                    "No. HP (WA) aktif", "E-mail aktif", "Keterangan"])
+        w.writerows([
+            ["Dinas Sosial", "Ani", "01/01/2019", "Analis", "0812-1111-2222", None, "Honorer"],
+            ["Dinas Sosial", "Budi", "01/01/2019", "Analis", "0812-1111-2222", None, "PNS"],  # same phone
+            ["Dinas Sosial", "Citra", "01/01/2019", "Analis", None, "kantor@KAB.go.id ", "PNS"],
+            ["Dinas Sosial", "Dedi", "01/01/2019", "Analis", None, "kantor@kab.go.id", "THL"],  # same email
+            ["Dinas Sosial", "Eka", "01/01/2019", "Analis", "0813-9999-0000", None, "PNS"],
+        ])
+    import_files(session, [path], inst, REF)
+    flags = {(p.group, p.name): p.flags for p in session.scalars(select(Person))}
+    assert flags == {
+        ("external", "Ani"): [],  # an earlier import: other batch, other form
+        ("internal", "Ani"): ["non_asn", "shared_contact"], ("internal", "Budi"): ["shared_contact"],
+        ("internal", "Citra"): ["shared_contact"], ("internal", "Dedi"): ["non_asn", "shared_contact"],
+        ("internal", "Eka"): [],
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        assert session.connection().exec_driver_sql("SHOW enable_nestloop").scalar() == "on"
