@@ -73,17 +73,21 @@ def claim(
     cond = claimable(now, allowed_zones)
     if lane is not None:
         cond = and_(cond, T.c.lane == lane)
-    ids = (
+    # MATERIALIZED: evaluated once. As a plain `IN (subquery)` PostgreSQL may plan a nested-loop
+    # semi join that re-runs the LIMIT ... SKIP LOCKED subquery for every outer row, and then one
+    # claim takes every due row (seen on a freshly enqueued, not yet analysed outbox).
+    due = (
         select(T.c.id)
         .where(cond)
         .order_by(T.c.lane, T.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     stmt = (
         update(T)
-        .where(T.c.id.in_(ids), T.c.status == Status.pending)
+        .where(T.c.id.in_(select(due.c.id)), T.c.status == Status.pending)
         .values(status=Status.sending, attempt_id=attempt, lease_until=lease, claimed_at=now,
                 attempts=T.c.attempts + 1, updated_at=now)
         .returning(T.c.id, T.c.key, T.c.lane, T.c.channel, T.c.purpose, T.c.to_address,
