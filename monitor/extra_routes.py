@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,11 +16,12 @@ from markupsafe import Markup
 from sqlmodel import Session, select
 
 from core.audit import record
+from core.clock import as_utc
 from core.db import session_scope
 from core.models import Campaign, Institution
 from monitor import sources
 from monitor.auth import AuthError, CurrentUser, require_user
-from monitor.cache import CACHE, report_version
+from monitor.cache import CACHE, Cached, report_version
 from monitor.models import Role
 from monitor.pages import PAGES
 from monitor.router import XLSX, _campaign, _is_closed, _render
@@ -29,6 +31,7 @@ router = APIRouter(prefix="/pic", tags=["dashboard"])
 Viewer = Annotated[CurrentUser, Depends(require_user(Role.viewer))]
 Admin = Annotated[CurrentUser, Depends(require_user(Role.admin))]
 PDF = "application/pdf"
+REPORT_WAIT = 0.1  # seconds the page waits for a rebuilt report before showing the previous one
 
 
 def _download(body: bytes, media_type: str, filename: str) -> Response:
@@ -39,10 +42,12 @@ def _download(body: bytes, media_type: str, filename: str) -> Response:
 # --- score report (responses package) -------------------------------------------------------------
 
 
-def _cached_report(session: Session, campaign: Campaign, institution_id: int, kind: str) -> Any:
+def _cached_report(session: Session, campaign: Campaign, institution_id: int, kind: str,
+                   wait: float | None = None) -> Cached[Any]:
     """The score report (kind "report"), its HTML ("html") or a download ("pdf", "xlsx") of a
     closed campaign, built once per data version of its inputs (monitor.cache): scoring, the
-    integrity signals and the rendering are not redone per request. None if unavailable."""
+    integrity signals and the rendering are not redone per request. Value None if unavailable.
+    `wait`: see VersionedCache.get (the page; downloads are always exact)."""
     version = report_version(session, campaign.id, institution_id)  # type: ignore[arg-type]
 
     def report(db: Session) -> Any:
@@ -63,7 +68,7 @@ def _cached_report(session: Session, campaign: Campaign, institution_id: int, ki
         return buf.getvalue()
 
     return CACHE.get(session, f"score.{kind}", campaign.id, version,  # type: ignore[arg-type]
-                     report if kind == "report" else rendered).value
+                     report if kind == "report" else rendered, wait=wait)
 
 
 @router.get("/c/{campaign_id}/skor/laporan", response_class=HTMLResponse)
@@ -71,12 +76,14 @@ def score_page(request: Request, campaign_id: int, user: Viewer) -> HTMLResponse
     with session_scope() as session:
         campaign, inst = _campaign(session, user, campaign_id)
         closed = _is_closed(campaign)
-        body, available = None, sources.score_renderer("render_html") is not None
+        body, available, older = None, sources.score_renderer("render_html") is not None, None
         if closed and available:
-            html = _cached_report(session, campaign, inst.id, "html")  # type: ignore[arg-type]
-            body = Markup(html) if html is not None else None  # noqa: S704 - our own report HTML, escaped by its renderer
+            html = _cached_report(session, campaign, inst.id, "html", wait=REPORT_WAIT)  # type: ignore[arg-type]
+            body = Markup(html.value) if html.value is not None else None  # noqa: S704 - our own report HTML, escaped by its renderer
+            if not html.fresh:
+                older = as_utc(html.computed_at).astimezone(ZoneInfo(inst.timezone)).strftime("%H.%M")
     return _render(request, "skor.html", user, campaign=campaign, institution=inst, page="skor",
-                   pages=PAGES, closed=closed, available=available, body=body)
+                   pages=PAGES, closed=closed, available=available, body=body, older=older)
 
 
 @router.get("/c/{campaign_id}/skor/laporan.{fmt}")
@@ -88,7 +95,7 @@ def score_download(campaign_id: int, fmt: str, user: Viewer) -> Response:
         writer = sources.score_renderer("write_pdf" if fmt == "pdf" else "write_xlsx")
         if not _is_closed(campaign) or writer is None:
             raise HTTPException(404, "Laporan skor tersedia setelah survei ditutup.")
-        body = _cached_report(session, campaign, inst.id, fmt)  # type: ignore[arg-type]
+        body = _cached_report(session, campaign, inst.id, fmt).value  # type: ignore[arg-type]
         if body is None:
             raise HTTPException(404, "Laporan skor belum dapat disusun.")
         record(session, user.login, "monitor.export", institution_id=inst.id,

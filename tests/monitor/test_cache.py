@@ -184,3 +184,36 @@ def test_page_shows_the_previous_index_labelled_while_a_slow_refresh_runs(
     # an export never shows older figures: without `wait` it recomputes in the request
     _resubmit_copy(session, w)
     assert _internal_n(build(session, w.campaign, w.institution)) == ("42", "42")
+
+
+def test_score_page_shows_the_previous_report_labelled_while_it_is_rebuilt(
+        session: Session, admin: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import responses.reports
+
+    w = build_world(session, n=30, opens=utcnow() - timedelta(days=40))  # closed 10 days ago
+    session.commit()
+    url = f"/pic/c/{w.campaign.id}/skor/laporan"
+    first = admin.get(url).text
+    assert ">30<" in first and "disusun ulang" not in first
+    gate = threading.Event()
+    real = responses.reports.build_report
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        assert gate.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(responses.reports, "build_report", slow)
+    _resubmit_copy(session, w)
+    older = admin.get(url).text
+    assert "laporan sedang disusun ulang" in older and ">31<" not in older and ">30<" in older
+    gate.set()
+    CACHE.wait_idle()
+    fresh = admin.get(url).text
+    assert ">31<" in fresh and "disusun ulang" not in fresh
+    # the download is never an older report: it is rebuilt in the request
+    _resubmit_copy(session, w)
+    computed = CACHE.computed
+    assert admin.get(f"{url}.xlsx").status_code == 200
+    assert CACHE.computed == computed + 2  # the report and the workbook, built for the new data
