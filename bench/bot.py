@@ -216,6 +216,8 @@ def main() -> None:
     parser.add_argument("--warmup-sent", type=int, default=300, help="blast sends before the webhooks")
     parser.add_argument("--bursts", type=int, default=3, help="bursts of webhooks during the blast")
     parser.add_argument("--serve-workers", type=int, default=1, help="`spibot serve --workers N`")
+    parser.add_argument("--no-scheduler", action="store_true",
+                        help="`spibot serve --no-scheduler` (the scheduler's jobs run elsewhere)")
     args = parser.parse_args()
 
     from tests.fakes.twilio_api import FakeTwilio
@@ -235,8 +237,10 @@ def main() -> None:
           f"rate cap {args.rate:g}/s per sender; web server processes: {args.serve_workers}")
     py = str(ROOT / ".venv" / "bin" / "python")
     # As in production: the web server (`spibot serve --no-worker`) and a separate `spibot worker`.
-    procs = [subprocess.Popen([py, "cli.py", "serve", "--no-worker", "--workers", str(args.serve_workers)],
+    serve = [py, "cli.py", "serve", "--no-worker", "--workers", str(args.serve_workers)]
+    procs = [subprocess.Popen(serve + (["--no-scheduler"] if args.no_scheduler else []),
                               cwd=ROOT, env={**os.environ})]
+    t_start = time.time()
     try:
         url = f"http://127.0.0.1:{port}"
         import httpx
@@ -301,8 +305,9 @@ def main() -> None:
                 time.sleep(0.1)
             cpu = server_cpu() - cpu0
             blast_rate = (len(fake.messages) - before) / max(time.time() - t_blast, 1e-9)
-            print(f"--- during the blast, burst {k + 1}/{len(bursts)}: {before:,} invitations sent before "
-                  f"the first burst; {blast_rate:.0f} messages/s handed to the provider since")
+            print(f"--- during the blast, burst {k + 1}/{len(bursts)} (at {min(sent_at.values()) - t_start:.0f} s "
+                  f"after the server started): {before:,} invitations sent before the first burst; "
+                  f"{blast_rate:.0f} messages/s handed to the provider since")
             print(f"status codes {sorted(set(codes))}; web server CPU {cpu / n * 1000:.1f} ms per webhook "
                   f"(while the blast runs)")
             stages = {
