@@ -11,8 +11,8 @@ INSERT ... SELECT generate_series into a database created for the run and droppe
 Measures every page of the dashboard (monitor/ routes: campaign pages, integrity, score report,
 national view, audit log, users) and its exports, for a PIC's institution and for the admin,
 through the real app (FastAPI TestClient: routing, auth, queries, templates). Prints the first
-(cold) request, median and p95; then the integrity page right after a reviewer's decision (its
-cached scores recomputed).
+(cold) request, median and p95; then the integrity page right after a reviewer's decision and
+the score report right after correction points were entered (cached figures rebuilt).
 
     .venv/bin/python bench/dashboard.py [--pg postgresql://root@127.0.0.1:5432/test] [--runs 40]
         [--keep | --reuse NAME] [--only TEXT]
@@ -188,7 +188,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--keep", action="store_true", help="Keep the database (to investigate).")
     parser.add_argument("--reuse", default="", help="Measure a kept database instead of loading.")
-    parser.add_argument("--only", default="", help="Measure only the paths containing this text.")
+    parser.add_argument("--only", default="", help="Measure only the paths containing this text "
+                        "('after': only the pages right after a data change).")
     args = parser.parse_args()
     name = args.reuse or f"spibot_bench_dashboard_{os.getpid()}"
     if not args.reuse:
@@ -318,8 +319,9 @@ def measure(runs: int, only: str = "") -> None:
         print(f"{user:6} {path:60} first {first:7.1f} ms  median {statistics.median(samples):7.1f} ms  "
               f"p95 {p95(samples):7.1f} ms  ({len(samples)} requests, {len(response.content):,} bytes)",
               flush=True)
-    if not only or "integritas" in only:
-        after_change(clients.get("pic") or clients.setdefault("pic", _client(app, "pic")), runs)
+    if not only or only == "after":
+        after_change(clients.get("pic") or _client(app, "pic"), clients.get("pic320") or _client(app, "pic320"),
+                     runs)
 
 
 def _client(app: object, user: str) -> object:
@@ -330,7 +332,7 @@ def _client(app: object, user: str) -> object:
     return client
 
 
-def after_change(client: object, runs: int) -> None:
+def after_change(client: object, closed_client: object, runs: int) -> None:
     """The integrity page right after its data changed (a reviewer's decision, as the review form
     records it): the cached scores are out of date and recomputed (the page waits at most
     monitor.integrity_page.INDEX_WAIT for them, else shows the previous ones, labelled)."""
@@ -345,6 +347,7 @@ def after_change(client: object, runs: int) -> None:
     from monitor.cache import CACHE
 
     samples, stale = [], 0
+    client.get(f"{OPEN}/integritas")  # type: ignore[attr-defined]  # figures of the data before the change
     for i in range(max(runs // 3, 5)):
         with session_scope(write=True) as session:
             record_review(session, int(rid), ("kept", "excluded")[i % 2], "bench")  # type: ignore[arg-type]
@@ -357,6 +360,22 @@ def after_change(client: object, runs: int) -> None:
     print(f"pic    {OPEN}/integritas right after a review decision: median {statistics.median(samples):7.1f} ms  "
           f"p95 {p95(samples):7.1f} ms  ({len(samples)} requests; {stale} showed the previous index, labelled, "
           "while it was recomputed)", flush=True)
+    from responses.scoring import set_correction
+
+    samples, stale = [], 0
+    closed_client.get(f"{CLOSED}/skor/laporan")  # type: ignore[attr-defined]
+    for i in range(max(runs // 3, 5)):
+        with session_scope(write=True) as session:
+            set_correction(session, 320, {"survey_integrity": 0.5 + i / 10})
+        t = time.perf_counter()
+        response = closed_client.get(f"{CLOSED}/skor/laporan")  # type: ignore[attr-defined]
+        samples.append((time.perf_counter() - t) * 1000)
+        assert response.status_code == 200
+        stale += "laporan sedang disusun ulang" in response.text
+        CACHE.wait_idle()
+    print(f"pic320 {CLOSED}/skor/laporan right after correction points were entered: median "
+          f"{statistics.median(samples):7.1f} ms  p95 {p95(samples):7.1f} ms  ({len(samples)} requests; {stale} showed "
+          "the previous report, labelled, while it was rebuilt)", flush=True)
 
 
 if __name__ == "__main__":
