@@ -121,8 +121,17 @@ class Conn:
         head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nUser-Agent: bench\r\nAccept: text/html\r\n"
         if method == "POST":
             head += f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
-        self.writer.write(head.encode() + b"\r\n" + body)
-        status = int((await self.reader.readline()).split()[1])
+        line = b""
+        for _ in range(2):
+            self.writer.write(head.encode() + b"\r\n" + body)
+            if line := await self.reader.readline():
+                break
+            # The server closed the idle connection (uvicorn: 5 s keep-alive): reconnect and
+            # resend, as a phone's browser does; the time to reconnect counts.
+            self.writer.close()
+            host, port = self.host.rsplit(":", 1)
+            self.reader, self.writer = await asyncio.open_connection(host, int(port))
+        status = int(line.split()[1])
         headers: dict[bytes, bytes] = {}
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.partition(b":")
