@@ -24,7 +24,10 @@ def serve(
     scheduler: bool = typer.Option(True, help="Run the scheduler's jobs in this process."),
     worker: bool = typer.Option(True, help="Run one dispatch worker in this process."),
     workers: int = typer.Option(1, help="Web server processes (the scheduler and the dispatch "
-                                "worker stay in this one process)."),
+                                "worker stay in this one process). PostgreSQL: 2 keeps the web "
+                                "processes apart from the scheduler's jobs (faster webhook "
+                                "answers, docs/benchmarks.md issue 5). SQLite: keep 1 (the "
+                                "processes' writes would queue in SQLite's busy handler)."),
 ) -> None:
     """Start the web server (with the scheduler and one worker, as the embedded default)."""
     import uvicorn
