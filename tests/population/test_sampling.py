@@ -168,6 +168,8 @@ def test_national_draw_is_one_all_or_nothing_transaction(session: Session) -> No
         draw_samples(session, [c1, c2, empty], seed=4)
     session.commit()
     assert session.scalars(select(Assignment)).first() is None and session.scalars(select(SampleDraw)).first() is None
+    with pytest.raises(SamplingError, match="twice"):
+        draw_samples(session, [c1, c2, c1], seed=4)
     draws = draw_samples(session, [c1, c2], seed=4)
     assert [d.campaign_id for d in draws] == [c1.id, c2.id]
     alone = make_campaign(session, second)
