@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.assignments import find_by_token
 from core.clock import utcnow
@@ -239,7 +239,8 @@ def _close_elsewhere(session: Session, world: World) -> None:
 
     from core.models import Campaign
 
-    session.execute(update(Campaign).where(Campaign.id == world.campaign.id).values(status="closed"))
+    session.execute(update(Campaign).where(col(Campaign.id) == world.campaign.id)
+                    .values(status="closed"))
     session.commit()
 
 

@@ -74,6 +74,7 @@ def test_the_counter_limit_holds_inside_a_batch(
 def test_a_failing_registration_does_not_fail_the_others(
     world: World, session: Session
 ) -> None:
+    assert world.institution.id is not None
     ghost = Unit(id=999_999, institution_id=world.institution.id, code="GHOST", name="Hantu",
                  services=[], counters=[])  # no such unit: the insert of its person fails
     good, outcomes = jobs(world, ["+6281234567821", "+6281234567823"])
