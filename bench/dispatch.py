@@ -3,6 +3,7 @@
     .venv/bin/python bench/dispatch.py                       # everything, PostgreSQL + SQLite
     .venv/bin/python bench/dispatch.py --only raw,uncapped --n 5000
     .venv/bin/python bench/dispatch.py --only memory --memory-sizes 100000,600000
+    .venv/bin/python bench/dispatch.py --only phases --n 10000   # where a worker's time goes
 
 The fake Twilio API and the SMTP sink run in their own processes on loopback (nothing leaves the
 machine); the worker runs in this process, through the real outbox, the real twilio client and
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -208,6 +210,12 @@ def main() -> None:
                 total, _ = windows([m["at"] for m in msgs])
                 print(f"capped, {label} together: {total:6.1f}/s "
                       f"({total / (80 * senders):5.1%} of {80 * senders}/s)")
+        if "phases" in only:
+            setenv(WHATSAPP_RATE_PER_SENDER="0")
+            for kind in ("postgresql", "sqlite"):
+                fresh_db(kind)
+                populate(args.n)
+                phases(kind, args.n)
         if "email" in only:
             bench_email(args.n // 2)
         if "memory" in only:
@@ -217,6 +225,41 @@ def main() -> None:
                 print(out.stdout.strip() or out.stderr[-2000:])
     finally:
         proc.terminate()
+
+
+def phases(kind: str, n: int) -> None:
+    """Uncapped run with each phase timed: wall and CPU of the claim and result writes (database
+    thread), message building, and the process's CPU per message (the rest is the twilio client,
+    aiohttp and the event loop)."""
+    from dispatch import worker as w
+
+    acc: dict[str, float] = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        def wrap(*args: Any, **kw: Any) -> Any:
+            t, c = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*args, **kw)
+            finally:
+                acc[name] = acc.get(name, 0.0) + time.perf_counter() - t
+                acc[name + " cpu"] = acc.get(name + " cpu", 0.0) + time.thread_time() - c
+        return wrap
+
+    saved = w.Worker.claim, w.Worker.write_results, w.build_message
+    w.Worker.claim = timed("claim", w.Worker.claim)  # type: ignore[method-assign]
+    w.Worker.write_results = timed("write", w.Worker.write_results)  # type: ignore[method-assign]
+    w.build_message = timed("build", w.build_message)
+    try:
+        cpu = time.process_time()
+        stats, dt = run_worker()
+        cpu = time.process_time() - cpu
+    finally:
+        w.Worker.claim, w.Worker.write_results, w.build_message = saved  # type: ignore[method-assign]
+    print(f"phases on {kind}: {n / dt:6.0f} msg/s, process CPU {cpu / n * 1e3:.3f} ms/msg "
+          f"({cpu / dt:.0%} of one core; sent {stats['sent']})")
+    for name in ("claim", "write", "build"):
+        print(f"  {name:5s} wall {acc.get(name, 0) / n * 1e3:.3f} ms/msg, "
+              f"CPU {acc.get(name + ' cpu', 0) / n * 1e3:.3f} ms/msg")
 
 
 def bench_email(n: int) -> None:

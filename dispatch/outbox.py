@@ -299,6 +299,20 @@ def _apply_early_events(session: Session, provider_ids: list[str]) -> None:
             session.add(ev)
 
 
+def release_unsent(session: Session, items: list[dict[str, Any]]) -> None:
+    """Claimed but never sent (the lease ran too short while the message waited for its slot):
+    back to pending at once, the attempt not counted. Only while this claim still holds the row."""
+    if not items:
+        return
+    now = utcnow()
+    session.connection().execute(
+        update(T).where(T.c.id == bindparam("b_id"), T.c.attempt_id == bindparam("b_attempt"),
+                        T.c.status == Status.sending)
+        .values(status=Status.pending, lease_until=None, next_attempt_at=now,
+                attempts=T.c.attempts - 1, updated_at=now),
+        [{"b_id": it["id"], "b_attempt": it["attempt_id"]} for it in items])
+
+
 def reopen(session: Session, row_id: int, attempt_id: str | None, note: str) -> bool:
     """Back to pending (a reconcile found the provider never took it)."""
     res = session.execute(

@@ -128,6 +128,11 @@ class AnswerWindow:
                 self.answered.clear()
                 await self.answered.wait()
 
+    def cancel(self) -> None:
+        """Counted but not sent after all."""
+        self.open -= 1
+        self.answered.set()
+
     def release(self) -> None:
         """The answer came back (or we gave up waiting for it)."""
         self.open -= 1

@@ -102,6 +102,9 @@ class Worker:
         self.stats = Stats()
         self._zones: tuple[float, list[str]] = (0.0, [])
         self._windows: dict[str, ratelimit.AnswerWindow] = defaultdict(ratelimit.AnswerWindow)
+        # a send must reach the provider well before the lease ends (a request may take this long;
+        # half the lease if the lease is configured shorter than that, as some tests do)
+        self._lease_margin = min(self.settings.twilio_timeout_seconds + 2.0, self.settings.lease_seconds / 2)
         self.max_inflight = max(self.settings.worker_concurrency * 8, self.settings.worker_batch_size)
         self._pacers: dict[str, _Pacer] = {}
         self._seq = itertools.count()
@@ -159,7 +162,7 @@ class Worker:
         return scheduled
 
     def write_results(self, results: list[tuple[str, outbox.Claimed, Any]]) -> None:
-        sent, retry, ambiguous, penalise = [], [], [], set()
+        sent, retry, ambiguous, unsent, penalise = [], [], [], [], set()
         with session_scope(write=True) as session:
             for kind, it, value in results:
                 base = {"id": it.id, "attempt_id": it.attempt_id, "attempts": it.attempts}
@@ -173,6 +176,8 @@ class Worker:
                                   "message": str(value)})
                     if isinstance(value, RateLimitedError):
                         penalise.add(self._bucket(it))
+                elif kind == "unsent":
+                    unsent.append(base)
                 else:  # permanent / failed
                     outbox.mark_failed(session, it.id, it.attempt_id, code=value.code,
                                        error_class=value.error_class, message=str(value),
@@ -181,6 +186,7 @@ class Worker:
             outbox.mark_sent(session, sent)
             self.stats.failed += len(outbox.mark_retry(session, retry, max_attempts=self.settings.max_attempts))
             outbox.mark_ambiguous(session, ambiguous, delay=self.settings.reconcile_delay_seconds)
+            outbox.release_unsent(session, unsent)
             for key in penalise:
                 ratelimit.penalise(session, key)
         self.stats.sent += len(sent)
@@ -246,6 +252,13 @@ class Worker:
                 window = self._windows[self._bucket(item)] if rate > 0 else None
                 if window is not None:
                     await window.acquire(max(1, int(rate)))
+                if (item.lease_until - utcnow()).total_seconds() < self._lease_margin:
+                    # Past its lease a reconcile may find the row, see nothing at the provider
+                    # and reopen it: sending now could send twice. Give it back unsent.
+                    if window is not None:
+                        window.cancel()
+                    self.results.append(("unsent", item, None))
+                    return
                 try:
                     result = await self.channels[item.channel].send(message)
                     self.results.append(("sent", item, result))
