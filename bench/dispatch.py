@@ -197,8 +197,8 @@ def main() -> None:
                 stats, _ = run_worker()
                 shares = [stats["sent"]]
                 for other in others:
-                    out, _ = other.communicate(timeout=120)
-                    shares.append(ast.literal_eval(out.strip().splitlines()[-1])["sent"])
+                    printed, _ = other.communicate(timeout=120)
+                    shares.append(ast.literal_eval(printed.strip().splitlines()[-1])["sent"])
                 msgs = fetch_messages(url)[before:]
                 label = f"{senders} sender(s), {procs} worker(s)"
                 if procs > 1:
