@@ -85,10 +85,37 @@ class BulkWriter:
         return lambda v: None if v is None else proc(v)
 
     def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Append already-converted rows (see `value` / `converter`) at once."""
+        """Append already-converted rows (see `value` / `converter`) at once: on SQLite one
+        `executemany` of the whole list, on PostgreSQL one COPY."""
+        if not self.postgres:
+            self.flush()
+            self._executemany(rows)
+            return
         with self:
             for row in rows:
                 self.append(row)
+
+    def copy_text(self, python_value: Any) -> str:
+        """PostgreSQL only: a constant as COPY's text format spells it (psycopg's own text
+        dumper, as `write_row` uses), to build rows with `copy_lines`."""
+        from psycopg.adapt import PyFormat, Transformer
+
+        dbapi = self.session.connection().connection.dbapi_connection
+        dumped = Transformer(dbapi).get_dumper(python_value, PyFormat.TEXT).dump(python_value)  # type: ignore[arg-type]
+        return bytes(dumped or b"").decode()
+
+    def copy_lines(self, lines: Sequence[str]) -> None:
+        """PostgreSQL only: one COPY of rows already in COPY text format (tab-separated fields,
+        "\\N" for NULL, each line ending in a newline; the caller escapes)."""
+        assert self.postgres
+        self.flush()
+        self._open_copy()
+        try:
+            self._copy.write("".join(lines))  # type: ignore[union-attr]
+        except BaseException as exc:
+            self._finish(type(exc), exc, exc.__traceback__)
+            raise
+        self._finish(None, None, None)
 
     # Streaming: `append` row by row inside `with writer:`; on PostgreSQL one COPY stays open, so
     # the server stores rows while the caller prepares the next ones. Call `flush()` before
@@ -132,13 +159,16 @@ class BulkWriter:
         if self._pending:
             rows, self._pending = self._pending, []
             if exc_type is None:
-                dbapi = self.session.connection().connection.dbapi_connection
-                assert dbapi is not None
-                cursor = dbapi.cursor()
-                try:
-                    cursor.executemany(self.sql, rows)
-                finally:
-                    cursor.close()
+                self._executemany(rows)
+
+    def _executemany(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        dbapi = self.session.connection().connection.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor()
+        try:
+            cursor.executemany(self.sql, rows)
+        finally:
+            cursor.close()
 
 
 def _identity(value: Any) -> Any:

@@ -51,6 +51,23 @@ class Frame:
     vendors: int = 0
 
 
+def fetch_rows(session: Session, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Rows of a plain query (written with "?" placeholders) straight from the session's DBAPI
+    connection, inside its transaction: no ORM statement compilation or objects. Pending ORM
+    changes are not flushed first (the caller flushes when it needs them)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        sql = sql.replace("?", "%s")
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def load_frames(session: Session, institution_id: int, taken: set[int]) -> tuple[dict[str, Frame], bytes]:
     """The internal and external frames (without the people in `taken`, already assigned in
     the campaign), and the frame's text for the population hash: one line per person,
@@ -141,12 +158,28 @@ def token_pairs(count: int, secret_key: str | None = None) -> Iterator[tuple[str
 
 
 def write_assignments(session: Session, campaign_id: int, picks: list[Pick], created_at: Any) -> None:
+    """Append the picks as active assignments (reserves inactive) with fresh tokens: one
+    `executemany` of prepared tuples on SQLite, one COPY of preformatted text on PostgreSQL."""
+    if not picks:
+        return
     writer = BulkWriter(session, Assignment.__table__, ASSIGNMENT_COLUMNS)  # type: ignore[attr-defined]
+    reserve = AssignmentKind.reserve.value
+    tokens = token_pairs(len(picks))
+    if writer.postgres:
+        # COPY text format: every value here is an int, NULL or a plain ASCII word/hex string
+        # (no tab, newline or backslash), so a row is its fields joined by tabs.
+        now, null = writer.copy_text(created_at), "\\N"
+        lines = [
+            f"{campaign_id}\t{pid}\t{null if unit_id is None else unit_id}\t{group}\t{kind}\t"
+            f"{'f' if kind == reserve else 't'}\t{null if rank is None else rank}\t{null}\t{nonce}\t{token_hash}\t{now}\n"
+            for (pid, unit_id, group, kind, rank), (nonce, token_hash) in zip(picks, tokens, strict=True)
+        ]
+        writer.copy_lines(lines)
+        return
     now = writer.value("created_at", created_at)
     active, inactive = writer.value("active", True), writer.value("active", False)
-    reserve = AssignmentKind.reserve.value
     writer.write([
         (campaign_id, pid, unit_id, group, kind, inactive if kind == reserve else active,
          rank, None, nonce, token_hash, now)
-        for (pid, unit_id, group, kind, rank), (nonce, token_hash) in zip(picks, token_pairs(len(picks)), strict=True)
+        for (pid, unit_id, group, kind, rank), (nonce, token_hash) in zip(picks, tokens, strict=True)
     ])

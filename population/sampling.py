@@ -55,7 +55,7 @@ from core.clock import utcnow
 from core.config import get_settings
 from core.models import Assignment, AssignmentKind, Campaign, Person
 from population.bulk import bulk_mode
-from population.drawing import Pick, draw_frame, load_frames, write_assignments
+from population.drawing import Pick, draw_frame, fetch_rows, load_frames, write_assignments
 from population.errors import SamplingError
 from population.models import SampleDraw
 from population.normalize import norm_key
@@ -104,13 +104,14 @@ class _Candidate:
     key: str  # stable across backends: no database id
 
 
+_EXPERTS_SQL = """
+SELECT id, unit_id, name, phone, email, criterion, source_file, source_sheet, source_row
+FROM person WHERE institution_id = ? AND "group" = 'expert' AND status = 'eligible'
+"""
+
+
 def _load_experts(session: Session, campaign: Campaign, taken: set[int]) -> list[_Candidate]:
-    rows = session.execute(
-        select(Person.id, Person.unit_id, Person.name, Person.phone, Person.email,
-               Person.criterion, Person.source_file, Person.source_sheet, Person.source_row)
-        .where(Person.institution_id == campaign.institution_id, Person.group == "expert",
-               Person.status == "eligible")
-    )
+    rows = fetch_rows(session, _EXPERTS_SQL, (campaign.institution_id,))
     return [
         _Candidate(pid, unit_id, "expert",
                    f"{norm_key(criterion)}|{sfile or ''}|{ssheet or ''}|{srow or 0:09d}|{norm_key(name)}|{phone or ''}|{email or ''}")
@@ -143,6 +144,9 @@ def _experts(candidates: list[_Candidate], per_criterion: int) -> tuple[dict[str
 
 
 def _current(session: Session, campaign: Campaign) -> SampleDraw | None:
+    if not fetch_rows(session, 'SELECT id FROM sampledraw WHERE campaign_id = ? AND "current" = ?',
+                      (campaign.id, True)):
+        return None  # the usual case, without an ORM query
     return session.scalars(
         select(SampleDraw).where(SampleDraw.campaign_id == campaign.id, SampleDraw.current.is_(True))  # type: ignore[attr-defined]
     ).first()
@@ -180,6 +184,8 @@ def draw_sample(
     """Draw the campaign's sample (module docstring). A second draw is refused unless
     `replace=True`, which is itself refused once anyone answered or was invited. The caller commits.
     `flush=False` leaves the SampleDraw and audit rows pending (draw_samples writes them together)."""
+    if flush:
+        session.flush()  # the queries below read the connection directly (no autoflush)
     settings = get_settings()
     margin = settings.sample_margin if margin is None else margin
     confidence = settings.sample_confidence
@@ -195,7 +201,7 @@ def draw_sample(
     if previous is not None:
         _withdraw(session, campaign, previous)
     seed = secrets.randbelow(2**31) if seed is None else seed
-    taken = set(session.scalars(select(Assignment.person_id).where(Assignment.campaign_id == campaign.id)))
+    taken = {pid for pid, in fetch_rows(session, "SELECT person_id FROM assignment WHERE campaign_id = ?", (campaign.id,))}
     frames, frame_text = load_frames(session, campaign.institution_id, taken)  # type: ignore[arg-type]
     experts = _load_experts(session, campaign, taken)
     sizes: dict[str, Any] = {}
