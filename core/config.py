@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     twilio_content_sid_registration: str = "HXregistration000000000000000000"
     twilio_timeout_seconds: float = 10.0  # a send with no answer by then is reconciled, not resent
     whatsapp_rate_per_sender: float = 80.0
+    # How much a request's time in transit to the provider may vary (seconds). The per-second cap
+    # is kept at the provider's clock as long as transit varies by no more than this; `inf` keeps
+    # it whatever the delays, at the cost of rate (each message then counts until its answer + 1 s).
+    rate_transit_spread_seconds: float = 0.03
 
     # --- email via SMTP ----------------------------------------------------------------------
     email_backend: Literal["sandbox", "smtp"] = "sandbox"

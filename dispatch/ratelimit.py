@@ -10,19 +10,23 @@ Two layers:
    the next slot moves back a second; it recovers by 10% per clean reservation.
 
 2. `AnswerWindow`, in each worker process: a message counts against the cap from the moment its
-   request starts until one second after its answer came back. A request is received by the
-   provider somewhere between those two instants, so if a message may only start while fewer than
-   `cap` others count, no 1-second window *at the provider* ever holds more than `cap` of this
-   worker's messages, whatever the network or scheduling delays (proof in `AnswerWindow`). On a
-   quiet link it never binds (the schedule runs at 97%); when the machine or the link stalls it
-   holds sends back instead of letting a backlog arrive bunched.
+   request starts until one second after min(its answer, its start + RATE_TRANSIT_SPREAD_SECONDS).
+   A message may only start while fewer than `cap` others count. The provider receives a request
+   between its start and its answer, and requests differ in transit time by at most the spread
+   (a constant transit time shifts every arrival alike), so no 1-second window *at the provider*
+   ever holds more than `cap` of this worker's messages (proof in `AnswerWindow`). With the spread
+   at `inf` this holds whatever the delays, but each message then occupies its round trip + 1 s,
+   which against a remote provider (RTT 0.2 s) would cost a sixth of the rate; the default 30 ms
+   costs at most 3%. On a quiet link it never binds (the schedule runs at 97%); when the machine
+   or the link stalls it holds sends back instead of letting a backlog arrive bunched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import math
 import time
-from collections import deque
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -94,35 +98,37 @@ def penalise(session: Session, key: str, now: float | None = None) -> None:
 class AnswerWindow:
     """At most `cap` messages of one bucket in any 1-second window at the provider.
 
-    Each message counts from its start until WINDOW_SECONDS after its answer; a message starts
-    only while fewer than `cap` count. Why that is enough: suppose `cap + 1` messages arrived at the
-    provider within [t, t + 1). Let B be the one that started last. Every other one, A, started
-    before B and was answered after it arrived: answer(A) >= arrival(A) >= t > arrival(B) - 1 >=
-    start(B) - 1, so A still counted when B started, and B could not start. A timed-out request
-    counts until one second after we gave up on it.
+    Each message counts from its start until WINDOW_SECONDS after min(answer, start + spread); a
+    message starts only while fewer than `cap` count. Why that is enough: suppose `cap + 1`
+    messages arrived at the provider within [t, t + 1). Let B be the one that started last. Every
+    other one, A, started before B. (i) answer(A) >= arrival(A) >= t > arrival(B) - 1 >= start(B) - 1.
+    (ii) With transit times differing by at most `spread`: start(A) + spread >= arrival(A) -
+    arrival(B) + start(B) > start(B) - 1. So A still counted when B started, and B could not start.
+    A timed-out request counts as answered when we gave up on it.
 
     One per bucket per worker process; the shared schedule keeps workers apart.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, spread: float = math.inf) -> None:
+        self.spread = spread
         self.open = 0  # started, not answered yet
-        self.until: deque[float] = deque()  # answered: monotonic time each stops counting, ascending
+        self.until: list[float] = []  # heap: monotonic time each answered message stops counting
         self.answered = asyncio.Event()
 
     def counting(self, now: float) -> int:
         until = self.until
         while until and until[0] <= now:
-            until.popleft()
+            heapq.heappop(until)
         return self.open + len(until)
 
-    async def acquire(self, cap: int) -> None:
-        """Wait until this message may start, then count it."""
+    async def acquire(self, cap: int) -> float:
+        """Wait until this message may start, count it, and return its start (monotonic)."""
         while True:
             now = time.monotonic()
             if self.counting(now) < cap:
                 self.open += 1
-                return
-            if self.until:  # the earliest answered message stops counting then (later ones later)
+                return now
+            if self.until:  # the earliest answered message stops counting then
                 await asyncio.sleep(self.until[0] - now)
             else:  # all `cap` still in flight: wait for an answer
                 self.answered.clear()
@@ -133,8 +139,8 @@ class AnswerWindow:
         self.open -= 1
         self.answered.set()
 
-    def release(self) -> None:
-        """The answer came back (or we gave up waiting for it)."""
+    def release(self, started: float) -> None:
+        """The answer to the message started at `started` came back (or we gave up waiting)."""
         self.open -= 1
-        self.until.append(time.monotonic() + WINDOW_SECONDS)
+        heapq.heappush(self.until, min(time.monotonic(), started + self.spread) + WINDOW_SECONDS)
         self.answered.set()

@@ -101,7 +101,8 @@ class Worker:
         self.inflight = 0
         self.stats = Stats()
         self._zones: tuple[float, list[str]] = (0.0, [])
-        self._windows: dict[str, ratelimit.AnswerWindow] = defaultdict(ratelimit.AnswerWindow)
+        spread = self.settings.rate_transit_spread_seconds
+        self._windows: dict[str, ratelimit.AnswerWindow] = defaultdict(lambda: ratelimit.AnswerWindow(spread))
         # a send must reach the provider well before the lease ends (a request may take this long;
         # half the lease if the lease is configured shorter than that, as some tests do)
         self._lease_margin = min(self.settings.twilio_timeout_seconds + 2.0, self.settings.lease_seconds / 2)
@@ -250,8 +251,7 @@ class Worker:
                     return
                 rate = self._rate_for(item.channel)
                 window = self._windows[self._bucket(item)] if rate > 0 else None
-                if window is not None:
-                    await window.acquire(max(1, int(rate)))
+                started = await window.acquire(max(1, int(rate))) if window is not None else 0.0
                 if (item.lease_until - utcnow()).total_seconds() < self._lease_margin:
                     # Past its lease a reconcile may find the row, see nothing at the provider
                     # and reopen it: sending now could send twice. Give it back unsent.
@@ -277,7 +277,7 @@ class Worker:
                     self.results.append(("retry", item, RetryableError(f"internal: {type(exc).__name__}")))
                 finally:
                     if window is not None:
-                        window.release()
+                        window.release(started)
         finally:
             self.inflight -= 1
 
