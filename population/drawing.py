@@ -15,9 +15,10 @@ import hashlib
 import math
 import os
 import random
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlmodel import Session
@@ -42,13 +43,20 @@ ORDER BY CASE p."group" WHEN 'internal' THEN 0 ELSE 1 END, 4, 5, 6, 7, p.id
 
 @dataclass
 class Frame:
-    """The non-expert frame of one draw group, in frame order."""
+    """The non-expert frame of one draw group, in frame order: the query's rows as fetched,
+    (id, unit id, group, unit code, name, phone, email)."""
 
-    ids: Sequence[int] = ()
-    unit_ids: Sequence[int | None] = ()
-    groups: Sequence[str] = ()
+    rows: Sequence[tuple[Any, ...]] = ()
     units: list[tuple[str, int, int]] = field(default_factory=list)  # (code, start, stop)
     vendors: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
+
+
+_GROUP, _CODE = itemgetter(2), itemgetter(3)
+_LINE = itemgetter(slice(2, 7))  # group, unit code, name, phone, email
 
 
 def fetch_rows(session: Session, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -73,8 +81,9 @@ def load_frames(session: Session, institution_id: int, taken: set[int]) -> tuple
     the campaign), and the frame's text for the population hash: one line per person,
     "group|unit code|name|phone|email".
 
-    Column-wise: the rows are transposed once (`zip(*rows)`) and every step after that runs
-    over whole columns, so a million people cost a few C-level passes, not a Python loop."""
+    The fetched rows are kept as they are (no per-column copies): the hash text is joined at C
+    level, and since the rows come sorted by (draw group, unit code, ...) the group split and
+    the unit runs are found by bisection, so the only per-row Python work is the fetch."""
     conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
     sql = _FRAME_SQL.format(c='COLLATE "C"' if postgres else "", ph="%s" if postgres else "?")
@@ -90,20 +99,19 @@ def load_frames(session: Session, institution_id: int, taken: set[int]) -> tuple
         rows = [row for row in rows if row[0] not in taken]
     if not rows:
         return {"internal": Frame(), "external": Frame()}, b""
-    ids, unit_ids, groups, codes, names, phones, emails = zip(*rows, strict=True)
-    text = "\n".join(map("|".join, zip(groups, codes, names, phones, emails, strict=True))).encode()
-    split = groups.count("internal")  # the query lists internal first
+    text = "\n".join(map("|".join, map(_LINE, rows))).encode()
+    # The query lists internal first: the split is where "not internal" turns true.
+    split = bisect_right(rows, False, key=lambda row: row[2] != "internal")
     frames = {}
-    for name, start, stop in (("internal", 0, split), ("external", split, len(ids))):
-        units, at = [], start
-        for code, run in groupby(codes[start:stop]):
-            size = sum(1 for _ in run)
-            units.append((code, at, at + size))
-            at += size
-        frame_groups = groups[start:stop]
-        frames[name] = Frame(ids[start:stop], unit_ids[start:stop], frame_groups,
-                             [(code, a - start, b - start) for code, a, b in units],
-                             frame_groups.count("vendor"))
+    for name, start, stop in (("internal", 0, split), ("external", split, len(rows))):
+        part = rows[start:stop]
+        units, at = [], 0
+        while at < len(part):  # codes are sorted within a group: one bisection per unit
+            code = part[at][3]
+            end = bisect_right(part, code, at, key=_CODE)
+            units.append((code, at, end))
+            at = end
+        frames[name] = Frame(part, units, list(map(_GROUP, part)).count("vendor"))
     return frames, text
 
 
@@ -123,15 +131,15 @@ def draw_frame(frame: Frame, group: str, shares: dict[str, int], seed: int,
     allocations: dict[str, Any] = {}
     picks: list[Pick] = []
     sampled = AssignmentKind.sampled.value
-    ids, unit_ids, groups = frame.ids, frame.unit_ids, frame.groups
+    rows = frame.rows
     for code, start, stop in frame.units:
         size = stop - start
         k = shares[code]
         reserves = min(size - k, math.ceil(k * reserve_ratio))
         chosen = random.Random(f"{seed}:{group}:{code}").sample(range(start, stop), k + reserves)  # noqa: S311 - auditable, not secret
-        picks += [(ids[i], unit_ids[i], groups[i], sampled, None) for i in chosen[:k]]
+        picks += [(rows[i][0], rows[i][1], rows[i][2], sampled, None) for i in chosen[:k]]
         allocations[code] = {"population": size, "sample": k, "reserve": reserves,
-                             "reserve_ids": [ids[i] for i in chosen[k:]]}
+                             "reserve_ids": [rows[i][0] for i in chosen[k:]]}
     return allocations, picks
 
 

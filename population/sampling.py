@@ -209,11 +209,11 @@ def draw_sample(
     picks: list[Pick] = []
     for group in ("internal", "external"):
         frame = frames[group]
-        n = sample_size(len(frame.ids), margin, confidence)
+        n = sample_size(frame.size, margin, confidence)
         shares = allocate(n, {code: stop - start for code, start, stop in frame.units})
         allocations[group], group_picks = draw_frame(frame, group, shares, seed, settings.sample_reserve_ratio)
         picks += group_picks
-        sizes[group] = {"population": len(frame.ids), "size": n,
+        sizes[group] = {"population": frame.size, "size": n,
                         "reserves": sum(a["reserve"] for a in allocations[group].values())}
     sizes["external"]["vendors"] = frames["external"].vendors
     sizes["external"]["target"] = max(sizes["external"]["size"], EXTERNAL_FALLBACK)
