@@ -94,16 +94,20 @@ def _iter_targets(
     session: Session, campaign: Campaign, *, unit_id: int | None = None,
     assignment_ids: list[int] | None = None,
 ) -> Iterator[list[tuple[Assignment, Person, Unit | None]]]:
-    """Active, non-responding assignments of a campaign, in chunks (memory stays flat)."""
-    last_id = 0
+    """Active, non-responding assignments of a campaign, in chunks (memory stays flat).
+
+    Pages by person_id: each page is a range scan of the unique (campaign_id, person_id) index,
+    whatever the table's statistics say (paging by assignment id re-read the campaign per page).
+    """
+    last_person = 0
     while True:
         q = (
             select(Assignment, Person, Unit)
             .join(Person, Person.id == Assignment.person_id)  # type: ignore[arg-type]
             .outerjoin(Unit, Unit.id == Assignment.unit_id)  # type: ignore[arg-type]
             .where(Assignment.campaign_id == campaign.id, Assignment.active.is_(True),  # type: ignore[attr-defined]
-                   Assignment.responded_at.is_(None), Assignment.id > last_id)  # type: ignore[union-attr,operator]
-            .order_by(Assignment.id)  # type: ignore[arg-type]
+                   Assignment.responded_at.is_(None), Assignment.person_id > last_person)  # type: ignore[union-attr,operator]
+            .order_by(Assignment.campaign_id, Assignment.person_id)  # type: ignore[arg-type]
             .limit(CHUNK)
         )
         if unit_id is not None:
@@ -114,7 +118,7 @@ def _iter_targets(
         if not chunk:
             return
         yield chunk
-        last_id = chunk[-1][0].id  # type: ignore[assignment]
+        last_person = chunk[-1][0].person_id
 
 
 def choose_channel(person: Person, blocked: set[str]) -> tuple[str, str] | None:
