@@ -31,11 +31,13 @@ ASSIGNMENT_COLUMNS = ("campaign_id", "person_id", "unit_id", "group", "kind", "a
                       "reserve_rank", "counter", "token_nonce", "token_hash", "created_at")
 
 # Draw group first (internal, then external with vendors), then content. Experts are chosen
-# by criterion, not drawn: sampling.py reads them apart.
+# by criterion, not drawn: sampling.py reads them apart. The unit join names the institution
+# (a person's unit is always one of its institution's units): without it PostgreSQL's planner
+# hashed the whole unit table for every draw (12,800 units: 11 ms instead of 4 ms a draw).
 _FRAME_SQL = """
 SELECT p.id, p.unit_id, p."group", COALESCE(u.code, '-') {c}, p.name {c},
        COALESCE(p.phone, '') {c}, COALESCE(p.email, '') {c}
-FROM person p LEFT JOIN unit u ON u.id = p.unit_id
+FROM person p LEFT JOIN unit u ON u.id = p.unit_id AND u.institution_id = p.institution_id
 WHERE p.institution_id = {ph} AND p.status = 'eligible' AND p."group" <> 'expert'
 ORDER BY CASE p."group" WHEN 'internal' THEN 0 ELSE 1 END, 4, 5, 6, 7, p.id
 """
