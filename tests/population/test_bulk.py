@@ -17,6 +17,7 @@ from core.tokens import hash_token, token_for
 from population.bulk import BulkWriter
 from population.drawing import token_pairs
 from population.importer import import_files
+from population.models import SampleDraw
 from population.sampling import draw_sample
 from population.synthetic import write_population_csv
 from tests.factories import make_campaign, make_institution, make_unit
@@ -107,3 +108,32 @@ def test_people_already_assigned_are_left_out_of_the_draw(session: Session) -> N
     assert draw.sizes["expert"]["population"] == 0
     kinds = session.scalars(select(Assignment.kind).where(Assignment.person_id == walk_in.person_id)).all()
     assert kinds == [AssignmentKind.participatory]
+
+
+def test_drawn_assignments_read_back_like_orm_rows(session: Session) -> None:
+    """The draw's assignments (executemany on SQLite, preformatted COPY text on PostgreSQL):
+    right person, unit (also none), group and kind, active, a token that verifies, an aware
+    creation time."""
+    from core.models import AssignmentKind
+
+    inst = make_institution(session)
+    unit = make_unit(session, inst)
+    people = [Person(institution_id=inst.id, unit_id=unit.id if i % 3 else None, group=group,  # type: ignore[arg-type]
+                     name=f"Orang {i}", phone=f"+6281300000{i:03d}") for i in range(30)
+              for group in ("internal", "external", "vendor")]
+    session.add_all(people)
+    session.flush()
+    before = utcnow()
+    draw_sample(session, make_campaign(session, inst), seed=2)
+    by_id = {p.id: p for p in people}
+    assignments = session.scalars(select(Assignment)).all()
+    assert len(assignments) == sum(a["sample"] for g in ("internal", "external")
+                                   for a in session.scalars(select(SampleDraw)).one().allocations[g].values())
+    assert {by_id[a.person_id].unit_id for a in assignments} == {None, unit.id}
+    for a in assignments:
+        person = by_id[a.person_id]
+        assert (a.unit_id, a.group, a.kind, a.active) == (person.unit_id, person.group, AssignmentKind.sampled, True)
+        assert a.reserve_rank is None and a.counter is None and a.responded_at is None
+        assert a.token_hash == hash_token(token_for(a.token_nonce))
+        assert a.created_at is not None and a.created_at.tzinfo is not None
+        assert before <= a.created_at <= utcnow()
