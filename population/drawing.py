@@ -4,8 +4,8 @@ The frame is read with one ordered query per draw, straight from the DBAPI curso
 objects): eligible people not yet assigned in the campaign, sorted by (draw group, unit code,
 name, phone, email) in byte order on both backends (SQLite's BINARY collation, PostgreSQL's
 "C"), so the order depends only on the data, never on database ids or the server's locale.
-Assignments are appended as plain tuples (COPY on PostgreSQL) with tokens derived exactly as
-`core.tokens.token_for` derives them.
+Assignments go in as one `executemany` of plain tuples (SQLite) or one COPY of preformatted text
+(PostgreSQL), with tokens derived exactly as `core.tokens.token_for` derives them.
 """
 
 from __future__ import annotations
