@@ -24,14 +24,27 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
-from core.assignments import link_of
+from core.clock import utcnow
 from core.config import get_settings
-from core.models import Assignment, Campaign, Institution, Unit
-from qr import ratelimit, service
+from core.models import (
+    Assignment,
+    AssignmentKind,
+    Campaign,
+    Group,
+    Institution,
+    Person,
+    PersonStatus,
+    Unit,
+)
+from core.tokens import hash_token, new_nonce, survey_url, token_for
+from qr import notify, ratelimit, service
 from qr.service import CampaignState
 from qr.validation import VisitorForm
 
@@ -58,54 +71,127 @@ class Job:
     done: Callable[[Saved | BaseException], None]
 
 
+@dataclass
+class _New:
+    """A registration decided in this batch, before and after its rows are inserted."""
+
+    job: Job
+    campaign: Campaign
+    existing: Assignment | _New | None  # the number's active assignment, if it has one
+    nonce: str
+    token_hash: str
+    path: str
+    person_id: int = 0
+    assignment_id: int = 0
+
+
 class _Batch:
-    """What one transaction's registrations share: the campaign, its institution and the unit
-    read once (and kept referenced, so the dispatch package finds them in the session's identity
-    map), the per-counter counts, and the batch's numbers locked and looked up at once."""
+    """What one transaction's registrations share: the campaign and its institution read once,
+    the per-counter counts, and the batch's numbers locked and looked up at once. Each
+    registration is decided in order in Python; then the batch's people, assignments and link
+    messages are written with one multi-row INSERT each (Core, not ORM objects)."""
 
     def __init__(self, session: Session, jobs: list[Job]) -> None:
         self.session, self.jobs = session, jobs
-        self.campaigns: dict[int, Campaign | None] = {}
-        self.keep: list[object] = []
+        self.campaigns: dict[int, tuple[Campaign, Institution] | None] = {}
         self.counts: dict[tuple[int, int, str | None], int] = {}
-        self.known: dict[int, dict[str, Assignment]] = {}
+        self.known: dict[int, dict[str, Assignment | _New]] = {}
 
     def campaign(self, campaign_id: int) -> Campaign | None:
         if campaign_id not in self.campaigns:
             campaign = self.session.get(Campaign, campaign_id)
-            if campaign is not None:
-                self.keep.append(self.session.get(Institution, campaign.institution_id))
-            self.campaigns[campaign_id] = campaign
-        return self.campaigns[campaign_id]
+            institution = (self.session.get(Institution, campaign.institution_id)
+                           if campaign is not None else None)
+            self.campaigns[campaign_id] = ((campaign, institution)
+                                           if campaign is not None and institution is not None
+                                           else None)
+        found = self.campaigns[campaign_id]
+        return found[0] if found else None
 
     def recent(self, job: Job) -> int:
         key = (job.campaign_id, int(job.unit.id), job.counter)  # type: ignore[arg-type]
         if key not in self.counts:
-            self.keep.append(self.session.get(Unit, job.unit.id))
             self.counts[key] = ratelimit.counter_registrations(
                 self.session, job.campaign_id, key[1], job.counter,
                 get_settings().qr_counter_window_seconds)
         return self.counts[key]
 
-    def known_numbers(self, campaign_id: int) -> dict[str, Assignment]:
+    def known_numbers(self, campaign_id: int) -> dict[str, Assignment | _New]:
         if campaign_id not in self.known:
             phones = [j.form.phone for j in self.jobs if j.campaign_id == campaign_id and j.form.phone]
-            self.known[campaign_id] = service.lock_and_find_phones(self.session, campaign_id, phones)
+            self.known[campaign_id] = dict(
+                service.lock_and_find_phones(self.session, campaign_id, phones))
         return self.known[campaign_id]
 
-    def save(self, job: Job) -> Saved:
-        """Decide and write one registration, after those before it in the batch."""
+    def decide(self, job: Job) -> Saved | _New:
+        """Decide one registration, after those before it in the batch (nothing written yet)."""
         campaign = self.campaign(job.campaign_id)
         if service.campaign_state(campaign) != CampaignState.open:
             return Saved(refused="state", campaign=campaign)
-        assert campaign is not None
+        assert campaign is not None and job.form.phone
         if self.recent(job) >= get_settings().qr_counter_limit:
             return Saved(refused="rate_counter")
-        assignment = service.register(self.session, campaign=campaign, unit=job.unit,
-                                      counter=job.counter, form=job.form,
-                                      known=self.known_numbers(job.campaign_id))
+        known = self.known_numbers(job.campaign_id)
+        nonce = new_nonce()
+        token = token_for(nonce)
+        new = _New(job, campaign, known.get(job.form.phone), nonce, hash_token(token),
+                   urlsplit(survey_url(token)).path)
+        if new.existing is None:
+            known[job.form.phone] = new
         self.counts[(job.campaign_id, int(job.unit.id), job.counter)] += 1  # type: ignore[arg-type]
-        return Saved(path=urlsplit(link_of(assignment)).path)
+        return new
+
+    def write(self, new: list[_New]) -> None:
+        """Insert the people, then their assignments, then the links to send."""
+        if not new:
+            return
+        now = utcnow()
+        people = Person.__table__  # type: ignore[attr-defined]
+        person_ids = self.session.execute(
+            insert(people).returning(people.c.id, sort_by_parameter_order=True),
+            [_person_row(n, now) for n in new]).scalars().all()
+        for n, person_id in zip(new, person_ids, strict=True):
+            n.person_id = person_id
+        assignments = Assignment.__table__  # type: ignore[attr-defined]
+        assignment_ids = self.session.execute(
+            insert(assignments).returning(assignments.c.id, sort_by_parameter_order=True),
+            [_assignment_row(n, now) for n in new]).scalars().all()
+        for n, assignment_id in zip(new, assignment_ids, strict=True):
+            n.assignment_id = assignment_id
+        for campaign_id, found in self.campaigns.items():
+            if found is None:
+                continue
+            campaign, institution = found
+            notify.send_links(self.session, campaign, institution, [
+                notify.NewLink(n.assignment_id, n.job.unit, Group.external, n.job.form.name,
+                               n.job.form.phone, n.job.form.email, n.nonce)
+                for n in new if n.job.campaign_id == campaign_id and n.existing is None])
+        for n in new:
+            # A known number's own link is re-sent to it (one already registered in this batch
+            # was just enqueued: the same message key, nothing more to do).
+            if isinstance(n.existing, Assignment):
+                notify.send_link(self.session, n.existing)
+
+
+def _person_row(n: _New, now: datetime) -> dict[str, Any]:
+    form, unit = n.job.form, n.job.unit
+    return {
+        "institution_id": unit.institution_id, "unit_id": unit.id, "group": Group.external,
+        "name": form.name, "phone": form.phone, "email": form.email,
+        "service_name": form.service, "service_date": form.service_date, "non_asn": False,
+        "status": PersonStatus.excluded if n.existing else PersonStatus.eligible,
+        "reason": service.DUPLICATE_PHONE if n.existing else None,
+        "flags": ["participatory"], "source": "registration", "created_at": now,
+    }
+
+
+def _assignment_row(n: _New, now: datetime) -> dict[str, Any]:
+    return {
+        "campaign_id": n.job.campaign_id, "person_id": n.person_id, "unit_id": n.job.unit.id,
+        "group": Group.external, "kind": AssignmentKind.participatory,
+        "active": n.existing is None, "reserve_rank": None, "counter": n.job.counter,
+        "token_nonce": n.nonce, "token_hash": n.token_hash, "created_at": now,
+    }
 
 
 def write_batch(jobs: list[Job]) -> None:
@@ -114,7 +200,9 @@ def write_batch(jobs: list[Job]) -> None:
     try:
         with service.write_scope(jobs[0].database_url) as session:
             batch = _Batch(session, jobs)
-            results = [batch.save(job) for job in jobs]
+            decided = [batch.decide(job) for job in jobs]
+            batch.write([d for d in decided if isinstance(d, _New)])
+            results = [d if isinstance(d, Saved) else Saved(path=d.path) for d in decided]
     except Exception as exc:  # noqa: BLE001 - handed to the waiting request, or redone one by one
         if len(jobs) == 1:
             jobs[0].done(exc)

@@ -101,3 +101,67 @@ def test_concurrent_saves_each_get_their_own_questionnaire(
     assert all(paths) and len(set(paths)) == 20
     found = [find_by_token(session, str(p).removeprefix("/s/")) for p in paths]
     assert all(a is not None and a.active and a.counter == "L2" for a in found)
+
+
+OUTBOX_COLUMNS = ("key", "lane", "channel", "purpose", "wave", "to_address", "sender", "tz",
+                  "payload", "status", "attempts", "campaign_id", "assignment_id", "unit_id",
+                  "institution_id", "fallback_of")
+
+
+def outbox_of(session: Session, assignment_id: int) -> list[dict[str, object]]:
+    from dispatch.models import Outbox
+
+    session.expire_all()
+    rows = session.exec(select(Outbox).where(Outbox.assignment_id == assignment_id)).all()
+    return sorted(({c: getattr(r, c) for c in OUTBOX_COLUMNS} for r in rows),
+                  key=lambda r: str(r["key"]))
+
+
+def test_a_batch_enqueues_exactly_the_link_messages_dispatch_would(
+    world: World, session: Session
+) -> None:
+    """The batch writes the outbox rows itself (one INSERT); they must be those that
+    dispatch.service.enqueue_link writes for the same assignment, WhatsApp and email."""
+    from dispatch.models import Outbox
+    from dispatch.service import enqueue_link
+
+    batch, outcomes = jobs(world, ["+6281234567831", "+6281234567832"])
+    batch[0] = writer.Job(batch[0].database_url, batch[0].campaign_id, batch[0].unit,
+                          batch[0].counter, VisitorForm(
+                              name="Budi", phone="+6281234567831", email="Budi@Example.id",
+                              service="Pembuatan KK", service_date=utcnow().date()),
+                          batch[0].done)
+    writer.write_batch(batch)
+    for phone, channels in (("+6281234567831", {"whatsapp", "email"}),
+                            ("+6281234567832", {"whatsapp"})):
+        saved = outcomes[phone]
+        assert isinstance(saved, writer.Saved) and saved.path
+        assignment = find_by_token(session, saved.path.removeprefix("/s/"))
+        assert assignment is not None and assignment.id is not None
+        written = outbox_of(session, assignment.id)
+        assert {r["channel"] for r in written} == channels
+        for row in session.exec(select(Outbox).where(Outbox.assignment_id == assignment.id)):
+            session.delete(row)
+        session.flush()
+        assert enqueue_link(session, assignment, purpose="registration") == len(channels)
+        session.commit()
+        assert outbox_of(session, assignment.id) == written
+
+
+def test_a_known_number_gets_its_own_link_again_not_a_new_one(
+    world: World, session: Session
+) -> None:
+    first, outcomes = jobs(world, ["+6281234567841"])
+    writer.write_batch(first)
+    again, again_outcomes = jobs(world, ["+6281234567841", "+6281234567841"])
+    writer.write_batch(again)
+    session.expire_all()
+    from dispatch.models import Outbox
+
+    rows = session.exec(select(Outbox).where(Outbox.to_address == "+6281234567841")).all()
+    saved = outcomes["+6281234567841"]
+    assert isinstance(saved, writer.Saved) and saved.path
+    original = find_by_token(session, saved.path.removeprefix("/s/"))
+    assert original is not None
+    assert [r.assignment_id for r in rows] == [original.id]  # one message, the first link
+    assert isinstance(again_outcomes["+6281234567841"], writer.Saved)
