@@ -269,7 +269,7 @@ def _seed_http(db_url: str) -> None:
 
 
 def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
-         warmup: float = 3.0, think: bool = False) -> None:
+         warmup: float = 3.0, think: bool = False, only: str = "") -> None:
     import subprocess
 
     import httpx
@@ -306,6 +306,8 @@ def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
             ("closed loop, back to back", "post", None),
             ("closed loop, back to back", "flow", None),
         ]
+        if only:
+            plans = [p for p in plans if p[1] in only.split(",")]
         if think:
             plans.append(("REALISTIC: think time 5-15 s before POST and after the questionnaire",
                           "flow", (5.0, 15.0)))
@@ -349,6 +351,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured time per scenario")
     parser.add_argument("--think", action="store_true",
                         help="also a realistic run: users pause 5-15 s to fill the form")
+    parser.add_argument("--only", default="",
+                        help="closed-loop scenarios to run, e.g. post,flow (default: all)")
     args = parser.parse_args()
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     if not args.skip_posters:
@@ -356,7 +360,8 @@ def main() -> None:
     if not args.skip_national and not args.skip_posters:
         national(args.institutions, args.units, args.workers)
     if not args.skip_http:
-        http(args.backend, args.web_workers, args.users, args.seconds, think=args.think)
+        http(args.backend, args.web_workers, args.users, args.seconds, think=args.think,
+             only=args.only)
 
 
 if __name__ == "__main__":
