@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from core.registry import PACKAGES, import_all_models
 from core.security import install_security
+from responses.questionnaire import preload as preload_questionnaires
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    preload_questionnaires()  # data files parsed at start, not on someone's first request
+    yield
 
 
 def create_app() -> FastAPI:
     import_all_models()
-    app = FastAPI(title="spibot", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app = FastAPI(title="spibot", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json",
+                  lifespan=lifespan)
     for name in ["core", *PACKAGES]:
         module = importlib.import_module(f"{name}.router")
         app.include_router(module.router)

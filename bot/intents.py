@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from core.datafiles import read_yaml
 
 DATA = Path(__file__).resolve().parent / "data" / "intents.yaml"
 MAX_MATCH_CHARS = 500  # longer texts are not read for intents (they get the help message)
@@ -63,8 +63,7 @@ class Text:
 
 @lru_cache
 def keywords() -> dict[str, Any]:
-    with DATA.open(encoding="utf-8") as fh:
-        data: dict[str, Any] = yaml.safe_load(fh)
+    data: dict[str, Any] = read_yaml(DATA)
     return data
 
 

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from bot.lookup import Survey
 from core.clock import format_date_id, format_datetime_id
 from core.config import get_settings
+from core.datafiles import read_yaml
 from core.templating import get_env, render
 
 FAQ_FILE = Path(__file__).resolve().parent / "data" / "faq.yaml"
@@ -33,8 +32,7 @@ class FaqError(ValueError):
 
 @lru_cache
 def _load_faq(path: str) -> tuple[Topic, ...]:
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+    data = read_yaml(Path(path)) or {}
     topics = []
     for n, item in enumerate(data.get("topics") or [], 1):
         missing = [f for f in ("key", "title", "answer") if not str(item.get(f) or "").strip()]

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from core.datafiles import read_yaml
 
 LABELS_FILE = Path(__file__).parent / "data" / "labels.yaml"
 SMALL_UNIT = "unit kecil (disembunyikan)"
@@ -18,7 +18,7 @@ SMALL_UNIT = "unit kecil (disembunyikan)"
 
 @lru_cache
 def labels() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(LABELS_FILE.read_text(encoding="utf-8")) or {}
+    data: dict[str, Any] = read_yaml(LABELS_FILE) or {}
     return data
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+
+from core.datafiles import read_yaml
 
 SCALE = 6  # answers use a 1-6 scale (SPEC §5)
 ANOMALY_SIGNALS = ("straight_lining", "too_fast")
@@ -63,7 +64,7 @@ class Thresholds:
 @lru_cache
 def load_thresholds(path: Path = THRESHOLDS_FILE) -> Thresholds:
     """Thresholds from the data file; an unknown key is an error naming the file and key."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path) or {}
     known = {f.name for f in fields(Thresholds)}
     unknown = sorted(set(raw) - known)
     if unknown:

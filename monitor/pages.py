@@ -9,9 +9,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlmodel import Session, select
 
+from core.datafiles import read_yaml
 from core.models import Campaign, Institution
 from monitor import problems, sources, stats
 from monitor.models import CampaignSnapshot
@@ -137,7 +137,7 @@ def _as_dict(item: Any) -> dict[str, Any]:
 
 @lru_cache
 def _labels() -> dict[str, str]:
-    data = yaml.safe_load(LABELS_FILE.read_text(encoding="utf-8")) or {}
+    data = read_yaml(LABELS_FILE) or {}
     return {str(k): str(v or "") for k, v in data.items()}
 
 

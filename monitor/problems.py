@@ -13,9 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlmodel import Session, select
 
+from core.datafiles import read_yaml
 from core.models import Assignment, Campaign, Person, Unit
 from monitor.sources import outbox_column, outbox_model
 from monitor.stats import CHANNEL_LABELS, SENT
@@ -25,7 +25,7 @@ REASONS_FILE = Path(__file__).parent / "data" / "reasons.yaml"
 
 @lru_cache
 def _reasons() -> dict[str, dict[str, str]]:
-    data = yaml.safe_load(REASONS_FILE.read_text(encoding="utf-8"))
+    data = read_yaml(REASONS_FILE)
     return {k: {str(a): str(b) for a, b in v.items()} for k, v in data.items()}
 
 

@@ -27,8 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from core.datafiles import read_yaml
 from population.normalize import norm_key, parse_date
 
 DATA = Path(__file__).parent / "data"
@@ -44,7 +43,7 @@ class FooterWords:
 
 @cache
 def footer_words() -> FooterWords:
-    raw = yaml.safe_load((DATA / "keywords.yaml").read_text(encoding="utf-8"))["footer"]
+    raw = read_yaml(DATA / "keywords.yaml")["footer"]
     colon = "|".join(re.escape(w) for w in raw["colon_labels"])
     return FooterWords(
         labels=tuple(norm_key(w) for w in raw["labels"]),

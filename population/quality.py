@@ -16,11 +16,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from core.clock import utcnow
+from core.datafiles import read_yaml
 from core.models import Institution, Person, Unit
 
 DATA = Path(__file__).parent / "data"
@@ -30,7 +30,7 @@ NO_UNIT = "(tanpa unit)"
 
 @cache
 def reason_texts() -> dict[str, str]:
-    raw = yaml.safe_load((DATA / "reasons.yaml").read_text(encoding="utf-8"))
+    raw = read_yaml(DATA / "reasons.yaml")
     return {**raw["unusable"], **raw["excluded"]}
 
 

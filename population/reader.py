@@ -17,9 +17,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from python_calamine import CalamineSheet, CalamineWorkbook
 
+from core.datafiles import read_yaml
 from population.errors import IntakeError
 from population.normalize import has_phrase, norm_key
 
@@ -58,7 +58,7 @@ class SheetRef:
 
 @cache
 def form_specs() -> tuple[FormSpec, ...]:
-    raw = yaml.safe_load((DATA / "headers.yaml").read_text(encoding="utf-8"))["forms"]
+    raw = read_yaml(DATA / "headers.yaml")["forms"]
     specs = []
     for form, spec in raw.items():
         fields = tuple(

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
-import yaml
-
+from core.datafiles import read_yaml
 from population.normalize import has_phrase, norm_key
 
 DATA = Path(__file__).parent / "data"
@@ -32,7 +31,7 @@ def _norm_all(values: list[str]) -> tuple[str, ...]:
 
 @cache
 def keywords() -> Keywords:
-    raw = yaml.safe_load((DATA / "keywords.yaml").read_text(encoding="utf-8"))
+    raw = read_yaml(DATA / "keywords.yaml")
     return Keywords(
         unit_contains=_norm_all(raw["excluded_units"]["contains"]),
         unit_starts=_norm_all(raw["excluded_units"]["starts_with"]),

@@ -16,16 +16,15 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from core.clock import utcnow
+from core.datafiles import read_yaml
 
 DATA = Path(__file__).parent / "data"
 FORMS = ("internal", "external", "vendor", "expert")
 
 
 def _data() -> dict[str, Any]:
-    return yaml.safe_load((DATA / "synthetic.yaml").read_text(encoding="utf-8"))
+    return read_yaml(DATA / "synthetic.yaml")
 
 
 def demo_units() -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from core.datafiles import read_yaml
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 QUESTIONNAIRE_DIR = DATA_DIR / "questionnaires"
@@ -174,8 +174,15 @@ def load_questionnaire(group: str, year: int) -> Questionnaire:
     if not usable:
         raise QuestionnaireError(f"no questionnaire under {QUESTIONNAIRE_DIR}")
     path = QUESTIONNAIRE_DIR / str(usable[-1]) / f"{group}.yaml"
-    with path.open(encoding="utf-8") as fh:
-        return parse_questionnaire(yaml.safe_load(fh), str(path))
+    return parse_questionnaire(read_yaml(path), str(path))
+
+
+def preload() -> None:
+    """Parse the latest year's questionnaires now (a web process calls this at start), so no
+    respondent's or PIC's first request pays for it."""
+    years = available_years()
+    for group in GROUPS:
+        load_questionnaire(group, years[-1] if years else 0)
 
 
 def validate_page(

@@ -13,10 +13,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import yaml
 from sqlmodel import Session, select
 
 from core.clock import utcnow
+from core.datafiles import read_yaml
 from core.models import Campaign, Institution, Unit
 from responses.questionnaire import DATA_DIR, GROUPS, load_questionnaire
 from responses.scoring.institution import InstitutionScore, score_institution
@@ -30,8 +30,7 @@ SEVERITY = {"Sangat Tinggi": 0, "Tinggi": 1, "Di bawah rata-rata": 2, "Sedang": 
 
 @lru_cache
 def recommendations() -> dict[str, Any]:
-    with (DATA_DIR / "recommendations.yaml").open(encoding="utf-8") as fh:
-        data: dict[str, Any] = yaml.safe_load(fh)
+    data: dict[str, Any] = read_yaml(DATA_DIR / "recommendations.yaml")
     return data
 
 

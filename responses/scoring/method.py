@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from core.datafiles import read_yaml
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 RENTAN, WASPADA, TERJAGA = "Rentan", "Waspada", "Terjaga"
@@ -71,8 +71,7 @@ def thresholds(year: int = 2024) -> dict[tuple[str, str, str], Threshold]:
 
 @lru_cache
 def weights(year: int = 2024) -> dict[str, Any]:
-    with (DATA_DIR / f"spi{year}_index_weights.yaml").open(encoding="utf-8") as fh:
-        data: dict[str, Any] = yaml.safe_load(fh)
+    data: dict[str, Any] = read_yaml(DATA_DIR / f"spi{year}_index_weights.yaml")
     return data
 
 
