@@ -67,6 +67,25 @@ def test_registration_creates_participatory_assignment_and_opens_questionnaire(
     assert person.email == "Siti@contoh.co.id" and person.service_name == "Pembuatan KTP"
 
 
+def test_the_form_is_read_urlencoded_or_multipart_first_value_wins(
+    world: World, client: TestClient, session: Session
+) -> None:
+    """The route reads the form itself (qr.router._form_values): a multipart post works too,
+    and a repeated field cannot slip a second value past validation."""
+    fields = valid(wa="081234567801")
+    reply = client.post(FORM, files={k: (None, v) for k, v in fields.items()},
+                        follow_redirects=False)
+    assert reply.status_code == 303
+    body = "&".join(f"{k}={v}" for k, v in valid(wa="081234567802").items()) + "&wa=x&nama="
+    reply = client.post(FORM, content=body.encode(), follow_redirects=False,
+                        headers={"content-type": "application/x-www-form-urlencoded"})
+    assert reply.status_code == 303
+    phones = set(session.exec(select(Person.phone).where(Person.source == "registration")).all())
+    assert phones == {"+6281234567801", "+6281234567802"}
+    assert client.post(FORM, content=b"nama=Siti", headers={
+        "content-type": "application/x-www-form-urlencoded"}).status_code == 422
+
+
 def test_same_number_again_looks_the_same_but_is_not_counted(
     world: World, client: TestClient, session: Session
 ) -> None:
