@@ -113,3 +113,24 @@ def get_session() -> Iterator[Session]:
     """FastAPI dependency."""
     with session_scope() as session:
         yield session
+
+
+def analyze_if_stale(session: Session, table: str, share: float = 0.2) -> bool:
+    """PostgreSQL: ANALYZE `table` when more than `share` of its rows changed since its statistics
+    were taken (a freshly sampled campaign, before autovacuum got to it). Without this the planner
+    believes the table is nearly empty and pages through it by re-reading it whole. SQLite: no-op.
+    Returns whether it analyzed."""
+    if is_sqlite(session):
+        return False
+    from sqlalchemy import text
+
+    row = session.execute(
+        text("SELECT n_mod_since_analyze, n_live_tup, last_analyze IS NULL AND last_autoanalyze IS NULL "
+             "FROM pg_stat_user_tables WHERE relname = :t"), {"t": table}).first()
+    if row is None:
+        return False
+    modified, live, never = row
+    if modified < 1000 or not (never or modified > share * max(live, 1)):
+        return False
+    session.execute(text(f'ANALYZE "{table}"'))
+    return True

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from core.audit import record
 from core.clock import utcnow
 from core.config import get_settings
-from core.db import is_sqlite
+from core.db import analyze_if_stale, is_sqlite
 from core.models import Assignment, Campaign, Institution, OptOut, Person, Unit
 from dispatch import content
 from dispatch.models import Lane, Outbox, Purpose, Unreachable
@@ -96,9 +96,11 @@ def _iter_targets(
 ) -> Iterator[list[tuple[Assignment, Person, Unit | None]]]:
     """Active, non-responding assignments of a campaign, in chunks (memory stays flat).
 
-    Pages by person_id: each page is a range scan of the unique (campaign_id, person_id) index,
-    whatever the table's statistics say (paging by assignment id re-read the campaign per page).
+    Pages by person_id along the unique (campaign_id, person_id) index. The statistics are
+    refreshed first if the table changed much (a campaign sampled a minute ago): with a fresh
+    table's statistics PostgreSQL sorted the whole campaign for every page (0.5 s a page at 300k).
     """
+    analyze_if_stale(session, "assignment")
     last_person = 0
     while True:
         q = (
@@ -106,7 +108,8 @@ def _iter_targets(
             .join(Person, Person.id == Assignment.person_id)  # type: ignore[arg-type]
             .outerjoin(Unit, Unit.id == Assignment.unit_id)  # type: ignore[arg-type]
             .where(Assignment.campaign_id == campaign.id, Assignment.active.is_(True),  # type: ignore[attr-defined]
-                   Assignment.responded_at.is_(None), Assignment.person_id > last_person)  # type: ignore[union-attr,operator]
+                   Assignment.responded_at.is_(None), Assignment.person_id > last_person,  # type: ignore[union-attr,operator]
+                   Person.id > last_person)  # lets PostgreSQL start the person scan there too
             .order_by(Assignment.campaign_id, Assignment.person_id)  # type: ignore[arg-type]
             .limit(CHUNK)
         )
