@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlmodel import Session
@@ -65,3 +68,22 @@ def token_counts(messages: list[dict[str, Any]]) -> dict[str, int]:
     from collections import Counter
 
     return dict(Counter(json.loads(m["ContentVariables"])["6"] for m in messages))
+
+
+def run_in_own_loop(coro_fn: Callable[[], Awaitable[None]], timeout: float = 60) -> None:
+    """Run `coro_fn()` in a fresh event loop in its own thread (independent of any loop another
+    test left in this one); re-raise what it raised here."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coro_fn())  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=timeout)
+    assert not thread.is_alive(), f"still running after {timeout} s"
+    if errors:
+        raise errors[0]

@@ -16,7 +16,7 @@ from dispatch import outbox
 from dispatch.models import Lane, Outbox
 from dispatch.service import enqueue_invitations, enqueue_reply
 from dispatch.worker import Worker
-from tests.dispatch.helpers import campaign_with
+from tests.dispatch.helpers import campaign_with, run_in_own_loop
 
 
 def _item(n: int, lane: int) -> outbox.Claimed:
@@ -27,20 +27,7 @@ def _item(n: int, lane: int) -> outbox.Claimed:
 
 
 def test_a_reply_claimed_after_bulk_takes_the_next_slot() -> None:
-    # its own loop in its own thread: independent of any loop another test left in this one
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(_reply_takes_the_next_slot())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(timeout=30)
-    if errors:
-        raise errors[0]
+    run_in_own_loop(_reply_takes_the_next_slot, timeout=30)
 
 
 async def _reply_takes_the_next_slot() -> None:

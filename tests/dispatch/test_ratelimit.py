@@ -4,27 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 import time
 
 from dispatch.ratelimit import AnswerWindow
-
-
-def _in_own_loop(coro_fn) -> None:  # type: ignore[no-untyped-def]
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(coro_fn())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(timeout=60)
-    assert not thread.is_alive()
-    if errors:
-        raise errors[0]
+from tests.dispatch.helpers import run_in_own_loop
 
 
 def _worst(times: list[float]) -> int:
@@ -54,7 +37,7 @@ def test_stalls_do_not_bunch_arrivals_above_the_cap() -> None:
         await asyncio.gather(*(one(i) for i in range(n)))
 
     t0 = time.monotonic()
-    _in_own_loop(scenario)
+    run_in_own_loop(scenario)
     elapsed = time.monotonic() - t0
     assert len(arrivals) == n
     assert _worst(arrivals) <= cap
@@ -81,7 +64,7 @@ def test_a_remote_provider_keeps_the_cap_and_nearly_all_the_rate() -> None:
 
         await asyncio.gather(*(one(i) for i in range(n)))
 
-    _in_own_loop(scenario)
+    run_in_own_loop(scenario)
     arrivals.sort()
     assert _worst(arrivals) <= cap
     rate = (n - cap) / (arrivals[-1] - arrivals[cap - 1])  # after the first burst of `cap`
@@ -112,5 +95,5 @@ def test_a_start_only_window_would_have_bunched() -> None:
 
         await asyncio.gather(*(one(i) for i in range(n)))
 
-    _in_own_loop(scenario)
+    run_in_own_loop(scenario)
     assert _worst(arrivals) > cap
