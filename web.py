@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,10 +15,19 @@ from core.registry import PACKAGES, import_all_models
 from core.security import install_security
 from responses.questionnaire import preload as preload_questionnaires
 
+FREEZE_GC_ENV = "SPIBOT_FREEZE_GC_AT_START"  # set by `spibot serve`, inherited by its web processes
+
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     preload_questionnaires()  # data files parsed at start, not on someone's first request
+    if os.environ.get(FREEZE_GC_ENV) == "1":
+        # Under `spibot serve` (each web process): what is alive now (modules, app, caches) lives
+        # as long as the process, so keep full collections from walking it: otherwise each one
+        # pauses the process for tens of ms (docs/benchmarks.md, issues 5 and 6). Not in tests:
+        # a test's objects frozen here would never be collected.
+        gc.collect()
+        gc.freeze()
     yield
 
 

@@ -41,8 +41,12 @@ def serve(
     settings = get_settings()
     configure_logging(settings.log_level)
     upgrade()
-    import scheduler as scheduler_module
+    import os
 
+    import scheduler as scheduler_module
+    from web import FREEZE_GC_ENV
+
+    os.environ[FREEZE_GC_ENV] = "1"  # each web process freezes its start-up objects (web.lifespan)
     background = scheduler_module.start_background(with_scheduler=scheduler, with_worker=worker)
     if background.scheduler is not None and workers <= 1:
         _freeze_after_startup_jobs(background.scheduler)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fastapi.testclient import TestClient
 
 from core.datafiles import read_yaml
 
@@ -29,14 +28,3 @@ def test_read_yaml_refuses_python_objects(tmp_path: Path) -> None:
     bad.write_text("x: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
     with pytest.raises(yaml.YAMLError):
         read_yaml(bad)
-
-
-def test_a_web_process_parses_the_questionnaires_at_start(db_url: str) -> None:
-    from responses.questionnaire import GROUPS, load_questionnaire
-    from web import create_app
-
-    load_questionnaire.cache_clear()
-    app = create_app()
-    assert load_questionnaire.cache_info().currsize == 0
-    with TestClient(app):
-        assert load_questionnaire.cache_info().currsize == len(GROUPS)

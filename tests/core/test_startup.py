@@ -1,0 +1,37 @@
+"""What a web process does at start: parse the data files, and under `spibot serve` freeze the
+start-up objects out of the garbage collector's reach (not in tests)."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+def test_a_web_process_parses_the_questionnaires_at_start(db_url: str) -> None:
+    from responses.questionnaire import GROUPS, load_questionnaire
+    from web import create_app
+
+    load_questionnaire.cache_clear()
+    app = create_app()
+    assert load_questionnaire.cache_info().currsize == 0
+    with TestClient(app):
+        assert load_questionnaire.cache_info().currsize == len(GROUPS)
+
+
+def test_serve_freezes_the_start_up_objects_and_tests_do_not(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web import FREEZE_GC_ENV, create_app
+
+    gc.unfreeze()
+    monkeypatch.delenv(FREEZE_GC_ENV, raising=False)
+    with TestClient(create_app()):
+        assert gc.get_freeze_count() == 0
+    monkeypatch.setenv(FREEZE_GC_ENV, "1")
+    try:
+        with TestClient(create_app()):
+            assert gc.get_freeze_count() > 10_000  # modules, the app, its routes
+    finally:
+        gc.unfreeze()
