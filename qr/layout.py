@@ -11,11 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
+from core.datafiles import read_yaml
 from qr.codes import QUIET_ZONE, Matrix, matrix
 
 FORMATS = ("a4", "tent", "sticker")
@@ -92,7 +92,7 @@ class Page:
 @lru_cache
 def texts() -> dict[str, Any]:
     path = Path(__file__).parent / "data" / "poster.yaml"
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = read_yaml(path)
     return data
 
 

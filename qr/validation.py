@@ -12,9 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from email_validator import EmailNotValidError, validate_email
 
+from core.datafiles import read_yaml
 from population.normalize import normalize_phone
 
 MAX_NAME = 100
@@ -26,7 +26,7 @@ _NAME_OK = re.compile(r"^[^\W\d_](?:[^\W\d_]|[ .,'’`\-])*$")
 @lru_cache
 def messages() -> dict[str, Any]:
     path = Path(__file__).parent / "data" / "messages.yaml"
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = read_yaml(path)
     return data
 
 
