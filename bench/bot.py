@@ -43,14 +43,6 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def database_url(use_pg: bool, tmp: Path) -> str:
     if not use_pg:
         return f"sqlite:///{tmp / 'bench.db'}"
@@ -221,6 +213,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from tests.fakes.twilio_api import FakeTwilio
+    from tests.fixtures.server import free_port, wait_until_healthy
 
     tmp = Path(tempfile.mkdtemp(prefix="spibot-bench-bot-"))
     fake = FakeTwilio(record_requests=False)
@@ -243,19 +236,9 @@ def main() -> None:
     t_start = time.time()
     try:
         url = f"http://127.0.0.1:{port}"
-        import httpx
         import psutil
 
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                raise SystemExit("the web server did not start")
-            time.sleep(0.2)
+        wait_until_healthy(url, procs[0])
         wait_idle(procs[0].pid)
 
         # (a) no blast, no worker: the webhook alone, and webhook -> reply row in the outbox

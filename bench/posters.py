@@ -272,11 +272,10 @@ def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
          warmup: float = 3.0, think: bool = False, only: str = "") -> None:
     import subprocess
 
-    import httpx
     import uvloop
 
     from bench._common import database, server_cpu
-    from bench.bot import free_port
+    from tests.fixtures.server import free_port, wait_until_healthy
 
     db_url = database(backend)
     os.environ.update(HTTP_ENV)
@@ -288,16 +287,7 @@ def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
            "--host", "127.0.0.1", "--port", str(port), "--workers", str(web_workers)]
     server = subprocess.Popen(cmd, cwd=root, env=env)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline or server.poll() is not None:
-                raise SystemExit("the web server did not start")
-            time.sleep(0.2)
+        wait_until_healthy(f"http://127.0.0.1:{port}", server)
         print(f"--- {' '.join(cmd[1:])}; {backend}; {users} concurrent users, each on its own "
               f"keep-alive connection; {warmup:g} s warm-up, then {seconds:g} s measured")
         plans: list[tuple[str, str, tuple[float, float] | None]] = [

@@ -23,7 +23,7 @@ from bot.models import InboundMessage
 from core.db import session_scope
 from tests import factories
 from tests.bot.helpers import inbound_form, make_world, post_signed, replies_to
-from tests.fixtures.server import free_port
+from tests.fixtures.server import free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOD = "+6281277777777"
@@ -53,15 +53,7 @@ def two_workers(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served
          "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT, env={**os.environ, "LOG_LEVEL": "WARNING"})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "serve --workers 2 did not start"
-            time.sleep(0.2)
+        wait_until_healthy(url, proc)
         workers = [child for child in psutil.Process(proc.pid).children()
                    if "spawn_main" in " ".join(child.cmdline())]  # not multiprocessing's tracker
         assert len(workers) == 2
