@@ -15,7 +15,19 @@ import yaml
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class DataFileError(ValueError):
+    """A data file that cannot be read: says which file, where in it, and what to fix."""
+
+
 def read_yaml(path: Path) -> Any:
     """The parsed content of the YAML file at `path` (None for an empty file)."""
-    with path.open(encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_Loader)  # noqa: S506 - a safe loader (C or Python)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.load(fh, Loader=_Loader)  # noqa: S506 - a safe loader (C or Python)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise DataFileError(f"{path}: {where}: {exc.problem or exc}. Fix the YAML there (indentation "
+                            f"with spaces, a space after each ':', quotes around text with ':' or '#').") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DataFileError(f"{path}: not readable as UTF-8 YAML ({exc}). Save it as UTF-8 YAML.") from exc
