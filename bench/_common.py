@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import tempfile
 from pathlib import Path
@@ -18,7 +19,18 @@ def database(kind: str) -> str:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
+    atexit.register(_drop, name)  # a benchmark's database does not outlive it
     return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+
+
+def _drop(name: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error as exc:  # the figures are printed already; say what is left behind
+        print(f"could not drop the benchmark database {name}: {exc}")
 
 
 def server_cpu(dbname: str) -> float:
