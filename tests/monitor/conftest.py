@@ -120,3 +120,15 @@ def as_user(client: TestClient) -> Any:
         return client
 
     return _as
+
+
+@pytest.fixture(autouse=True)
+def pages_wait_for_their_rebuild(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Monitor pages in tests wait for a rebuild however slow the machine (a loaded CI box took > 0.1 s and
+    showed the previous figures); the bounded wait itself is tested with explicit `wait=`."""
+    import sys
+
+    import monitor.router  # noqa: F401 - imports the route modules in their order (they are circular)
+
+    monkeypatch.setattr(sys.modules["monitor.integrity_routes"], "INDEX_WAIT", 30.0)
+    monkeypatch.setattr(sys.modules["monitor.extra_routes"], "REPORT_WAIT", 30.0)
