@@ -4,9 +4,10 @@ workers send. Every row has a UNIQUE key, so enqueueing the same thing twice ins
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Protocol, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -280,6 +281,48 @@ def enqueue_link(session: Session, assignment: Assignment, *, purpose: str = "re
             payload={"template": template, "vars": variables, "nonce": assignment.token_nonce},
             campaign_id=campaign.id, assignment_id=assignment.id, unit_id=assignment.unit_id,
             institution_id=institution.id, now=now))
+    return _insert_rows(session, rows)
+
+
+class LinkRecipient(Protocol):
+    """A respondent whose personal link is to be sent (e.g. a walk-in registration)."""
+
+    assignment_id: int
+    unit: Unit | None
+    group: str
+    name: str
+    phone: str | None
+    email: str | None
+    nonce: str
+
+
+def enqueue_links(session: Session, campaign: Campaign, institution: Institution,
+                  recipients: Sequence[LinkRecipient], *, purpose: str = "registration") -> int:
+    """`enqueue_link` for a batch, in one INSERT: the same rows, with the opt-out/unreachable
+    lookup once and each channel's template validated once. Returns rows inserted."""
+    template = content.TEMPLATE_OF_PURPOSE.get(purpose, "registration")
+    emails = [r.email.lower() if r.email else None for r in recipients]
+    blocked = _blocked(session, [a for r, e in zip(recipients, emails, strict=True) for a in (r.phone, e) if a])
+    now = utcnow()
+    validated: set[str] = set()
+    rows = []
+    for r, email in zip(recipients, emails, strict=True):
+        # only the name is read from the person: a stand-in, not an ORM object (~0.5 ms each)
+        variables = content.respondent_variables(cast(Person, SimpleNamespace(name=r.name)), r.unit,
+                                                 institution, campaign)
+        for channel, address in (("whatsapp", r.phone), ("email", email)):
+            if not address or address in blocked:
+                continue
+            if channel not in validated:
+                content.validate(channel, template, variables)
+                validated.add(channel)
+            rows.append(_row(
+                key=message_key(purpose, 1, r.assignment_id, channel), channel=channel, purpose=purpose,
+                wave=1, to=address, sender=sender_for(channel, r.group, campaign),
+                tz=institution.timezone, lane=Lane.reply,
+                payload={"template": template, "vars": variables, "nonce": r.nonce},
+                campaign_id=campaign.id, assignment_id=r.assignment_id,
+                unit_id=r.unit.id if r.unit else None, institution_id=institution.id, now=now))
     return _insert_rows(session, rows)
 
 
