@@ -58,7 +58,7 @@ LOAD_SQL = [
     """INSERT INTO assignment (id, campaign_id, person_id, unit_id, "group", kind, active, token_nonce,
                             token_hash, responded_at, created_at)
     SELECT p.id, p.institution_id, p.id, p.unit_id, p."group", 'sampled', true, md5(p.id::text),
-           md5('t' || p.id::text) || md5('u' || p.id::text),
+           decode(md5('t' || p.id::text) || md5('u' || p.id::text), 'hex'),
            CASE WHEN p.id % 5 < 2 THEN now() - (p.id % 15) * interval '1 day' END, now()
     FROM person p""",
     # a quarter of the external respondents (30,000) registered themselves at a counter (QR poster)

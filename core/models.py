@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
@@ -143,7 +143,7 @@ class Assignment(SQLModel, table=True):
     reserve_rank: int | None = None
     active: bool = True  # reserves become active when they replace someone
     token_nonce: str = Field(max_length=64)
-    token_hash: str = Field(unique=True, index=True, max_length=64)
+    token_hash: bytes = Field(sa_type=LargeBinary(32), unique=True, index=True)  # SHA-256 digest (core.tokens)
     counter: str | None = Field(default=None, max_length=60)  # loket, for participatory registrations
     responded_at: datetime | None = utc_field()
     created_at: datetime | None = utc_field()

@@ -1,7 +1,7 @@
 """Link tokens: 256-bit, derived from a per-assignment nonce and SECRET_KEY, stored hashed.
 
 The raw token is never stored: only `token_nonce` (useless without SECRET_KEY) and the SHA-256
-of the token. Reminders and "Isi Survei" re-sends derive the same token again from the nonce.
+of the token, as its 32 raw bytes (half the index of its hex text; migration 0002). Reminders and "Isi Survei" re-sends derive the same token again from the nonce.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ def token_for(nonce: str, secret_key: str | None = None) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def hash_token(token: str) -> bytes:
+    """The stored form of a token: its SHA-256 digest (32 bytes)."""
+    return hashlib.sha256(token.encode()).digest()
 
 
-def new_token_pair() -> tuple[str, str]:
+def new_token_pair() -> tuple[str, bytes]:
     """(nonce, token_hash) for a new assignment."""
     nonce = new_nonce()
     return nonce, hash_token(token_for(nonce))

@@ -145,7 +145,7 @@ def draw_frame(frame: Frame, group: str, shares: dict[str, int], seed: int,
     return allocations, picks
 
 
-def token_pairs(count: int, secret_key: str | None = None) -> Iterator[tuple[str, str]]:
+def token_pairs(count: int, secret_key: str | None = None) -> Iterator[tuple[str, bytes]]:
     """`count` (nonce, token hash) pairs, as `core.tokens.new_token_pair` makes them: the same
     nonce format and HMAC-SHA256 token, computed from precomputed HMAC pad states (RFC 2104),
     about twice as fast as one `hmac.digest` call each (tests compare with core.tokens)."""
@@ -164,7 +164,7 @@ def token_pairs(count: int, secret_key: str | None = None) -> Iterator[tuple[str
         o = outer.copy()
         o.update(h.digest())
         token = b64(o.digest(), newline=False).translate(urlsafe).rstrip(b"=")
-        yield nonce, sha256(token).hexdigest()
+        yield nonce, sha256(token).digest()
 
 
 def write_assignments(session: Session, campaign_id: int, picks: list[Pick], created_at: Any) -> None:
@@ -177,11 +177,12 @@ def write_assignments(session: Session, campaign_id: int, picks: list[Pick], cre
     tokens = token_pairs(len(picks))
     if writer.postgres:
         # COPY text format: every value here is an int, NULL or a plain ASCII word/hex string
-        # (no tab, newline or backslash), so a row is its fields joined by tabs.
+        # (no tab, newline or backslash), so a row is its fields joined by tabs; the token hash
+        # is bytea in hex input form, its backslash escaped for COPY ("\\x...").
         now, null = writer.copy_text(created_at), "\\N"
         lines = [
             f"{campaign_id}\t{pid}\t{null if unit_id is None else unit_id}\t{group}\t{kind}\t"
-            f"{'f' if kind == reserve else 't'}\t{null if rank is None else rank}\t{null}\t{nonce}\t{token_hash}\t{now}\n"
+            f"{'f' if kind == reserve else 't'}\t{null if rank is None else rank}\t{null}\t{nonce}\t\\\\x{token_hash.hex()}\t{now}\n"
             for (pid, unit_id, group, kind, rank), (nonce, token_hash) in zip(picks, tokens, strict=True)
         ]
         writer.copy_lines(lines)

@@ -25,7 +25,7 @@ def test_token_is_long_derived_and_hashed() -> None:
     token = token_for("abc")
     assert len(token) >= 43  # 256 bits in base64url
     assert token == token_for("abc") and token != token_for("abd")
-    assert hash_token(token) != token and len(hash_token(token)) == 64
+    assert hash_token(token) != token and len(hash_token(token)) == 32
 
 
 def test_models_round_trip_aware_utc(session) -> None:  # type: ignore[no-untyped-def]
