@@ -165,3 +165,29 @@ def test_a_known_number_gets_its_own_link_again_not_a_new_one(
     assert original is not None
     assert [r.assignment_id for r in rows] == [original.id]  # one message, the first link
     assert isinstance(again_outcomes["+6281234567841"], writer.Saved)
+
+
+def test_a_number_is_known_only_by_its_active_assignment_in_this_campaign(
+    world: World, session: Session
+) -> None:
+    """The look-up behind "one active registration per number": people with the number but
+    no assignment, an inactive one, or one in another campaign do not make it known."""
+    from qr import service
+    from tests.factories import make_assignment, make_campaign, make_person
+
+    other = make_campaign(session, world.institution, name="SPI lain")
+    phone, elsewhere, inactive = "+6281234567851", "+6281234567852", "+6281234567853"
+    make_person(session, world.unit, group="external", phone=phone)  # listed, never assigned
+    wanted, _ = make_assignment(session, world.campaign,
+                                make_person(session, world.unit, group="external", phone=phone))
+    make_assignment(session, other, make_person(session, world.unit, group="external",
+                                                phone=elsewhere))
+    make_assignment(session, world.campaign,
+                    make_person(session, world.unit, group="external", phone=inactive),
+                    active=False)
+    session.commit()
+    assert world.campaign.id is not None
+    found = service.active_assignments_of_phones(
+        session, world.campaign.id, [phone, elsewhere, inactive, "+6281234567854", phone])
+    assert {p: a.id for p, a in found.items()} == {phone: wanted.id}
+    assert service.active_assignments_of_phones(session, world.campaign.id, []) == {}
