@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from core.security import install_security
 from responses.questionnaire import preload as preload_questionnaires
 
 FREEZE_GC_ENV = "SPIBOT_FREEZE_GC_AT_START"  # set by `spibot serve`, inherited by its web processes
+SWITCH_INTERVAL = 0.0005  # seconds, under `spibot serve` (see lifespan)
 
 
 @asynccontextmanager
@@ -28,6 +30,11 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # a test's objects frozen here would never be collected.
         gc.collect()
         gc.freeze()
+        # A thread that released the GIL for a database call (the registration writer, ~10
+        # statements a batch) waits up to the switch interval (5 ms by default) for the event
+        # loop to give it back. 0.5 ms: registration POST p95 124 -> 65 ms at 50 users
+        # (docs/benchmarks.md, issue 6). Process-wide, only lowered.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
     yield
 
 

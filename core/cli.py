@@ -46,7 +46,8 @@ def serve(
     import scheduler as scheduler_module
     from web import FREEZE_GC_ENV
 
-    os.environ[FREEZE_GC_ENV] = "1"  # each web process freezes its start-up objects (web.lifespan)
+    os.environ[FREEZE_GC_ENV] = "1"  # each web process freezes its start-up objects and lowers
+    # the thread switch interval (web.lifespan)
     background = scheduler_module.start_background(with_scheduler=scheduler, with_worker=worker)
     if background.scheduler is not None and workers <= 1:
         _freeze_after_startup_jobs(background.scheduler)

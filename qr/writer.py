@@ -21,7 +21,6 @@ import asyncio
 import logging
 import os
 import queue
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ from qr.validation import VisitorForm
 
 log = logging.getLogger(__name__)
 BATCH = 64
-SWITCH_INTERVAL = 0.0005  # seconds; see Writer.submit
 
 
 @dataclass(frozen=True)
@@ -230,11 +228,6 @@ class Writer:
             if self._pid != os.getpid():
                 self._queue = queue.SimpleQueue()
                 self._pid = os.getpid()
-                # The writer releases the GIL at every statement and then waits for the event
-                # loop to give it back: up to the switch interval (5 ms by default) each time,
-                # ~10 statements a batch. With 50 phones posting back to back that wait was
-                # most of the POST's p95 (124 -> 65 ms at 0.5 ms). Process-wide, only lowered.
-                sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
                 threading.Thread(target=self._run, args=(self._queue,), name="qr-writer",
                                  daemon=True).start()
             self._queue.put(job)
