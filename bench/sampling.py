@@ -6,8 +6,8 @@
 
 People are bulk-inserted (not timed): 20 units per institution, half internal, half external.
 Then `draw_sample` runs for one campaign per institution, each in its own transaction (as
-`spibot sample` does) or, with --national, all in one transaction (`draw_samples`), and the
-total is reported: wall time, CPU time of this process (the
+`spibot sample --campaign` does) or, with --national, all in one transaction (`draw_samples`,
+which selects in a worker process while this one writes), and the total is reported: wall time, CPU time of this process (the
 PostgreSQL server's CPU is shown apart), assignments written (the sampled people; reserves are
 listed in each draw record and get an assignment only when called up).
 """
@@ -93,12 +93,12 @@ def main() -> None:
           + (f" (+ PostgreSQL server {server:.1f} s CPU)" if args.db == "postgresql" else "")
           + f", {assigned:,} assignments written (sampled), {reserves:,} reserves listed in the draw records, "
           f"load avg {os.getloadavg()[0]:.1f}")
-    selection = sum(phases[name][0] for name in ("load_frames", "draw_frame"))
-    print(f"  selection (frame queries + draws): {selection:.1f} s wall "
-          f"({phases['load_frames'][0]:.1f} s loading frames, {phases['draw_frame'][0]:.1f} s drawing); "
-          f"assignment writes (tokens + inserts): {phases['write_assignments'][0]:.1f} s wall, "
-          f"{phases['write_assignments'][1]:.1f} s CPU; the rest (SampleDraw and audit rows, "
-          f"{1 if args.national else len(campaigns)} commits): {elapsed - selection - phases['write_assignments'][0]:.1f} s")
+    waited = phases["_record"][0] - phases["write_assignments"][0]
+    print(f"  assignment writes (tokens + inserts): {phases['write_assignments'][0]:.1f} s wall, "
+          f"{phases['write_assignments'][1]:.1f} s CPU; recording draws apart from that (SampleDraw/audit rows "
+          f"pending): {waited:.1f} s; the rest (selection not overlapped with writing, refusal checks, "
+          f"{1 if args.national else len(campaigns)} commits): {elapsed - phases['_record'][0]:.1f} s"
+          + (" (national: the selection runs in a worker process beside the writes)" if args.national else ""))
     if args.db == "postgresql":
         import psycopg
 
@@ -127,7 +127,7 @@ def _time_phases() -> dict[str, list[float]]:
 
         setattr(sampling, name, wrapper)
 
-    for name in ("load_frames", "draw_frame", "write_assignments"):
+    for name in ("write_assignments", "_record"):
         timed(name)
     return phases
 

@@ -68,6 +68,9 @@ def _make_engine(url: str) -> Engine:
         def _on_begin(conn: Any) -> None:
             immediate = conn.get_execution_options().get("sqlite_immediate", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # For reader_snapshot: whether this transaction holds the write lock, and the
+            # connection's change counter when it began (rows it has written since = the difference).
+            conn.info["sqlite_begin"] = (immediate, conn.connection.dbapi_connection.total_changes)
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -113,6 +116,29 @@ def get_session() -> Iterator[Session]:
     """FastAPI dependency."""
     with session_scope() as session:
         yield session
+
+
+def reader_snapshot(session: Session) -> str | None:
+    """How another connection (another process) can read exactly what this session's transaction
+    sees, or None when it cannot: the transaction has written rows of its own, which no other
+    connection sees before the commit (pending ORM changes are flushed first to find out).
+
+    PostgreSQL: a snapshot id to import (`SET TRANSACTION SNAPSHOT`, REPEATABLE READ), valid while
+    this transaction is open. SQLite: "" when the transaction holds the write lock (BEGIN
+    IMMEDIATE: `session_scope(write=True)`), so nobody else can commit until it does and any reader
+    sees the last commit, which is this transaction's view; None without the lock."""
+    session.flush()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        if conn.execute(text("SELECT pg_current_xact_id_if_assigned()")).scalar() is not None:
+            return None
+        return str(conn.execute(text("SELECT pg_export_snapshot()")).scalar())
+    immediate, changes = conn.info.get("sqlite_begin", (False, -1))
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    return "" if immediate and raw.total_changes == changes else None
 
 
 def analyze_if_stale(session: Session, table: str, share: float = 0.2) -> bool:

@@ -1,24 +1,16 @@
-"""The fast parts of a sample draw: loading the sampling frame, picking, writing assignments.
+"""The writing half of a sample draw: assignments with fresh link tokens, in bulk.
 
-The frame is read with one ordered query per draw, straight from the DBAPI cursor (no ORM
-objects): eligible people not yet assigned in the campaign, sorted by (draw group, unit code,
-name, phone, email) in byte order on both backends (SQLite's BINARY collation, PostgreSQL's
-"C"), so the order depends only on the data, never on database ids or the server's locale.
 Assignments go in as one `executemany` of plain tuples (SQLite) or one COPY of preformatted text
-(PostgreSQL), with tokens derived exactly as `core.tokens.token_for` derives them.
+(PostgreSQL), with tokens derived exactly as `core.tokens.token_for` derives them. Who is
+sampled is decided read-only in `population.selection`.
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
-import math
 import os
-import random
-from bisect import bisect_right
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from operator import itemgetter
+from collections.abc import Iterator
 from typing import Any
 
 from sqlmodel import Session
@@ -26,123 +18,22 @@ from sqlmodel import Session
 from core.config import get_settings
 from core.models import Assignment, AssignmentKind
 from population.bulk import BulkWriter
+from population.selection import Pick
 
 ASSIGNMENT_COLUMNS = ("campaign_id", "person_id", "unit_id", "group", "kind", "active",
                       "reserve_rank", "counter", "token_nonce", "token_hash", "created_at")
 
-# Draw group first (internal, then external with vendors), then content. Experts are chosen
-# by criterion, not drawn: sampling.py reads them apart. The unit join names the institution
-# (a person's unit is always one of its institution's units): without it PostgreSQL's planner
-# hashed the whole unit table for every draw (12,800 units: 11 ms instead of 4 ms a draw).
-_FRAME_SQL = """
-SELECT p.id, p.unit_id, p."group", COALESCE(u.code, '-') {c}, p.name {c},
-       COALESCE(p.phone, '') {c}, COALESCE(p.email, '') {c}
-FROM person p LEFT JOIN unit u ON u.id = p.unit_id AND u.institution_id = p.institution_id
-WHERE p.institution_id = {ph} AND p.status = 'eligible' AND p."group" <> 'expert'
-ORDER BY CASE p."group" WHEN 'internal' THEN 0 ELSE 1 END, 4, 5, 6, 7, p.id
-"""
 
-
-@dataclass
-class Frame:
-    """The non-expert frame of one draw group, in frame order: the query's rows as fetched,
-    (id, unit id, group, unit code, name, phone, email)."""
-
-    rows: Sequence[tuple[Any, ...]] = ()
-    units: list[tuple[str, int, int]] = field(default_factory=list)  # (code, start, stop)
-    vendors: int = 0
-
-    @property
-    def size(self) -> int:
-        return len(self.rows)
-
-
-_GROUP, _CODE = itemgetter(2), itemgetter(3)
-_LINE = itemgetter(slice(2, 7))  # group, unit code, name, phone, email
-
-
-def fetch_rows(session: Session, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    """Rows of a plain query (written with "?" placeholders) straight from the session's DBAPI
-    connection, inside its transaction: no ORM statement compilation or objects. Pending ORM
-    changes are not flushed first (the caller flushes when it needs them)."""
+def dbapi(session: Session) -> tuple[Any, bool]:
+    """The session's DBAPI connection, inside its transaction, and whether it is PostgreSQL.
+    Pending ORM changes are not flushed (the caller flushes when it needs them)."""
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        sql = sql.replace("?", "%s")
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
-    cursor = dbapi.cursor()
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
-def load_frames(session: Session, institution_id: int, taken: set[int]) -> tuple[dict[str, Frame], bytes]:
-    """The internal and external frames (without the people in `taken`, already assigned in
-    the campaign), and the frame's text for the population hash: one line per person,
-    "group|unit code|name|phone|email".
-
-    The fetched rows are kept as they are (no per-column copies): the hash text is joined at C
-    level, and since the rows come sorted by (draw group, unit code, ...) the group split and
-    the unit runs are found by bisection, so the only per-row Python work is the fetch."""
-    conn = session.connection()
-    postgres = conn.dialect.name == "postgresql"
-    sql = _FRAME_SQL.format(c='COLLATE "C"' if postgres else "", ph="%s" if postgres else "?")
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
-    cursor = dbapi.cursor()
-    try:
-        cursor.execute(sql, (institution_id,))
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    if taken:  # people registered at a counter (participatory) before the draw
-        rows = [row for row in rows if row[0] not in taken]
-    if not rows:
-        return {"internal": Frame(), "external": Frame()}, b""
-    text = "\n".join(map("|".join, map(_LINE, rows))).encode()
-    # The query lists internal first: the split is where "not internal" turns true.
-    split = bisect_right(rows, False, key=lambda row: row[2] != "internal")
-    frames = {}
-    for name, start, stop in (("internal", 0, split), ("external", split, len(rows))):
-        part = rows[start:stop]
-        units, at = [], 0
-        while at < len(part):  # codes are sorted within a group: one bisection per unit
-            code = part[at][3]
-            end = bisect_right(part, code, at, key=_CODE)
-            units.append((code, at, end))
-            at = end
-        frames[name] = Frame(part, units, list(map(_GROUP, part)).count("vendor"))
-    return frames, text
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    return raw, conn.dialect.name == "postgresql"
 
 
 _SHA256_BLOCK = 64
-Pick = tuple[int, int | None, str, str, int | None]  # person id, unit id, group, kind, reserve rank
-
-
-def draw_frame(frame: Frame, group: str, shares: dict[str, int], seed: int,
-               reserve_ratio: float) -> tuple[dict[str, Any], list[Pick]]:
-    """Per unit, a simple random sample of the unit's share, then an ordered reserve list.
-
-    `random.Random("seed:group:unit code").sample` over the unit's members in frame order: the
-    same frame and seed always give the same people, whatever the database ids. The sampled
-    people become picks (assignments); the reserves, in order, are listed in the unit's
-    allocation ("reserve_ids": person ids, the first replaces the first unreachable person)
-    and get an assignment only when one is called up (`sampling.call_reserve`)."""
-    allocations: dict[str, Any] = {}
-    picks: list[Pick] = []
-    sampled = AssignmentKind.sampled.value
-    rows = frame.rows
-    for code, start, stop in frame.units:
-        size = stop - start
-        k = shares[code]
-        reserves = min(size - k, math.ceil(k * reserve_ratio))
-        chosen = random.Random(f"{seed}:{group}:{code}").sample(range(start, stop), k + reserves)  # noqa: S311 - auditable, not secret
-        picks += [(rows[i][0], rows[i][1], rows[i][2], sampled, None) for i in chosen[:k]]
-        allocations[code] = {"population": size, "sample": k, "reserve": reserves,
-                             "reserve_ids": [rows[i][0] for i in chosen[k:]]}
-    return allocations, picks
 
 
 def token_pairs(count: int, secret_key: str | None = None) -> Iterator[tuple[str, bytes]]:

@@ -1,25 +1,11 @@
-"""Sample size, proportional allocation and seeded, auditable draws (SPEC §3).
+"""Sample draws (SPEC §3): refusals, recording and writing; who is sampled is decided read-only in
+`population.selection` (sample size, proportional allocation, seeded draws, reserves, experts).
 
-Sample size (Cochran, with the finite-population correction), p = 0.5 (the most cautious):
-
-    n0 = z² · p(1 − p) / e²          z: two-sided normal quantile for the confidence (1.96 at 95%)
-    n  = ceil( n0 / (1 + (n0 − 1) / N) )     never more than N
-
-At 95% and e = 5%, n0 = 384.1: N = 1,000 gives 278, N = 10,000 gives 370.
-
-A draw, per institution and respondent group (vendors count as external):
-  * the size n for the group's eligible population N;
-  * units get n·N_unit/N, rounded by largest remainder (ties by unit code);
-  * in each unit a seeded simple random sample: Python's Mersenne Twister seeded with
-    "seed:group:unit code" samples k + reserves positions among the unit's members, listed in
-    byte order of (name, phone, email) — an order that does not depend on database ids; the
-    first k are sampled (assignments) and the next ones form the unit's ordered reserve list,
-    kept in the draw record (allocations[group][unit code]["reserve_ids"]); `call_reserve`
-    gives the next reserve an active assignment when someone cannot be reached;
-  * experts are chosen by criterion, in the order the PIC listed them, up to a count per criterion.
-The seed, the population snapshot's SHA-256 (of the frame: one "group|unit code|name|phone|email"
-line per person in that order, then the experts), sizes and allocations are stored in a
-SampleDraw row and in the audit log: the same population and seed give the same sample.
+A draw's seed, the population snapshot's SHA-256, sizes and allocations (with each unit's
+ordered reserve list, "reserve_ids") are stored in a SampleDraw row and in the audit log: the
+same population and seed give the same sample. Reserves get an assignment only when called up
+(`call_reserve`). A national draw (`draw_samples`) selects in a worker process while this one
+writes (`population.parallel`), when the transaction allows it.
 
 Changed in the performance rework (issue 3 follow-up): members used to be listed by
 (lower-cased, punctuation-free name, phone, email) sorted in Python, and the hash covered sorted
@@ -32,18 +18,15 @@ Changed again for speed (issue 3, second follow-up): reserves used to be written
 assignments (a third of all rows written, each with a token) and are now listed in the draw
 record and given an assignment only when called up. Who is sampled and the order of the
 reserves are unchanged (same frame and seed, same people: checked against the previous code),
-so ALGORITHM keeps its name.
+so ALGORITHM keeps its name; so did the third follow-up (selection moved to its own module and,
+for national draws, to a worker process).
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 import secrets
-from collections import defaultdict
-from dataclasses import dataclass
-from statistics import NormalDist
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -53,98 +36,42 @@ from core.assignments import create_assignment
 from core.audit import record as audit
 from core.clock import utcnow
 from core.config import get_settings
+from core.db import reader_snapshot
 from core.models import Assignment, AssignmentKind, Campaign, Person
+from population import parallel
 from population.bulk import bulk_mode
-from population.drawing import Pick, draw_frame, fetch_rows, load_frames, write_assignments
+from population.drawing import dbapi, write_assignments
 from population.errors import SamplingError
 from population.models import SampleDraw
-from population.normalize import norm_key
+from population.selection import (
+    MAX_MARGIN,
+    DrawParams,
+    Job,
+    Selection,
+    allocate,
+    fetch_rows,
+    sample_size,
+    select_sample,
+)
 
-MAX_MARGIN = 0.10
-EXTERNAL_FALLBACK = 30
+__all__ = ["ALGORITHM", "allocate", "call_reserve", "draw_sample", "draw_samples", "sample_size"]
+
 ALGORITHM = "frame-byte-order/v2"  # recorded in the audit log of each draw
+PARALLEL_MIN_CAMPAIGNS = 8  # a national draw this size selects in a worker process (when it can)
 
 
-def sample_size(population: int, margin: float = 0.05, confidence: float = 0.95) -> int:
-    """Cochran's sample size with the finite-population correction (module docstring)."""
+def _params(margin: float | None) -> DrawParams:
+    settings = get_settings()
+    margin = settings.sample_margin if margin is None else margin
     if not 0 < margin <= MAX_MARGIN:
-        raise ValueError(f"margin of error must be in (0, {MAX_MARGIN}], got {margin}")
-    if not 0.5 < confidence < 1:
-        raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
-    if population <= 0:
-        return 0
-    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
-    n0 = z * z * 0.25 / (margin * margin)
-    n = n0 / (1 + (n0 - 1) / population)
-    return min(population, math.ceil(n - 1e-9))
-
-
-def allocate(total: int, sizes: dict[str, int]) -> dict[str, int]:
-    """Split `total` proportionally to `sizes` with largest-remainder rounding (ties: key order)."""
-    population = sum(sizes.values())
-    if population == 0 or total <= 0:
-        return {k: 0 for k in sizes}
-    total = min(total, population)
-    quotas = {k: total * v / population for k, v in sizes.items()}
-    result = {k: math.floor(q) for k, q in quotas.items()}
-    left = total - sum(result.values())
-    by_remainder = sorted(sizes, key=lambda k: (-(quotas[k] - result[k]), k))
-    for k in by_remainder[:left]:
-        result[k] += 1
-    return result
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    """An expert candidate (experts are few; they are chosen by criterion, not drawn)."""
-
-    person_id: int
-    unit_id: int | None
-    group: str
-    key: str  # stable across backends: no database id
-
-
-_EXPERTS_SQL = """
-SELECT id, unit_id, name, phone, email, criterion, source_file, source_sheet, source_row
-FROM person WHERE institution_id = ? AND "group" = 'expert' AND status = 'eligible'
-"""
-
-
-def _load_experts(session: Session, campaign: Campaign, taken: set[int]) -> list[_Candidate]:
-    rows = fetch_rows(session, _EXPERTS_SQL, (campaign.institution_id,))
-    return [
-        _Candidate(pid, unit_id, "expert",
-                   f"{norm_key(criterion)}|{sfile or ''}|{ssheet or ''}|{srow or 0:09d}|{norm_key(name)}|{phone or ''}|{email or ''}")
-        for pid, unit_id, name, phone, email, criterion, sfile, ssheet, srow in rows
-        if pid not in taken
-    ]
-
-
-def population_hash(frame_text: bytes, experts: list[_Candidate]) -> str:
-    """SHA-256 of the sampling frame: one line per eligible person (frame order, then experts)."""
-    digest = hashlib.sha256(frame_text)
-    for line in sorted(f"expert|-|{c.key}" for c in experts):
-        digest.update(b"\n")
-        digest.update(line.encode())
-    return digest.hexdigest()
-
-
-def _experts(candidates: list[_Candidate], per_criterion: int) -> tuple[dict[str, Any], list[Pick]]:
-    by_criterion: dict[str, list[_Candidate]] = defaultdict(list)
-    for c in candidates:
-        by_criterion[c.key.split("|", 1)[0]].append(c)
-    allocations: dict[str, Any] = {}
-    picks: list[Pick] = []
-    for criterion, members in sorted(by_criterion.items()):
-        members.sort(key=lambda c: (c.key, c.person_id))
-        chosen = members[:per_criterion]
-        picks += [(c.person_id, c.unit_id, c.group, AssignmentKind.expert.value, None) for c in chosen]
-        allocations[criterion] = {"population": len(members), "sample": len(chosen)}
-    return allocations, picks
+        raise SamplingError(f"Margin of error {margin} is not allowed: use a value above 0 and at most {MAX_MARGIN}.")
+    return DrawParams(margin, settings.sample_confidence, settings.sample_reserve_ratio,
+                      settings.expert_per_criterion)
 
 
 def _current(session: Session, campaign: Campaign) -> SampleDraw | None:
-    if not fetch_rows(session, 'SELECT id FROM sampledraw WHERE campaign_id = ? AND "current" = ?',
+    conn, postgres = dbapi(session)
+    if not fetch_rows(conn, postgres, 'SELECT id FROM sampledraw WHERE campaign_id = ? AND "current" = ?',
                       (campaign.id, True)):
         return None  # the usual case, without an ORM query
     return session.scalars(
@@ -171,26 +98,8 @@ def _withdraw(session: Session, campaign: Campaign, previous: SampleDraw) -> Non
     session.flush()
 
 
-def draw_sample(
-    session: Session,
-    campaign: Campaign,
-    *,
-    seed: int | None = None,
-    margin: float | None = None,
-    replace: bool = False,
-    actor: str = "system",
-    flush: bool = True,
-) -> SampleDraw:
-    """Draw the campaign's sample (module docstring). A second draw is refused unless
-    `replace=True`, which is itself refused once anyone answered or was invited. The caller commits.
-    `flush=False` leaves the SampleDraw and audit rows pending (draw_samples writes them together)."""
-    if flush:
-        session.flush()  # the queries below read the connection directly (no autoflush)
-    settings = get_settings()
-    margin = settings.sample_margin if margin is None else margin
-    confidence = settings.sample_confidence
-    if not 0 < margin <= MAX_MARGIN:
-        raise SamplingError(f"Margin of error {margin} is not allowed: use a value above 0 and at most {MAX_MARGIN}.")
+def _prepare(session: Session, campaign: Campaign, seed: int | None, replace: bool) -> tuple[Job, SampleDraw | None]:
+    """Refuse a second draw unless `replace` (withdrawing the first), and the campaign's Job."""
     previous = _current(session, campaign)
     if previous is not None and not replace:
         raise SamplingError(
@@ -200,49 +109,57 @@ def draw_sample(
         )
     if previous is not None:
         _withdraw(session, campaign, previous)
+    conn, postgres = dbapi(session)
+    taken = frozenset(pid for pid, in fetch_rows(conn, postgres, "SELECT person_id FROM assignment WHERE campaign_id = ?",
+                                                   (campaign.id,)))
     seed = secrets.randbelow(2**31) if seed is None else seed
-    taken = {pid for pid, in fetch_rows(session, "SELECT person_id FROM assignment WHERE campaign_id = ?", (campaign.id,))}
-    frames, frame_text = load_frames(session, campaign.institution_id, taken)  # type: ignore[arg-type]
-    experts = _load_experts(session, campaign, taken)
-    sizes: dict[str, Any] = {}
-    allocations: dict[str, Any] = {}
-    picks: list[Pick] = []
-    for group in ("internal", "external"):
-        frame = frames[group]
-        n = sample_size(frame.size, margin, confidence)
-        shares = allocate(n, {code: stop - start for code, start, stop in frame.units})
-        allocations[group], group_picks = draw_frame(frame, group, shares, seed, settings.sample_reserve_ratio)
-        picks += group_picks
-        sizes[group] = {"population": frame.size, "size": n,
-                        "reserves": sum(a["reserve"] for a in allocations[group].values())}
-    sizes["external"]["vendors"] = frames["external"].vendors
-    sizes["external"]["target"] = max(sizes["external"]["size"], EXTERNAL_FALLBACK)
-    allocations["expert"], expert_picks = _experts(experts, settings.expert_per_criterion)
-    picks += expert_picks
-    sizes["expert"] = {"population": len(experts), "size": len(expert_picks),
-                       "per_criterion": settings.expert_per_criterion}
-    if not picks:
+    return Job(campaign.id, campaign.institution_id, seed, taken), previous  # type: ignore[arg-type]
+
+
+def _record(session: Session, campaign: Campaign, previous: SampleDraw | None, params: DrawParams,
+            selection: Selection, actor: str) -> SampleDraw:
+    """Write one selection: its assignments now, its SampleDraw and audit rows pending."""
+    if not selection.picks:
         raise SamplingError(f"Tidak ada populasi eligible untuk kampanye {campaign.id}. Impor data populasi dulu. / "
                             "No eligible population for this campaign: import the population first.")
     draw = SampleDraw(
-        campaign_id=campaign.id, version=(previous.version + 1) if previous else 1, seed=seed,  # type: ignore[arg-type]
-        margin=margin, confidence=confidence, population_hash=population_hash(frame_text, experts),
-        sizes=sizes, allocations=allocations, actor=actor, created_at=utcnow(),
+        campaign_id=campaign.id, version=(previous.version + 1) if previous else 1, seed=selection.seed,  # type: ignore[arg-type]
+        margin=params.margin, confidence=params.confidence, population_hash=selection.population_hash,
+        sizes=selection.sizes, allocations=selection.allocations, actor=actor, created_at=utcnow(),
     )
     session.add(draw)
-    write_assignments(session, campaign.id, picks, utcnow())  # type: ignore[arg-type]
+    write_assignments(session, campaign.id, selection.picks, utcnow())  # type: ignore[arg-type]
     audit(session, actor, "sample.draw", institution_id=campaign.institution_id,
           target=f"campaign:{campaign.id}",
-          details={"algorithm": ALGORITHM, "seed": seed, "population_hash": draw.population_hash, "margin": margin,
-                   "confidence": confidence, "sizes": sizes, "version": draw.version})
-    if flush:
-        session.flush()
+          details={"algorithm": ALGORITHM, "seed": selection.seed, "population_hash": selection.population_hash,
+                   "margin": params.margin, "confidence": params.confidence, "sizes": selection.sizes,
+                   "version": draw.version})
+    return draw
+
+
+def draw_sample(
+    session: Session,
+    campaign: Campaign,
+    *,
+    seed: int | None = None,
+    margin: float | None = None,
+    replace: bool = False,
+    actor: str = "system",
+) -> SampleDraw:
+    """Draw the campaign's sample (`population.selection`). A second draw is refused unless
+    `replace=True`, which is itself refused once anyone answered or was invited. The caller commits."""
+    session.flush()  # the queries below read the connection directly (no autoflush)
+    params = _params(margin)
+    job, previous = _prepare(session, campaign, seed, replace)
+    conn, postgres = dbapi(session)
+    draw = _record(session, campaign, previous, params, select_sample(conn, postgres, job, params), actor)
+    session.flush()
     return draw
 
 
 def draw_samples(
     session: Session,
-    campaigns: list[Campaign],
+    campaigns: Sequence[Campaign],
     *,
     seed: int | None = None,
     margin: float | None = None,
@@ -251,17 +168,31 @@ def draw_samples(
     """Draw many campaigns' samples in one transaction (a national draw): each exactly as
     `draw_sample` draws it, with its own SampleDraw and audit record, but one commit and a
     bulk-sized SQLite page cache for all. All or nothing: the first refusal (SamplingError)
-    withdraws every draw of the call. The caller commits.
+    withdraws every draw of the call; a campaign already drawn is refused (no replacing here).
+    The caller commits.
 
-    The SampleDraw and audit rows of all campaigns are written together at the end (batched
-    INSERTs instead of two round trips per campaign); so a campaign listed twice is refused up
-    front rather than by the pending first draw."""
+    From PARALLEL_MIN_CAMPAIGNS campaigns on, the selections are made in a worker process while
+    this one writes (`population.parallel`), when another connection can see exactly what this
+    transaction sees (`core.db.reader_snapshot`: on SQLite, a `session_scope(write=True)` that
+    has written nothing yet); otherwise here, one after the other. Same draws either way."""
     ids = [c.id for c in campaigns]
     if len(set(ids)) != len(ids):
         raise SamplingError("Kampanye yang sama tercantum dua kali. / The same campaign is listed twice.")
+    params = _params(margin)
+    # Before the SAVEPOINT: PostgreSQL exports no snapshot from a subtransaction.
+    snapshot = reader_snapshot(session) if len(campaigns) >= PARALLEL_MIN_CAMPAIGNS else None
     with session.begin_nested(), bulk_mode(session), session.no_autoflush:
-        draws = [draw_sample(session, campaign, seed=seed, margin=margin, actor=actor, flush=False)
-                 for campaign in campaigns]
+        prepared = [_prepare(session, campaign, seed, replace=False) for campaign in campaigns]
+        jobs = [job for job, _ in prepared]
+        if snapshot is None:
+            conn, postgres = dbapi(session)
+            stream: Iterator[Selection] = (select_sample(conn, postgres, job, params) for job in jobs)
+        else:
+            url = session.connection().engine.url.render_as_string(hide_password=False)
+            stream = parallel.selections(url, snapshot, jobs, params)
+        with closing(stream):  # type: ignore[type-var]  # generators have close()
+            draws = [_record(session, campaign, previous, params, selection, actor)
+                     for campaign, (_, previous), selection in zip(campaigns, prepared, stream, strict=True)]
         session.flush()
     return draws
 

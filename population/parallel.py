@@ -1,0 +1,127 @@
+"""The read-only half of a national draw in a second process, while this one writes.
+
+A national draw (`sampling.draw_samples`) spends about 40% of its time selecting (frame
+queries, sorting, hashing, random draws: `population.selection`) and the rest writing
+assignments. With the selection in a worker process the two halves run side by side on two
+cores: the worker streams one campaign's Selection at a time and the writer records each as it
+arrives.
+
+The worker reads what the writing transaction sees (`core.db.reader_snapshot`): on PostgreSQL it
+imports the writer's exported snapshot; on SQLite the writer holds the write lock, so the last
+commit is its view. The caller only asks for a worker when that holds, and the worker's one
+read transaction spans all its campaigns.
+
+The worker is a fresh interpreter (`python -m population.parallel`, never a fork: the caller may
+be a threaded web server holding open connections; and not multiprocessing's spawn, which
+re-runs the caller's main script); it imports `population.selection` only, which imports no ORM.
+Jobs go to its stdin and Selections come back on its stdout, pickled (our own child process).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import sqlite3
+import subprocess
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+from population.selection import DrawParams, Job, Selection, select_sample
+
+WORKER_START_TIMEOUT_S = 60.0  # the first Selection, including the interpreter's start
+
+
+class WorkerFailed(RuntimeError):
+    """The selection worker raised or died; the message carries its traceback."""
+
+
+def _connect(url: str, snapshot: str) -> tuple[Any, bool]:
+    if url.startswith("sqlite"):
+        path = quote(url.split(":///", 1)[1])
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("BEGIN")  # one read transaction for every campaign
+        return conn, False
+    import psycopg
+
+    pg = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1))
+    pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    pg.execute("SET TRANSACTION SNAPSHOT %s" % _quote(snapshot))  # type: ignore[arg-type]  # noqa: UP031 - an id, checked
+    return pg, True
+
+
+def _quote(snapshot: str) -> str:
+    if not snapshot.replace("-", "").isalnum():
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+    return f"'{snapshot}'"
+
+
+def _work(out: IO[bytes], url: str, snapshot: str, jobs: Sequence[Job], params: DrawParams) -> None:
+    def send(message: object) -> None:
+        pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
+    try:
+        conn, postgres = _connect(url, snapshot)
+        try:
+            for job in jobs:
+                send(select_sample(conn, postgres, job, params))
+        finally:
+            conn.close()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the writer stopped listening: it failed first and reports that
+    except BaseException:  # noqa: BLE001 - reported to the writer, which raises it
+        try:
+            send(WorkerFailed(traceback.format_exc()))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+def selections(url: str, snapshot: str, jobs: Sequence[Job], params: DrawParams) -> Iterator[Selection]:
+    """The jobs' Selections, in job order, computed in a worker process. Closing the iterator
+    early (the writer failed) stops the worker."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    worker = subprocess.Popen([sys.executable, "-m", "population.parallel"], cwd=os.getcwd(), env=env,  # noqa: S603 - our own module
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert worker.stdin is not None and worker.stdout is not None
+    try:
+        pickle.dump((url, snapshot, list(jobs), params), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        worker.stdin.close()
+        for i in range(len(jobs)):
+            if i == 0 and not select.select([worker.stdout], [], [], WORKER_START_TIMEOUT_S)[0]:
+                raise WorkerFailed(f"the selection worker sent nothing in {WORKER_START_TIMEOUT_S:.0f} s")
+            try:
+                message = pickle.load(worker.stdout)  # noqa: S301 - from our own child process
+            except EOFError:
+                raise WorkerFailed(f"the selection worker exited (code {worker.poll()}) "
+                                   f"after {i} of {len(jobs)} campaigns") from None
+            if isinstance(message, WorkerFailed):
+                raise message
+            yield message
+    finally:
+        worker.stdout.close()
+        try:
+            worker.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def _main() -> None:
+    out = os.fdopen(os.dup(1), "wb")  # the Selections' channel; anything printed goes to stderr
+    os.dup2(2, 1)
+    url, snapshot, jobs, params = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our parent
+    _work(out, url, snapshot, jobs, params)
+    out.close()
+
+
+if __name__ == "__main__":
+    from population.parallel import _main as main  # pickled errors must name population.parallel, not __main__
+
+    main()
