@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -109,27 +112,59 @@ def _opt(value: float | None) -> str:
 
 
 def sample_command(
-    campaign: int = typer.Option(..., "--campaign", help="Campaign id"),
+    campaign: list[int] = typer.Option(None, "--campaign", help="Campaign id; repeat it to draw several at once"),  # noqa: B008
+    all_campaigns: bool = typer.Option(False, "--all", help="Every draft or open campaign without a sample whose "
+                                       "institution has eligible people: a national draw"),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (recorded; random if omitted)"),
     margin: float | None = typer.Option(None, "--margin", help="Margin of error, e.g. 0.05 (at most 0.10)"),
-    replace: bool = typer.Option(False, "--replace", help="Replace an earlier draw (only before any invitation)"),
+    replace: bool = typer.Option(False, "--replace", help="Replace an earlier draw (one campaign, only before any invitation)"),
 ) -> None:
-    """Draw the campaign's sample and print its audit: seed, population hash, sizes, allocations."""
+    """Draw samples and print their audit: seed, population hash, sizes, allocations.
+
+    Several campaigns (--campaign repeated, or --all) are drawn in one transaction: all or nothing."""
     from core.audit import cli_actor
     from core.db import session_scope
     from core.models import Campaign
     from population.errors import SamplingError
-    from population.sampling import draw_sample
+    from population.sampling import draw_sample, draw_samples, undrawn_campaigns
 
+    ids = list(campaign or [])
+    if all_campaigns == bool(ids):
+        fail("Pilih --campaign ID (boleh diulang) atau --all. / Give --campaign ID (repeatable) or --all.")
+    if replace and len(ids) != 1:
+        fail("--replace hanya untuk satu kampanye. / --replace works on one campaign at a time.")
+    started = time.perf_counter()
     try:
         with session_scope(write=True) as session:
-            camp = session.get(Campaign, campaign)
-            if camp is None:
-                fail(f"Kampanye {campaign} tidak ditemukan / campaign {campaign} does not exist "
-                      "(see spibot campaign create).")
-            draw = draw_sample(session, camp, seed=seed, margin=margin, replace=replace, actor=cli_actor())
+            campaigns = undrawn_campaigns(session) if all_campaigns else [session.get(Campaign, i) for i in ids]
+            missing = [i for i, c in zip(ids, campaigns, strict=False) if c is None]
+            if missing:
+                fail(f"Kampanye {', '.join(map(str, missing))} tidak ditemukan / campaign(s) "
+                     f"{', '.join(map(str, missing))} do not exist (see spibot campaign create).")
+            if not campaigns:
+                fail("Tidak ada kampanye yang perlu ditarik sampelnya. / No campaign left to draw "
+                     "(every draft or open campaign with eligible people has a sample).")
+            if len(campaigns) == 1:
+                draws = [draw_sample(session, campaigns[0], seed=seed, margin=margin, replace=replace,  # type: ignore[arg-type]
+                                     actor=cli_actor())]
+            else:
+                with _progress(len(campaigns)):
+                    draws = draw_samples(session, campaigns, seed=seed, margin=margin, actor=cli_actor())  # type: ignore[arg-type]
     except SamplingError as exc:
         fail(str(exc))
+    if len(draws) == 1:
+        _print_draw(draws[0], draws[0].campaign_id)
+    else:
+        _print_draws(draws, time.perf_counter() - started)
+
+
+@contextmanager
+def _progress(count: int) -> Iterator[None]:
+    with console.status(f"Menarik sampel {count} kampanye dalam satu transaksi / drawing {count} campaigns..."):
+        yield
+
+
+def _print_draw(draw, campaign: int) -> None:  # type: ignore[no-untyped-def]
     console.print(f"Sampel kampanye {campaign} (versi {draw.version})", highlight=False)
     console.print(f"  seed: {draw.seed}\n  population hash (SHA-256): {draw.population_hash}\n"
                   f"  margin: {draw.margin}, confidence: {draw.confidence}", highlight=False)
@@ -147,6 +182,26 @@ def sample_command(
         for unit, a in units.items():
             alloc.add_row(group, unit, str(a["population"]), str(a["sample"]), str(a.get("reserve", "-")))
     console.print(alloc)
+
+
+def _print_draws(draws, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title=f"Sampel {len(draws)} kampanye / samples of {len(draws)} campaigns")
+    for column in ("Kampanye", "Seed", "Internal", "Eksternal", "Ahli", "Cadangan", "Population hash"):
+        table.add_column(column)
+    totals = [0, 0, 0, 0]
+    for d in draws:
+        s = d.sizes
+        counts = (s["internal"]["size"], s["external"]["size"], s["expert"]["size"],
+                  s["internal"]["reserves"] + s["external"]["reserves"])
+        totals = [t + c for t, c in zip(totals, counts, strict=True)]
+        table.add_row(str(d.campaign_id), str(d.seed),
+                      f"{counts[0]}/{s['internal']['population']}", f"{counts[1]}/{s['external']['population']}",
+                      str(counts[2]), str(counts[3]), d.population_hash[:16])
+    console.print(table)
+    console.print(f"Jumlah / total: {sum(totals[:3]):,} responden ({totals[0]:,} internal, {totals[1]:,} eksternal, "
+                  f"{totals[2]:,} ahli), {totals[3]:,} cadangan; {seconds:.1f} s. Alokasi per unit tersimpan di catatan "
+                  "sampel dan log audit. / Per-unit allocations are kept in each draw record and the audit log.",
+                  highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -122,6 +122,7 @@ def _main() -> None:
 
 
 if __name__ == "__main__":
-    from population.parallel import _main as main  # pickled errors must name population.parallel, not __main__
+    # Run the imported module's code: a pickled WorkerFailed must name population.parallel, not __main__.
+    from population.parallel import _main as main
 
     main()

@@ -54,7 +54,7 @@ from population.selection import (
     select_sample,
 )
 
-__all__ = ["ALGORITHM", "allocate", "call_reserve", "draw_sample", "draw_samples", "sample_size"]
+__all__ = ["ALGORITHM", "allocate", "call_reserve", "draw_sample", "draw_samples", "sample_size", "undrawn_campaigns"]
 
 ALGORITHM = "frame-byte-order/v2"  # recorded in the audit log of each draw
 PARALLEL_MIN_CAMPAIGNS = 8  # a national draw this size selects in a worker process (when it can)
@@ -195,6 +195,18 @@ def draw_samples(
                      for campaign, (_, previous), selection in zip(campaigns, prepared, stream, strict=True)]
         session.flush()
     return draws
+
+
+def undrawn_campaigns(session: Session) -> list[Campaign]:
+    """Campaigns a national draw takes (`spibot sample --all`): draft or open, no current
+    sample, and an institution with eligible people, by id."""
+    has_draw = select(SampleDraw.campaign_id).where(SampleDraw.current.is_(True))  # type: ignore[attr-defined]
+    has_people = select(Person.institution_id).where(Person.status == "eligible")
+    return list(session.scalars(
+        select(Campaign).where(Campaign.status.in_(("draft", "open")),  # type: ignore[attr-defined]
+                               Campaign.id.not_in(has_draw),  # type: ignore[union-attr]
+                               Campaign.institution_id.in_(has_people))  # type: ignore[attr-defined]
+        .order_by(Campaign.id)))
 
 
 def call_reserve(session: Session, campaign: Campaign, unit_code: str, group: str) -> Assignment | None:

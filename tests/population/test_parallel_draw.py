@@ -143,3 +143,31 @@ def test_a_failing_worker_is_reported_with_its_traceback(db_url: str, tmp_path: 
     with pytest.raises(parallel.WorkerFailed, match=expected):
         list(parallel.selections(url, snapshot, [job], PARAMS))
     assert _no_worker_left()
+
+
+def test_cli_draws_several_campaigns_or_all_at_once(db_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    with session_scope(write=True) as s:
+        insts = [_institution(s, k, units=2, size=15) for k in range(3)]
+        ids = [int(make_campaign(s, _inst(s, i)).id) for i in insts]  # type: ignore[arg-type]
+        make_campaign(s, make_institution(s, code="TANPA-DATA"))  # no eligible people: --all leaves it
+        closed = make_campaign(s, _inst(s, insts[0]), status="closed")
+    runner = CliRunner()
+    result = runner.invoke(app, ["sample", "--campaign", str(ids[0]), "--campaign", str(ids[1]), "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert "Sampel 2 kampanye" in result.output and "cadangan" in result.output
+    result = runner.invoke(app, ["sample", "--all", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert "Sampel kampanye" in result.output  # only the third campaign was left: its full audit
+    with session_scope() as s:
+        drawn = sorted(s.scalars(select(SampleDraw.campaign_id)).all())
+    assert drawn == sorted(ids) and closed.id not in drawn
+    result = runner.invoke(app, ["sample", "--all"])
+    assert result.exit_code == 2 and "No campaign left to draw" in result.output.replace("\n", " ")
+    result = runner.invoke(app, ["sample", "--campaign", str(ids[0]), "--all"])
+    assert result.exit_code == 2 and "--all" in result.output
+    result = runner.invoke(app, ["sample", "--campaign", "999999", "--campaign", str(ids[0])])
+    assert result.exit_code == 2 and "999999" in result.output
