@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -12,17 +13,22 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
+from bot.replies import faq_problem
 from core.registry import PACKAGES, import_all_models
 from core.security import install_security
 from responses.questionnaire import preload as preload_questionnaires
 
 FREEZE_GC_ENV = "SPIBOT_FREEZE_GC_AT_START"  # set by `spibot serve`, inherited by its web processes
 SWITCH_INTERVAL = 0.0005  # seconds, under `spibot serve` (see lifespan)
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     preload_questionnaires()  # data files parsed at start, not on someone's first request
+    problem = faq_problem()  # the PIC-edited FAQ: say at start what to fix (the bot falls back meanwhile)
+    if problem is not None:
+        log.error("FAQ file unusable, the bot answers from the built-in FAQ until it is fixed: %s", problem)
     if os.environ.get(FREEZE_GC_ENV) == "1":
         # Under `spibot serve` (each web process): what is alive now (modules, app, caches) lives
         # as long as the process, so keep full collections from walking it: otherwise each one
