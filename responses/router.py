@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from core.assignments import find_by_token
 from core.clock import utcnow
@@ -24,12 +25,14 @@ from core.config import get_settings
 from core.db import get_session, session_scope
 from core.models import Assignment, AssignmentKind, Campaign, Institution, Unit
 from core.templating import get_env
+from responses import page as link_page
 from responses.importer import handle_webhook
 from responses.models import ResponseStatus
 from responses.questionnaire import (
     CONFIRM_PAGE,
     Questionnaire,
     first_incomplete_page,
+    load_questionnaire,
     validate_page,
 )
 from responses.service import (
@@ -104,13 +107,17 @@ def _gate(request: Request, session: Session, token: str) -> tuple[Assignment, C
     return assignment, campaign
 
 
+def _closed_message(request: Request, not_yet: bool, year: int) -> HTMLResponse:
+    lines = (["Survei belum dibuka. Mohon buka kembali tautan ini setelah survei dimulai."] if not_yet else
+             ["Mohon maaf, masa pengisian survei ini sudah berakhir. Terima kasih atas perhatian Anda."])
+    return _message(request, "Survei tidak sedang dibuka", lines, 403 if not_yet else 410, year)
+
+
 def _closed(request: Request, campaign: Campaign) -> HTMLResponse | None:
     if campaign.is_open():
         return None
     not_yet = campaign.opens_at is not None and campaign.status != "closed" and utcnow() < campaign.opens_at
-    lines = (["Survei belum dibuka. Mohon buka kembali tautan ini setelah survei dimulai."] if not_yet else
-             ["Mohon maaf, masa pengisian survei ini sudah berakhir. Terima kasih atas perhatian Anda."])
-    return _message(request, "Survei tidak sedang dibuka", lines, 403 if not_yet else 410, campaign.year)
+    return _closed_message(request, not_yet, campaign.year)
 
 
 def _render_form(
@@ -118,38 +125,29 @@ def _render_form(
     q: Questionnaire, page_id: str, answers: dict[str, Any], errors: dict[str, str],
     notice: str | None = None, status: int = 200,
 ) -> HTMLResponse:
-    ids = q.page_ids()
-    step = ids.index(page_id) + 1
+    """The form through the template (the POST's 422 page); the GET page is `responses.page`."""
     institution = session.get(Institution, campaign.institution_id)
     unit = session.get(Unit, assignment.unit_id) if assignment.unit_id else None
-    context = {
-        "year": campaign.year, "institution": institution.name if institution else "",
-        "unit": unit.name if unit else None, "page": q.page(page_id), "page_id": page_id,
-        "page_title": q.page(page_id).title if q.page(page_id) else "Kirim jawaban",  # type: ignore[union-attr]
-        "step": step, "steps": len(ids), "percent": round(100 * (step - 1) / len(ids)),
-        "answers": answers, "errors": errors, "notice": notice, "shown": _shown_token(),
-        "action": f"/s/{token}",
-    }
-    return templates.TemplateResponse(request, "responses/form.html", context, status_code=status)
+    context = link_page.form_context(q, page_id, campaign.year, institution.name if institution else "",
+                                unit.name if unit else None, answers, errors, notice, _shown_token(),
+                                f"/s/{token}")
+    return templates.TemplateResponse(request, link_page.TEMPLATE, context, status_code=status)
 
 
 @router.get("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
-def form_page(request: Request, token: str, session: DbSession, p: str | None = None) -> Response:
-    gate = _gate(request, session, token)
-    if isinstance(gate, HTMLResponse):
-        return gate
-    assignment, campaign = gate
-    response = response_of(session, assignment)
-    if response is not None and response.status == ResponseStatus.submitted:
-        return _thanks(request, campaign.year)
-    closed = _closed(request, campaign)
-    if closed is not None:
-        return closed
-    q = questionnaire_for(session, assignment)
-    answers = dict(response.answers) if response else {}
-    if p not in q.page_ids():
-        p = (first_incomplete_page(q, answers) or CONFIRM_PAGE) if answers else q.pages[0].id
-    return _render_form(request, session, token, assignment, campaign, q, p, answers, {})
+async def form_page(request: Request, token: str, p: str | None = None) -> Response:
+    """The respondent's page: one read in the threadpool (responses.page.load_link), the page
+    filled from its cached skeleton in the event loop."""
+    link = await run_in_threadpool(link_page.load_link, token)
+    if link is None:
+        return _not_found(request)
+    if link.response_status == ResponseStatus.submitted:
+        return _thanks(request, link.year)
+    if not link.is_open():
+        return _closed_message(request, link.not_yet_open(), link.year)
+    q = load_questionnaire(link.survey_group, link.year)
+    page_id = link_page.first_page(q, link.answers, p)
+    return HTMLResponse(link_page.render_page(q, page_id, link, f"/s/{token}", _shown_token()))
 
 
 @router.post("/s/{token}", response_class=HTMLResponse, include_in_schema=False)

@@ -1,0 +1,239 @@
+"""The respondent's questionnaire page (GET /s/{token}) at low cost: one read, no ORM objects, and
+a per-process pre-rendered page skeleton.
+
+Why: every invitation blast and every walk-in registration ends on this page, on cheap phones.
+Served through the ORM (five queries, a session, a sync route's thread hops) and a full Jinja
+render it cost ~5 ms of web-process CPU; see docs/benchmarks.md (issue 6, "Walk-in flow: the
+questionnaire page").
+
+- `load_link(token)`: the one SELECT behind the page (assignment by token hash, its campaign,
+  institution and unit names, and the response through the link table), as a plain `LinkView`.
+  Nothing about a respondent is cached: every request reads the database, so a campaign closed,
+  an answer saved or a response submitted anywhere is seen at once.
+- `render_page(...)`: responses/form.html rendered once per (questionnaire, page, survey year)
+  with placeholders, split into static text and slots (the institution/unit line, the form
+  action with the respondent's token, the signed `shown` field, and one slot per radio button
+  for `checked`). A request fills the slots: it is byte-for-byte what the template renders
+  (tests/responses/test_page.py). Only the questionnaire text is cached; a respondent's token and
+  answers exist only in the request that fills them, and answers only decide which fixed
+  " checked" flags are set (answer text is never written into the page).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from markupsafe import Markup, escape
+from sqlalchemy import bindparam, select
+
+from core.clock import as_utc, utcnow
+from core.db import get_engine
+from core.models import Assignment, AssignmentKind, Campaign, Group, Institution, Unit
+from core.templating import get_env
+from core.tokens import hash_token
+from responses.models import Response, ResponseLink
+from responses.questionnaire import CONFIRM_PAGE, Questionnaire, first_incomplete_page
+
+MAX_TOKEN_LENGTH = 128  # as core.assignments.find_by_token
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What the questionnaire page needs about one link (plain values, read once)."""
+
+    group: str  # the assignment's group as sampled (vendor stays vendor)
+    year: int  # the campaign's year
+    opens_at: datetime
+    closes_at: datetime
+    campaign_status: str
+    institution: str
+    unit: str | None
+    response_status: str | None  # None: nothing saved yet
+    answers: Mapping[str, Any]
+
+    @property
+    def survey_group(self) -> str:
+        try:
+            return Group(self.group).survey_group
+        except ValueError:
+            return self.group
+
+    def is_open(self, at: datetime | None = None) -> bool:
+        """As `Campaign.is_open`."""
+        now = at or utcnow()
+        return self.campaign_status != "closed" and as_utc(self.opens_at) <= now < as_utc(self.closes_at)
+
+    def not_yet_open(self, at: datetime | None = None) -> bool:
+        return self.campaign_status != "closed" and (at or utcnow()) < as_utc(self.opens_at)
+
+
+_STATEMENT = (
+    select(  # type: ignore[call-overload]
+        Assignment.active, Assignment.kind, Assignment.group,
+        Campaign.year, Campaign.opens_at, Campaign.closes_at, Campaign.status,
+        Institution.name, Unit.name, Response.status, Response.answers,
+    )
+    .select_from(Assignment)
+    .join(Campaign, Campaign.id == Assignment.campaign_id)  # type: ignore[arg-type]
+    .outerjoin(Institution, Institution.id == Campaign.institution_id)  # type: ignore[arg-type]
+    .outerjoin(Unit, Unit.id == Assignment.unit_id)  # type: ignore[arg-type]
+    .outerjoin(ResponseLink, ResponseLink.assignment_id == Assignment.id)  # type: ignore[arg-type]
+    .outerjoin(Response, Response.id == ResponseLink.response_id)  # type: ignore[arg-type]
+    .where(Assignment.token_hash == bindparam("token_hash"))  # type: ignore[arg-type]
+)
+
+
+def load_link(token: str) -> LinkView | None:
+    """The link behind `token`, or None when it is unknown or not served (an inactive sampled or
+    reserve assignment). An inactive participatory assignment (a second registration of a known
+    number) is served like any other, so the registration reveals nothing; its answers never
+    count (responses.service._new_response). Blocking: call it from a thread."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    engine = get_engine()
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            # One statement: no BEGIN/ROLLBACK round trips around it (half the CPU of a read).
+            # Not on SQLite, whose connections core.db sets up to emit BEGIN itself.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        row = conn.execute(_STATEMENT, {"token_hash": hash_token(token)}).first()
+    if row is None:
+        return None
+    active, kind, group, year, opens_at, closes_at, status, inst, unit, r_status, answers = row
+    if not active and kind != AssignmentKind.participatory:
+        return None
+    return LinkView(group=group, year=year, opens_at=opens_at, closes_at=closes_at,
+                    campaign_status=status, institution=inst or "", unit=unit,
+                    response_status=r_status, answers=dict(answers) if answers else {})
+
+
+# --- the page --------------------------------------------------------------------------------------
+
+TEMPLATE = "responses/form.html"
+
+
+def form_context(
+    q: Questionnaire, page_id: str, year: int | str, institution: Any, unit: Any,
+    answers: Mapping[str, Any], errors: Mapping[str, str], notice: str | None, shown: Any, action: Any,
+) -> dict[str, Any]:
+    """The context of responses/form.html (the one place it is built)."""
+    ids = q.page_ids()
+    step = ids.index(page_id) + 1
+    page = q.page(page_id)
+    return {
+        "year": year, "institution": institution, "unit": unit, "page": page, "page_id": page_id,
+        "page_title": page.title if page else "Kirim jawaban",
+        "step": step, "steps": len(ids), "percent": round(100 * (step - 1) / len(ids)),
+        "answers": answers, "errors": errors, "notice": notice, "shown": shown, "action": action,
+    }
+
+
+# Placeholders rendered into the skeleton (NUL never occurs in questionnaire text: checked).
+_WHERE, _ACTION, _SHOWN = "\x00where\x00", "\x00action\x00", "\x00shown\x00"
+_MARKERS = (_WHERE, _ACTION, _SHOWN)
+Slot = str | tuple[str, str]  # a marker, or (question id, option value) for " checked"
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A page as static texts around slots: texts[0] slot[0] texts[1] ... slot[n-1] texts[n]."""
+
+    texts: tuple[str, ...]
+    slots: tuple[Slot, ...]
+
+    def fill(self, where: str, action: str, shown: str, answers: Mapping[str, Any]) -> str:
+        fixed = {_WHERE: where, _ACTION: action, _SHOWN: shown}
+        out = [self.texts[0]]
+        for slot, text in zip(self.slots, self.texts[1:], strict=True):
+            if isinstance(slot, str):
+                out.append(fixed[slot])
+            else:
+                qid, value = slot
+                # The template's test: answers.get(q.id)|string == value (Jinja's `string` is str()).
+                if qid in answers and str(answers[qid]) == value:
+                    out.append(" checked")
+            out.append(text)
+        return "".join(out)
+
+
+def _build_skeleton(q: Questionnaire, page_id: str, year: int) -> Skeleton | None:
+    """The page rendered with placeholders and cut at its slots; None if the markup is not as
+    expected (then the caller renders the template in full)."""
+    where, action, shown = (Markup(m) for m in (_WHERE, _ACTION, _SHOWN))  # noqa: S704 - constants
+    context = form_context(q, page_id, year, where, None, {}, {}, None, shown, action)
+    html = get_env().get_template(TEMPLATE).render(context)
+    cuts: list[tuple[int, int, Slot]] = []  # (start, end) of the text a slot replaces
+    for marker in _MARKERS:
+        if html.count(marker) != 1:
+            return None
+        at = html.index(marker)
+        cuts.append((at, at + len(marker), marker))
+    if html.count("\x00") != sum(m.count("\x00") for m in _MARKERS):
+        return None
+    page = q.page(page_id)
+    for question in page.questions if page else ():
+        for value, _label in question.options:
+            needle = f'<input type="radio" name="{escape(question.id)}" value="{escape(value)}"'
+            if html.count(needle) != 1:
+                return None
+            at = html.index(needle) + len(needle)
+            cuts.append((at, at, (question.id, value)))
+    cuts.sort(key=lambda c: c[0])
+    texts, slots, pos = [], [], 0
+    for start, end, slot in cuts:
+        texts.append(html[pos:start])
+        slots.append(slot)
+        pos = end
+    texts.append(html[pos:])
+    return Skeleton(tuple(texts), tuple(slots))
+
+
+MAX_SKELETONS = 1024
+_skeletons: dict[tuple[int, str, int], tuple[Questionnaire, Skeleton | None]] = {}
+_lock = threading.Lock()
+
+
+def skeleton(q: Questionnaire, page_id: str, year: int) -> Skeleton | None:
+    """The cached skeleton of one page (questionnaire text only: nothing about a respondent)."""
+    key = (id(q), page_id, year)
+    hit = _skeletons.get(key)
+    if hit is not None and hit[0] is q:
+        return hit[1]
+    built = _build_skeleton(q, page_id, year)
+    with _lock:
+        if len(_skeletons) >= MAX_SKELETONS:
+            _skeletons.clear()
+        _skeletons[key] = (q, built)  # holding q keeps id(q) from being reused
+    return built
+
+
+def clear() -> None:
+    with _lock:
+        _skeletons.clear()
+
+
+def where_line(institution: str, unit: str | None) -> str:
+    """The "institution · unit" line as form.html writes it (escaped)."""
+    return str(escape(institution)) + (f" &middot; {escape(unit)}" if unit else "")
+
+
+def render_page(q: Questionnaire, page_id: str, link: LinkView, action: str, shown: str) -> str:
+    """The questionnaire page of one link on `page_id` (no errors, no notice): the GET page."""
+    sk = skeleton(q, page_id, link.year)
+    if sk is None:
+        context = form_context(q, page_id, link.year, link.institution, link.unit, link.answers, {},
+                               None, shown, action)
+        return get_env().get_template(TEMPLATE).render(context)
+    return sk.fill(where_line(link.institution, link.unit), str(escape(action)), str(escape(shown)),
+                   link.answers)
+
+
+def first_page(q: Questionnaire, answers: Mapping[str, Any], requested: str | None) -> str:
+    """The page to show: the requested one if it exists, else where the respondent left off."""
+    if requested in q.page_ids():
+        return requested  # type: ignore[return-value]
+    return (first_incomplete_page(q, answers) or CONFIRM_PAGE) if answers else q.pages[0].id
