@@ -210,6 +210,28 @@ def quality(session: Session, campaign: Campaign, inst: Institution) -> PageData
     return PageData([t], {"report": True})
 
 
+GROUP_LABELS = {"internal": "Internal (pegawai)", "external": "Eksternal (pengguna layanan, penyedia)",
+                "expert": "Ahli / eksper"}
+
+
+def sample(session: Session, campaign: Campaign, inst: Institution) -> PageData:
+    """The current draw: its audit figures, sizes per group and the allocation per unit."""
+    draw = sources.sample_draw(session, campaign.id, inst.id)  # type: ignore[arg-type]
+    sizes = Table("ukuran", "Ukuran sampel per kelompok", ["Kelompok", "Populasi eligible", "Sampel", "Cadangan", "Target"])
+    alloc = Table("alokasi", "Alokasi per unit kerja / kriteria ahli",
+                  ["Kelompok", "Kode", "Unit kerja / kriteria", "Populasi", "Sampel", "Cadangan", "Cadangan dipanggil"])
+    if draw is None:
+        sizes.note = "Sampel belum ditarik untuk kampanye ini (spibot sample --campaign ID)."
+        return PageData([sizes, alloc])
+    for group, s in draw.sizes.items():
+        sizes.rows.append([GROUP_LABELS.get(group, group), s.get("population", 0), s.get("size", 0),
+                           s.get("reserves"), s.get("target", s.get("size", 0))])
+    for a in draw.allocations:
+        alloc.rows.append([GROUP_LABELS.get(a.group, a.group), a.code, a.name, a.population, a.sample,
+                           a.reserves, a.reserves_called])  # None (experts) shows as "-"
+    return PageData([sizes, alloc], {"draw": draw, "tz": inst.timezone})
+
+
 # --- national (admin) -----------------------------------------------------------------------------
 
 
@@ -249,5 +271,6 @@ PAGES: dict[str, tuple[str, CampaignPage]] = {
     "bot": ("Aktivitas bot", bot),
     "qr": ("Registrasi QR", qr),
     "kualitas": ("Kualitas data", quality),
+    "sampel": ("Sampel", sample),
     "integritas": ("Integritas", integrity),
 }

@@ -69,6 +69,12 @@ def qr_registrations(session: Session, institution_id: int, campaign_id: int | N
     return None if fn is None else list(fn(session, institution_id, campaign_id))
 
 
+def sample_draw(session: Session, campaign_id: int, institution_id: int) -> Any | None:
+    """The campaign's current sample draw (population.drawreport), None before the first draw."""
+    fn = _function("population.drawreport", "draw_summary")
+    return fn(session, campaign_id, institution_id) if fn else None
+
+
 def quality_report(session: Session, institution_id: int) -> Any | None:
     fn = _function("population.quality", "quality_report")
     return None if fn is None else fn(session, institution_id)

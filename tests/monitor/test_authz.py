@@ -16,6 +16,8 @@ CAMPAIGN_ROUTES = [
     ("GET", "/pic/c/{c}/bot"),
     ("GET", "/pic/c/{c}/qr"),
     ("GET", "/pic/c/{c}/kualitas"),
+    ("GET", "/pic/c/{c}/sampel"),
+    ("GET", "/pic/c/{c}/sampel/export/alokasi.csv"),
     ("GET", "/pic/c/{c}/live.json"),
     ("GET", "/pic/c/{c}/ringkasan/export/corong.csv"),
     ("GET", "/pic/c/{c}/unit/export/unit-internal.xlsx"),

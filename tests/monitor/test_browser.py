@@ -22,6 +22,7 @@ PAGES = {
     "bot": "Aktivitas bot",
     "qr": "Registrasi QR",
     "kualitas": "Kualitas data",
+    "sampel": "Ukuran sampel per kelompok",
     "integritas": "Sinyal integritas seluruh instansi",
 }
 
