@@ -178,15 +178,16 @@ def _campaign(session: Session, campaign_id: int) -> tuple[Campaign, Institution
 
 def enqueue_invitations(
     session: Session, campaign_id: int, *, now: datetime | None = None, commit_chunks: bool = False,
-    actor: str = "system",
+    actor: str = "system", assignment_ids: list[int] | None = None,
 ) -> int:
     """The first wave: one invitation per active, non-responding assignment (WhatsApp if the person
-    has a usable number, else email). Idempotent. Returns the number of rows inserted."""
+    has a usable number, else email), or only to `assignment_ids`. Idempotent. Returns the number
+    of rows inserted."""
     now = now or utcnow()
     campaign, institution = _campaign(session, campaign_id)
     validated: set[tuple[str, str]] = set()
     total = 0
-    for chunk in _iter_targets(session, campaign):
+    for chunk in _iter_targets(session, campaign, assignment_ids=assignment_ids):
         wave_of = {a.id: 1 for a, _, _ in chunk}
         rows = _bulk_rows(session, campaign, institution, chunk, purpose=Purpose.invitation,
                           wave_of=wave_of, lane=Lane.bulk, now=now, validated=validated)  # type: ignore[arg-type]
@@ -196,6 +197,20 @@ def enqueue_invitations(
     record(session, actor, "dispatch.invitations", institution_id=institution.id,
            target=f"campaign:{campaign_id}", details={"enqueued": total})
     return total
+
+
+def invite_after_wave(session: Session, campaign_id: int, assignment_ids: list[int], *,
+                      now: datetime | None = None, actor: str = "system") -> int:
+    """Invite these assignments (e.g. a reserve called up to replace someone unreachable) if the
+    campaign's invitation wave already ran; before it nothing is sent, as the wave will invite them
+    with everyone else. Returns the number of messages enqueued."""
+    from dispatch.models import Wave
+    from dispatch.waves import invitation_wave_key
+
+    started = session.execute(select(Wave.key).where(Wave.key == invitation_wave_key(campaign_id))).first()  # type: ignore[arg-type]
+    if not started or not assignment_ids:
+        return 0
+    return enqueue_invitations(session, campaign_id, now=now, actor=actor, assignment_ids=assignment_ids)
 
 
 def _reminder_history(session: Session, ids: list[int]) -> dict[int, tuple[int, datetime | None, bool]]:
@@ -396,6 +411,6 @@ def reconcile_expired_leases(now: datetime | None = None) -> dict[str, Any]:
 
 
 __all__ = [
-    "enqueue_due_waves", "enqueue_fallback", "enqueue_invitations", "enqueue_link",
+    "enqueue_due_waves", "enqueue_fallback", "enqueue_invitations", "enqueue_link", "invite_after_wave",
     "enqueue_reminder", "enqueue_reply", "is_opted_out", "reconcile_expired_leases",
 ]

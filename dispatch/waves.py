@@ -27,13 +27,17 @@ def reminder_offsets(campaign: Campaign) -> list[float]:
     return sorted(float(x) for x in raw)
 
 
+def invitation_wave_key(campaign_id: int) -> str:
+    return f"c{campaign_id}:invitation"
+
+
 def due_waves(campaign: Campaign, now: datetime) -> list[tuple[str, str]]:
     """(wave key, purpose) of every wave of this campaign that is due at `now`."""
     assert campaign.opens_at and campaign.closes_at
     opens, closes = as_utc(campaign.opens_at), as_utc(campaign.closes_at)
     if campaign.status != "open" or not opens <= now < closes:
         return []
-    due = [(f"c{campaign.id}:invitation", Purpose.invitation.value)]
+    due = [(invitation_wave_key(campaign.id), Purpose.invitation.value)]  # type: ignore[arg-type]
     for days in reminder_offsets(campaign):
         if now >= opens + timedelta(days=days):
             due.append((f"c{campaign.id}:reminder:{days:g}", Purpose.reminder.value))

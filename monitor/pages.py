@@ -226,10 +226,13 @@ def sample(session: Session, campaign: Campaign, inst: Institution) -> PageData:
     for group, s in draw.sizes.items():
         sizes.rows.append([GROUP_LABELS.get(group, group), s.get("population", 0), s.get("size", 0),
                            s.get("reserves"), s.get("target", s.get("size", 0))])
+    actions = []  # per row: (draw group, unit code) for "call up a reserve", None for experts
     for a in draw.allocations:
+        left = a.reserves is not None and a.reserves_called is not None and a.reserves_called < a.reserves
+        actions.append((a.group, a.code) if left else None)
         alloc.rows.append([GROUP_LABELS.get(a.group, a.group), a.code, a.name, a.population, a.sample,
                            a.reserves, a.reserves_called])  # None (experts) shows as "-"
-    return PageData([sizes, alloc], {"draw": draw, "tz": inst.timezone})
+    return PageData([sizes, alloc], {"draw": draw, "tz": inst.timezone, "actions": actions})
 
 
 # --- national (admin) -----------------------------------------------------------------------------

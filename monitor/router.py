@@ -174,7 +174,14 @@ def campaign_page(request: Request, campaign_id: int, page: str, user: Viewer, h
     if request.query_params.get("ok") == "pengingat":
         message = f"Pengingat dijadwalkan untuk {request.query_params.get('n', '0')} responden."
     elif request.query_params.get("ok") == "tidak-tersedia":
-        message = "Pengiriman pengingat belum tersedia (modul dispatch belum terpasang)."
+        message = "Fitur ini belum tersedia (modulnya belum terpasang)."
+    elif request.query_params.get("ok") == "cadangan":
+        unit, rank = request.query_params.get("u", ""), request.query_params.get("r", "?")
+        sent = "undangan sudah diantrekan" if request.query_params.get("n", "0") != "0" else \
+            "undangan dikirim bersama gelombang undangan"
+        message = f"Cadangan ke-{rank} unit {unit} dipanggil; {sent}."
+    elif request.query_params.get("ok") == "cadangan-habis":
+        message = f"Daftar cadangan unit {request.query_params.get('u', '')} sudah habis."
     return _render(request, f"{page}.html", user, campaign=campaign, institution=inst, page=page,
                    title=title, data=data, pages=pages.PAGES, message=message,
                    closed=_is_closed(campaign), live=page in ("ringkasan", "unit"))
@@ -212,6 +219,29 @@ def remind_unit(campaign_id: int, unit_id: int, user: Actor) -> RedirectResponse
                    target=f"campaign:{campaign.id}/unit:{unit.code}", details={"queued": count})
     query = "ok=tidak-tersedia" if count is None else f"ok=pengingat&n={count}"
     return RedirectResponse(f"/pic/c/{campaign_id}/unit?{query}", status_code=303)
+
+
+@router.post("/c/{campaign_id}/sampel/cadangan")
+def call_reserve(campaign_id: int, user: Actor, unit: Annotated[str, Form()] = "",
+                 group: Annotated[str, Form()] = "") -> RedirectResponse:
+    """Replace an unreachable respondent: the unit's next reserve, invited if the wave already ran."""
+    from population.errors import SamplingError
+
+    with session_scope(write=True) as session:
+        campaign, inst = _campaign(session, user, campaign_id)  # another institution's campaign: 404
+        if group not in ("internal", "external") or not unit:
+            raise HTTPException(400, "Pilih unit dan kelompok (internal/external).")
+        if _is_closed(campaign):
+            raise HTTPException(409, "Kampanye sudah ditutup.")
+        try:
+            result = sources.replace_with_reserve(session, campaign, unit, group, f"pic:{user.login}")
+        except SamplingError as exc:
+            raise HTTPException(404, str(exc)) from exc
+    if result is None:
+        return RedirectResponse(f"/pic/c/{campaign_id}/sampel?ok=tidak-tersedia", status_code=303)
+    assignment, invited = result
+    query = "ok=cadangan-habis" if assignment is None else f"ok=cadangan&r={assignment.reserve_rank}&n={invited}"
+    return RedirectResponse(f"/pic/c/{campaign_id}/sampel?{query}&u={quote(unit)}", status_code=303)
 
 
 def _include_extra() -> None:

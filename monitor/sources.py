@@ -75,6 +75,13 @@ def sample_draw(session: Session, campaign_id: int, institution_id: int) -> Any 
     return fn(session, campaign_id, institution_id) if fn else None
 
 
+def replace_with_reserve(session: Session, campaign: Any, unit_code: str, group: str,
+                         actor: str) -> tuple[Any, int] | None:
+    """Call up a unit's next reserve (population.sampling); None if that module is absent."""
+    fn = _function("population.sampling", "replace_with_reserve")
+    return fn(session, campaign, unit_code, group, actor) if fn else None
+
+
 def quality_report(session: Session, institution_id: int) -> Any | None:
     fn = _function("population.quality", "quality_report")
     return None if fn is None else fn(session, institution_id)

@@ -158,6 +158,36 @@ def sample_command(
         _print_draws(draws, time.perf_counter() - started)
 
 
+def reserve_command(
+    campaign: int = typer.Option(..., "--campaign", help="Campaign id"),
+    unit: str = typer.Option(..., "--unit", help="Unit code (as in the draw's allocation)"),
+    group: str = typer.Option(..., "--group", help="internal or external"),
+) -> None:
+    """Replace an unreachable respondent with the unit's next reserve (invited at once if the
+    invitation wave already ran)."""
+    from core.audit import cli_actor
+    from core.db import session_scope
+    from core.models import Campaign
+    from population.errors import SamplingError
+    from population.sampling import replace_with_reserve
+
+    if group not in ("internal", "external"):
+        fail(f"Kelompok {group!r} tidak dikenal: pakai internal atau external. / Use --group internal or external.")
+    try:
+        with session_scope(write=True) as session:
+            camp = session.get(Campaign, campaign)
+            if camp is None:
+                fail(f"Kampanye {campaign} tidak ditemukan / campaign {campaign} does not exist.")
+            assignment, invited = replace_with_reserve(session, camp, unit, group, actor=cli_actor())  # type: ignore[arg-type]
+    except SamplingError as exc:
+        fail(str(exc))
+    if assignment is None:
+        fail(f"Daftar cadangan unit {unit} ({group}) sudah habis. / The reserve list of unit {unit} is used up.")
+    when = "undangan diantrekan / invitation queued" if invited else \
+        "diundang bersama gelombang undangan / invited with the invitation wave"
+    console.print(f"Cadangan ke-{assignment.reserve_rank} unit {unit} ({group}) dipanggil; {when}.", highlight=False)
+
+
 @contextmanager
 def _progress(count: int) -> Iterator[None]:
     with console.status(f"Menarik sampel {count} kampanye dalam satu transaksi / drawing {count} campaigns..."):
@@ -208,3 +238,4 @@ def register(app: typer.Typer) -> None:
     """Add this package's commands to the `spibot` app."""
     app.add_typer(population_app, name="population")
     app.command("sample")(sample_command)
+    app.command("reserve")(reserve_command)

@@ -54,7 +54,7 @@ from population.selection import (
     select_sample,
 )
 
-__all__ = ["ALGORITHM", "allocate", "call_reserve", "draw_sample", "draw_samples", "sample_size", "undrawn_campaigns"]
+__all__ = ["ALGORITHM", "allocate", "call_reserve", "draw_sample", "draw_samples", "replace_with_reserve", "sample_size", "undrawn_campaigns"]
 
 ALGORITHM = "frame-byte-order/v2"  # recorded in the audit log of each draw
 PARALLEL_MIN_CAMPAIGNS = 8  # a national draw this size selects in a worker process (when it can)
@@ -207,6 +207,23 @@ def undrawn_campaigns(session: Session) -> list[Campaign]:
                                Campaign.id.not_in(has_draw),  # type: ignore[union-attr]
                                Campaign.institution_id.in_(has_people))  # type: ignore[attr-defined]
         .order_by(Campaign.id)))
+
+
+def replace_with_reserve(session: Session, campaign: Campaign, unit_code: str, group: str,
+                         actor: str = "system") -> tuple[Assignment | None, int]:
+    """A PIC's "call up a reserve" (dashboard page Sampel, `spibot sample reserve`): the unit's
+    next reserve gets an active assignment, is invited at once if the invitation wave already ran
+    (else the wave invites them), and the audit log records it. Returns (assignment or None when
+    the list is used up, invitations enqueued). The caller commits."""
+    from dispatch.service import invite_after_wave
+
+    assignment = call_reserve(session, campaign, unit_code, group)
+    if assignment is None:
+        return None, 0
+    invited = invite_after_wave(session, campaign.id, [assignment.id], actor=actor)  # type: ignore[arg-type,list-item]
+    audit(session, actor, "sample.reserve", institution_id=campaign.institution_id, target=f"campaign:{campaign.id}",
+          details={"unit": unit_code, "group": group, "rank": assignment.reserve_rank, "invited": invited})
+    return assignment, invited
 
 
 def call_reserve(session: Session, campaign: Campaign, unit_code: str, group: str) -> Assignment | None:

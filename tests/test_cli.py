@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from cli import app
 
 runner = CliRunner()
-JOBS = ["serve", "worker", "demo", "db", "institution", "campaign", "population", "sample",
+JOBS = ["serve", "worker", "demo", "db", "institution", "campaign", "population", "sample", "reserve",
         "send", "remind", "templates", "bot", "qr", "score", "responses", "users", "integrity",
         "purge", "monitor"]
 

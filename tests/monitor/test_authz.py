@@ -18,6 +18,7 @@ CAMPAIGN_ROUTES = [
     ("GET", "/pic/c/{c}/kualitas"),
     ("GET", "/pic/c/{c}/sampel"),
     ("GET", "/pic/c/{c}/sampel/export/alokasi.csv"),
+    ("POST", "/pic/c/{c}/sampel/cadangan"),
     ("GET", "/pic/c/{c}/live.json"),
     ("GET", "/pic/c/{c}/ringkasan/export/corong.csv"),
     ("GET", "/pic/c/{c}/unit/export/unit-internal.xlsx"),
@@ -51,7 +52,7 @@ DECLARED = {
     "/pic/c/{campaign_id}/qr/poster.pdf", "/pic/admin/pengguna", "/pic/admin/pengguna/{login}/sandi",
     "/pic/admin/pengguna/{login}/status", "/pic/c/{campaign_id}/integritas",
     "/pic/c/{campaign_id}/integritas/periksa", "/pic/c/{campaign_id}/integritas/tinjau/{response_id}",
-    "/pic/admin/audit", "/pic/admin/audit.csv",
+    "/pic/admin/audit", "/pic/admin/audit.csv", "/pic/c/{campaign_id}/sampel/cadangan",
 }
 
 

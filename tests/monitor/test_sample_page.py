@@ -54,3 +54,69 @@ def test_sample_page_shows_the_draw_audit_sizes_and_allocation(session: Session,
     assert rows[("Ahli", "akademisi")][4:] == ["3", "", ""]
 
     assert as_user("pic.lain").get(f"/pic/c/{campaign.id}/sampel").status_code in (403, 404)
+
+
+def test_pic_calls_up_reserves_invited_once_the_wave_ran(session: Session, as_user) -> None:  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from core.audit import AuditLog
+    from core.clock import utcnow
+    from core.models import Assignment
+    from dispatch.models import Outbox, Wave
+    from dispatch.waves import invitation_wave_key
+    from tests.monitor.conftest import csrf_of
+
+    campaign = _setup(session)
+    draw = draw_sample(session, campaign, seed=7)
+    session.commit()
+    reserve_ids = draw.allocations["internal"]["ds0"]["reserve_ids"]
+    client = as_user("pic.k")
+    page = client.get(f"/pic/c/{campaign.id}/sampel")
+    assert "Panggil cadangan" in page.text
+    csrf = csrf_of(client, f"/pic/c/{campaign.id}/sampel")
+    url = f"/pic/c/{campaign.id}/sampel/cadangan"
+
+    # Before the invitation wave: the reserve joins the sample; the wave will invite them.
+    done = client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal"})
+    assert done.status_code == 200 and "Cadangan ke-1 unit ds0 dipanggil" in done.text
+    assert "gelombang undangan" in done.text
+    first = session.scalars(select(Assignment).where(Assignment.person_id == reserve_ids[0])).one()
+    assert (first.kind, first.active, first.reserve_rank) == ("reserve", True, 1)
+    assert session.scalars(select(Outbox)).first() is None
+
+    # After the wave ran: the next reserve is invited at once, and only they are.
+    session.add(Wave(key=invitation_wave_key(campaign.id), campaign_id=campaign.id, purpose="invitation",  # type: ignore[arg-type]
+                     created_at=utcnow()))
+    session.commit()
+    done = client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal"})
+    assert "Cadangan ke-2" in done.text and "undangan sudah diantrekan" in done.text
+    second = session.scalars(select(Assignment).where(Assignment.person_id == reserve_ids[1])).one()
+    invited = session.scalars(select(Outbox.assignment_id).where(Outbox.purpose == "invitation")).all()
+    assert invited == [second.id]
+    assert len(session.scalars(select(AuditLog).where(AuditLog.action == "sample.reserve")).all()) == 2
+
+    # The list runs out: said so, nothing more added; bad input is refused.
+    for _ in reserve_ids[2:]:
+        client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal"})
+    assert "sudah habis" in client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal"}).text
+    assert client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "ahli"}, follow_redirects=False).status_code == 400
+    assert client.post(url, data={"csrf": csrf, "unit": "tidak-ada", "group": "internal"},
+                       follow_redirects=False).status_code == 404
+    assert client.post(url, data={"unit": "ds0", "group": "internal"}, follow_redirects=False).status_code == 403
+
+
+def test_cli_reserve(session: Session) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    campaign = _setup(session)
+    draw_sample(session, campaign, seed=7)
+    session.commit()
+    runner = CliRunner()
+    ok = runner.invoke(app, ["reserve", "--campaign", str(campaign.id), "--unit", "ds1", "--group", "external"])
+    assert ok.exit_code == 0 and "Cadangan ke-1 unit ds1" in ok.output
+    bad = runner.invoke(app, ["reserve", "--campaign", str(campaign.id), "--unit", "ds1", "--group", "vendor"])
+    assert bad.exit_code == 2 and "internal or external" in bad.output
+    unknown = runner.invoke(app, ["reserve", "--campaign", str(campaign.id), "--unit", "zz", "--group", "internal"])
+    assert unknown.exit_code == 2 and "zz" in unknown.output
