@@ -40,6 +40,15 @@ class WorkerFailed(RuntimeError):
     """The selection worker raised or died; the message carries its traceback."""
 
 
+def reachable(url: str) -> bool:
+    """Whether another process can open this database: PostgreSQL, or an SQLite file (not an
+    in-memory database)."""
+    if url.startswith("postgresql"):
+        return True
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    return url.startswith("sqlite") and path not in ("", ":memory:") and "mode=memory" not in path
+
+
 def _connect(url: str, snapshot: str) -> tuple[Any, bool]:
     if url.startswith("sqlite"):
         path = quote(url.split(":///", 1)[1])

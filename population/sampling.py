@@ -184,11 +184,11 @@ def draw_samples(
     with session.begin_nested(), bulk_mode(session), session.no_autoflush:
         prepared = [_prepare(session, campaign, seed, replace=False) for campaign in campaigns]
         jobs = [job for job, _ in prepared]
-        if snapshot is None:
+        url = session.connection().engine.url.render_as_string(hide_password=False)
+        if snapshot is None or not parallel.reachable(url):
             conn, postgres = dbapi(session)
             stream: Iterator[Selection] = (select_sample(conn, postgres, job, params) for job in jobs)
         else:
-            url = session.connection().engine.url.render_as_string(hide_password=False)
             stream = parallel.selections(url, snapshot, jobs, params)
         with closing(stream):  # type: ignore[type-var]  # generators have close()
             draws = [_record(session, campaign, previous, params, selection, actor)

@@ -171,3 +171,10 @@ def test_cli_draws_several_campaigns_or_all_at_once(db_url: str) -> None:
     assert result.exit_code == 2 and "--all" in result.output
     result = runner.invoke(app, ["sample", "--campaign", "999999", "--campaign", str(ids[0])])
     assert result.exit_code == 2 and "999999" in result.output
+
+
+def test_only_databases_another_process_can_open_get_a_worker() -> None:
+    assert parallel.reachable("postgresql+psycopg://root@127.0.0.1:5432/spibot")
+    assert parallel.reachable("sqlite:///var/demo/spibot.db") and parallel.reachable("sqlite:////tmp/x.db")
+    assert not parallel.reachable("sqlite://") and not parallel.reachable("sqlite:///:memory:")
+    assert not parallel.reachable("sqlite:///file:x?mode=memory&cache=shared")
