@@ -21,6 +21,9 @@ questionnaire page").
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection, Engine
 
 from core.clock import as_utc, utcnow
 from core.db import get_engine
@@ -73,7 +77,7 @@ class LinkView:
 
 _STATEMENT = (
     select(  # type: ignore[call-overload]
-        Assignment.active, Assignment.kind, Assignment.group,
+        Assignment.token_hash, Assignment.active, Assignment.kind, Assignment.group,
         Campaign.year, Campaign.opens_at, Campaign.closes_at, Campaign.status,
         Institution.name, Unit.name, Response.status, Response.answers,
     )
@@ -83,32 +87,141 @@ _STATEMENT = (
     .outerjoin(Unit, Unit.id == Assignment.unit_id)  # type: ignore[arg-type]
     .outerjoin(ResponseLink, ResponseLink.assignment_id == Assignment.id)  # type: ignore[arg-type]
     .outerjoin(Response, Response.id == ResponseLink.response_id)  # type: ignore[arg-type]
-    .where(Assignment.token_hash == bindparam("token_hash"))  # type: ignore[arg-type]
+    .where(Assignment.token_hash.in_(bindparam("hashes", expanding=True)))  # type: ignore[attr-defined]
 )
 
 
-def load_link(token: str) -> LinkView | None:
-    """The link behind `token`, or None when it is unknown or not served (an inactive sampled or
-    reserve assignment). An inactive participatory assignment (a second registration of a known
-    number) is served like any other, so the registration reveals nothing; its answers never
-    count (responses.service._new_response). Blocking: call it from a thread."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        return None
-    engine = get_engine()
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            # One statement: no BEGIN/ROLLBACK round trips around it (half the CPU of a read).
-            # Not on SQLite, whose connections core.db sets up to emit BEGIN itself.
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-        row = conn.execute(_STATEMENT, {"token_hash": hash_token(token)}).first()
-    if row is None:
-        return None
-    active, kind, group, year, opens_at, closes_at, status, inst, unit, r_status, answers = row
+def _view(row: Any) -> LinkView | None:
+    _hash, active, kind, group, year, opens_at, closes_at, status, inst, unit, r_status, answers = row
+    # An inactive participatory assignment (a second registration of a known number) is served
+    # like any other, so the registration reveals nothing; its answers never count
+    # (responses.service._new_response). Other inactive ones (idle reserves) are not served.
     if not active and kind != AssignmentKind.participatory:
         return None
     return LinkView(group=group, year=year, opens_at=opens_at, closes_at=closes_at,
                     campaign_status=status, institution=inst or "", unit=unit,
                     response_status=r_status, answers=dict(answers) if answers else {})
+
+
+def read_links(conn: Connection, hashes: list[bytes]) -> dict[bytes, LinkView | None]:
+    """The links behind some token hashes, in one statement (absent: unknown)."""
+    rows = conn.execute(_STATEMENT, {"hashes": hashes}).all()
+    return {bytes(row[0]): _view(row) for row in rows}
+
+
+def load_link(token: str) -> LinkView | None:
+    """The link behind `token`, or None when it is unknown or not served. Blocking, on a pooled
+    connection (tests, scripts); the web route uses `reader.read`."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    digest = hash_token(token)
+    with get_engine().connect() as conn:
+        return read_links(conn, [digest]).get(digest)
+
+
+Waiter = tuple[bytes, "asyncio.Future[LinkView | None]", asyncio.AbstractEventLoop]
+
+
+class LinkReader:
+    """One thread with one connection of its own that reads links for the event loop.
+
+    Why not the threadpool and the pool: a pooled read on PostgreSQL pays a pre-ping round trip,
+    a BEGIN and a ROLLBACK, and the threadpool hop its own bookkeeping; this thread keeps its
+    connection (PostgreSQL: autocommit; SQLite: each batch is one read transaction, ended at
+    once) and reads every link waiting at that moment with one statement. Nothing is cached:
+    each request's link is read after the request arrived.
+    """
+
+    MAX_BATCH = 64
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Waiter] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._conn: Connection | None = None
+
+    async def read(self, token: str) -> LinkView | None:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[LinkView | None] = loop.create_future()
+        self._ensure_started()
+        self._queue.put((hash_token(token), future, loop))
+        return await future
+
+    def _ensure_started(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self._start_lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="link-reader", daemon=True)
+                    self._thread.start()
+
+    def _connection(self) -> Connection:
+        engine = get_engine()
+        if self._conn is not None and (self._engine is not engine or self._conn.invalidated):
+            self._close()
+        if self._conn is None:
+            conn = engine.connect()
+            if engine.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._engine, self._conn = engine, conn
+        return self._conn
+
+    def _close(self) -> None:
+        conn, self._conn, self._engine = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection: nothing more to do with it
+                conn.close()
+
+    def _read(self, hashes: list[bytes]) -> dict[bytes, LinkView | None]:
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                found = read_links(conn, hashes)
+                if conn.in_transaction():
+                    conn.rollback()  # SQLite: end the read transaction (no snapshot held)
+                return found
+            except Exception:
+                self._close()  # a connection that failed is not used again
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            outcome: dict[bytes, LinkView | None] | BaseException
+            try:
+                outcome = self._read(list({digest for digest, _, _ in batch}))
+            except Exception as exc:  # noqa: BLE001 - handed to each waiting request
+                outcome = exc
+            by_loop: dict[asyncio.AbstractEventLoop, list[Waiter]] = {}
+            for waiter in batch:
+                by_loop.setdefault(waiter[2], []).append(waiter)
+            for loop, waiters in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_deliver, waiters, outcome)
+                except RuntimeError:  # that loop is closed (a finished test's client)
+                    pass
+
+
+def _deliver(waiters: list[Waiter], outcome: dict[bytes, LinkView | None] | BaseException) -> None:
+    for digest, future, _ in waiters:
+        if future.done():  # the request was cancelled (the phone went away)
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome.get(digest))
+
+
+reader = LinkReader()
 
 
 # --- the page --------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from core.assignments import find_by_token
 from core.clock import utcnow
@@ -136,9 +135,9 @@ def _render_form(
 
 @router.get("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def form_page(request: Request, token: str, p: str | None = None) -> Response:
-    """The respondent's page: one read in the threadpool (responses.page.load_link), the page
+    """The respondent's page: one read by the link reader thread (responses.page), the page
     filled from its cached skeleton in the event loop."""
-    link = await run_in_threadpool(link_page.load_link, token)
+    link = await link_page.reader.read(token)
     if link is None:
         return _not_found(request)
     if link.response_status == ResponseStatus.submitted:

@@ -174,3 +174,76 @@ def test_inactive_links(client: TestClient, session: Session) -> None:
     too_long = client.get("/s/" + "x" * 200)
     assert refused.status_code == unknown.status_code == too_long.status_code == 404
     assert refused.text == unknown.text == too_long.text  # nothing tells a known token apart
+
+
+def _drafts(session: Session, count: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """`count` respondents, each in their own unit with their own draft answers."""
+    from responses.models import Response, ResponseLink
+
+    inst = make_institution(session)
+    camp = make_campaign(session, inst, year=2024)
+    q = questionnaire("internal")
+    out = []
+    for n in range(count):
+        unit = make_unit(session, inst, name=f"Dinas Nomor {n}")
+        assignment, token = make_assignment(session, camp, make_person(session, unit, group="internal"))
+        answers = {q.pages[0].questions[0].id: q.pages[0].questions[0].options[n % 2][0]}
+        response = Response(campaign_id=camp.id, institution_id=inst.id,  # type: ignore[arg-type]
+                            unit_id=unit.id, group="internal", respondent_group="internal",
+                            questionnaire_year=2024, answers=answers)
+        session.add(response)
+        session.flush()
+        session.add(ResponseLink(assignment_id=assignment.id, response_id=response.id))  # type: ignore[arg-type]
+        out.append((token, unit.name, answers))
+    session.commit()
+    return out
+
+
+def test_reader_gives_each_request_its_own_link(session: Session) -> None:
+    import asyncio
+
+    from core.db import get_engine
+    from core.tokens import hash_token
+
+    drafts = _drafts(session, 12)
+    tokens = [t for t, _, _ in drafts] + ["y" * 43, "z" * 43]
+
+    async def read_all() -> list[link_page.LinkView | None]:
+        return await asyncio.gather(*(link_page.reader.read(t) for t in tokens))
+
+    for _ in range(3):
+        found = asyncio.run(read_all())
+        for (_token, unit, answers), link in zip(drafts, found, strict=False):
+            assert link is not None and link.unit == unit and dict(link.answers) == answers
+        assert found[-2:] == [None, None]
+    # One statement for many links (what a batch does) maps each hash to its own row.
+    with get_engine().connect() as conn:
+        links = link_page.read_links(conn, [hash_token(t) for t in tokens])
+    assert len(links) == len(drafts)
+    for token, unit, answers in drafts:
+        link = links[hash_token(token)]
+        assert link is not None and link.unit == unit and dict(link.answers) == answers
+
+
+def test_reader_recovers_from_a_broken_connection_and_reports_errors(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    _, token = respondent(session, "internal")
+    assert asyncio.run(link_page.reader.read(token)) is not None
+    conn = link_page.reader._conn
+    assert conn is not None
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.close()  # e.g. the database server restarted
+    assert asyncio.run(link_page.reader.read(token)) is not None
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(link_page, "read_links", broken)
+    with pytest.raises(RuntimeError, match="unavailable"):
+        asyncio.run(link_page.reader.read(token))
+    monkeypatch.undo()
+    assert asyncio.run(link_page.reader.read(token)) is not None
