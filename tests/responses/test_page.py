@@ -176,6 +176,15 @@ def test_inactive_links(client: TestClient, session: Session) -> None:
     assert refused.text == unknown.text == too_long.text  # nothing tells a known token apart
 
 
+def _run(coro: Any) -> Any:
+    """asyncio.run in a thread of its own (the browser fixtures keep a loop running in this one)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=30)
+
+
 def _drafts(session: Session, count: int) -> list[tuple[str, str, dict[str, Any]]]:
     """`count` respondents, each in their own unit with their own draft answers."""
     from responses.models import Response, ResponseLink
@@ -212,7 +221,7 @@ def test_reader_gives_each_request_its_own_link(session: Session) -> None:
         return await asyncio.gather(*(link_page.reader.read(t) for t in tokens))
 
     for _ in range(3):
-        found = asyncio.run(read_all())
+        found = _run(read_all())
         for (_token, unit, answers), link in zip(drafts, found, strict=False):
             assert link is not None and link.unit == unit and dict(link.answers) == answers
         assert found[-2:] == [None, None]
@@ -228,22 +237,20 @@ def test_reader_gives_each_request_its_own_link(session: Session) -> None:
 def test_reader_recovers_from_a_broken_connection_and_reports_errors(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import asyncio
-
     _, token = respondent(session, "internal")
-    assert asyncio.run(link_page.reader.read(token)) is not None
+    assert _run(link_page.reader.read(token)) is not None
     conn = link_page.reader._conn
     assert conn is not None
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
     dbapi.close()  # e.g. the database server restarted
-    assert asyncio.run(link_page.reader.read(token)) is not None
+    assert _run(link_page.reader.read(token)) is not None
 
     def broken(*_: Any) -> None:
         raise RuntimeError("database unavailable")
 
     monkeypatch.setattr(link_page, "read_links", broken)
     with pytest.raises(RuntimeError, match="unavailable"):
-        asyncio.run(link_page.reader.read(token))
+        _run(link_page.reader.read(token))
     monkeypatch.undo()
-    assert asyncio.run(link_page.reader.read(token)) is not None
+    assert _run(link_page.reader.read(token)) is not None
