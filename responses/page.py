@@ -6,10 +6,12 @@ Served through the ORM (five queries, a session, a sync route's thread hops) and
 render it cost ~5 ms of web-process CPU; see docs/benchmarks.md (issue 6, "Walk-in flow: the
 questionnaire page").
 
-- `load_link(token)`: the one SELECT behind the page (assignment by token hash, its campaign,
-  institution and unit names, and the response through the link table), as a plain `LinkView`.
-  Nothing about a respondent is cached: every request reads the database, so a campaign closed,
-  an answer saved or a response submitted anywhere is seen at once.
+- `reader.read(token)`: the link behind the token (`responses.service.read_links`: assignment by
+  token hash, its campaign, institution and unit names, and the response through the link
+  table, one SELECT, plain values), read by one thread with a connection of its own, several
+  waiting requests per statement. Nothing about a respondent is cached: every request's link is
+  read after the request arrived, so a campaign closed, an answer saved or a response submitted
+  anywhere is seen at once.
 - `render_page(...)`: responses/form.html rendered once per (questionnaire, page, survey year)
   with placeholders, split into static text and slots (the institution/unit line, the form
   action with the respondent's token, the signed `shown` field, and one slot per radio button
@@ -27,97 +29,17 @@ import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection, Engine
 
-from core.clock import as_utc, utcnow
 from core.db import get_engine
-from core.models import Assignment, AssignmentKind, Campaign, Group, Institution, Unit
 from core.templating import get_env
 from core.tokens import hash_token
-from responses.models import Response, ResponseLink
+from responses import service
 from responses.questionnaire import CONFIRM_PAGE, Questionnaire, first_incomplete_page
-
-MAX_TOKEN_LENGTH = 128  # as core.assignments.find_by_token
-
-
-@dataclass(frozen=True)
-class LinkView:
-    """What the questionnaire page needs about one link (plain values, read once)."""
-
-    group: str  # the assignment's group as sampled (vendor stays vendor)
-    year: int  # the campaign's year
-    opens_at: datetime
-    closes_at: datetime
-    campaign_status: str
-    institution: str
-    unit: str | None
-    response_status: str | None  # None: nothing saved yet
-    answers: Mapping[str, Any]
-
-    @property
-    def survey_group(self) -> str:
-        try:
-            return Group(self.group).survey_group
-        except ValueError:
-            return self.group
-
-    def is_open(self, at: datetime | None = None) -> bool:
-        """As `Campaign.is_open`."""
-        now = at or utcnow()
-        return self.campaign_status != "closed" and as_utc(self.opens_at) <= now < as_utc(self.closes_at)
-
-    def not_yet_open(self, at: datetime | None = None) -> bool:
-        return self.campaign_status != "closed" and (at or utcnow()) < as_utc(self.opens_at)
-
-
-_STATEMENT = (
-    select(  # type: ignore[call-overload]
-        Assignment.token_hash, Assignment.active, Assignment.kind, Assignment.group,
-        Campaign.year, Campaign.opens_at, Campaign.closes_at, Campaign.status,
-        Institution.name, Unit.name, Response.status, Response.answers,
-    )
-    .select_from(Assignment)
-    .join(Campaign, Campaign.id == Assignment.campaign_id)  # type: ignore[arg-type]
-    .outerjoin(Institution, Institution.id == Campaign.institution_id)  # type: ignore[arg-type]
-    .outerjoin(Unit, Unit.id == Assignment.unit_id)  # type: ignore[arg-type]
-    .outerjoin(ResponseLink, ResponseLink.assignment_id == Assignment.id)  # type: ignore[arg-type]
-    .outerjoin(Response, Response.id == ResponseLink.response_id)  # type: ignore[arg-type]
-    .where(Assignment.token_hash.in_(bindparam("hashes", expanding=True)))  # type: ignore[attr-defined]
-)
-
-
-def _view(row: Any) -> LinkView | None:
-    _hash, active, kind, group, year, opens_at, closes_at, status, inst, unit, r_status, answers = row
-    # An inactive participatory assignment (a second registration of a known number) is served
-    # like any other, so the registration reveals nothing; its answers never count
-    # (responses.service._new_response). Other inactive ones (idle reserves) are not served.
-    if not active and kind != AssignmentKind.participatory:
-        return None
-    return LinkView(group=group, year=year, opens_at=opens_at, closes_at=closes_at,
-                    campaign_status=status, institution=inst or "", unit=unit,
-                    response_status=r_status, answers=dict(answers) if answers else {})
-
-
-def read_links(conn: Connection, hashes: list[bytes]) -> dict[bytes, LinkView | None]:
-    """The links behind some token hashes, in one statement (absent: unknown)."""
-    rows = conn.execute(_STATEMENT, {"hashes": hashes}).all()
-    return {bytes(row[0]): _view(row) for row in rows}
-
-
-def load_link(token: str) -> LinkView | None:
-    """The link behind `token`, or None when it is unknown or not served. Blocking, on a pooled
-    connection (tests, scripts); the web route uses `reader.read`."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        return None
-    digest = hash_token(token)
-    with get_engine().connect() as conn:
-        return read_links(conn, [digest]).get(digest)
-
+from responses.service import MAX_TOKEN_LENGTH, LinkView
 
 Waiter = tuple[bytes, "asyncio.Future[LinkView | None]", asyncio.AbstractEventLoop]
 
@@ -178,7 +100,7 @@ class LinkReader:
         for attempt in (1, 2):
             conn = self._connection()
             try:
-                found = read_links(conn, hashes)
+                found = service.read_links(conn, hashes)
                 if conn.in_transaction():
                     conn.rollback()  # SQLite: end the read transaction (no snapshot held)
                 return found

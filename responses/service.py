@@ -12,14 +12,19 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
-from core.clock import utcnow
+from core.clock import as_utc, utcnow
 from core.config import get_settings
-from core.models import Assignment, Campaign, Group
+from core.db import get_engine
+from core.models import Assignment, AssignmentKind, Campaign, Group, Institution, Unit
+from core.tokens import hash_token
 from responses.models import Response, ResponseLink, ResponseStatus
 from responses.questionnaire import Questionnaire, load_questionnaire, validate_all
 
@@ -76,6 +81,85 @@ def response_of(session: Session, assignment: Assignment) -> Response | None:
         .where(ResponseLink.assignment_id == assignment.id)
     )
     return session.exec(stmt).first()
+
+
+# --- the respondent's page: one link read as plain values (responses.page) -------------------
+
+MAX_TOKEN_LENGTH = 128  # as core.assignments.find_by_token
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What the questionnaire page needs about one link (plain values, read once)."""
+
+    group: str  # the assignment's group as sampled (vendor stays vendor)
+    year: int  # the campaign's year
+    opens_at: datetime
+    closes_at: datetime
+    campaign_status: str
+    institution: str
+    unit: str | None
+    response_status: str | None  # None: nothing saved yet
+    answers: Mapping[str, Any]
+
+    @property
+    def survey_group(self) -> str:
+        try:
+            return Group(self.group).survey_group
+        except ValueError:
+            return self.group
+
+    def is_open(self, at: datetime | None = None) -> bool:
+        """As `Campaign.is_open`."""
+        now = at or utcnow()
+        return self.campaign_status != "closed" and as_utc(self.opens_at) <= now < as_utc(self.closes_at)
+
+    def not_yet_open(self, at: datetime | None = None) -> bool:
+        return self.campaign_status != "closed" and (at or utcnow()) < as_utc(self.opens_at)
+
+
+_STATEMENT = (
+    select(  # type: ignore[call-overload]
+        Assignment.token_hash, Assignment.active, Assignment.kind, Assignment.group,
+        Campaign.year, Campaign.opens_at, Campaign.closes_at, Campaign.status,
+        Institution.name, Unit.name, Response.status, Response.answers,
+    )
+    .select_from(Assignment)
+    .join(Campaign, Campaign.id == Assignment.campaign_id)  # type: ignore[arg-type]
+    .outerjoin(Institution, Institution.id == Campaign.institution_id)  # type: ignore[arg-type]
+    .outerjoin(Unit, Unit.id == Assignment.unit_id)  # type: ignore[arg-type]
+    .outerjoin(ResponseLink, ResponseLink.assignment_id == Assignment.id)  # type: ignore[arg-type]
+    .outerjoin(Response, Response.id == ResponseLink.response_id)  # type: ignore[arg-type]
+    .where(Assignment.token_hash.in_(bindparam("hashes", expanding=True)))  # type: ignore[attr-defined]
+)
+
+
+def _view(row: Any) -> LinkView | None:
+    _hash, active, kind, group, year, opens_at, closes_at, status, inst, unit, r_status, answers = row
+    # An inactive participatory assignment (a second registration of a known number) is served
+    # like any other, so the registration reveals nothing; its answers never count
+    # (responses.service._new_response). Other inactive ones (idle reserves) are not served.
+    if not active and kind != AssignmentKind.participatory:
+        return None
+    return LinkView(group=group, year=year, opens_at=opens_at, closes_at=closes_at,
+                    campaign_status=status, institution=inst or "", unit=unit,
+                    response_status=r_status, answers=dict(answers) if answers else {})
+
+
+def read_links(conn: Connection, hashes: list[bytes]) -> dict[bytes, LinkView | None]:
+    """The links behind some token hashes, in one statement (absent: unknown)."""
+    rows = conn.execute(_STATEMENT, {"hashes": hashes}).all()
+    return {bytes(row[0]): _view(row) for row in rows}
+
+
+def load_link(token: str) -> LinkView | None:
+    """The link behind `token`, or None when it is unknown or not served. Blocking, on a pooled
+    connection; the web route reads through `responses.page.reader`."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    digest = hash_token(token)
+    with get_engine().connect() as conn:
+        return read_links(conn, [digest]).get(digest)
 
 
 def _lock_assignment(session: Session, assignment: Assignment) -> None:

@@ -16,23 +16,24 @@ from core.clock import utcnow
 from core.models import AssignmentKind, Campaign, Unit
 from core.templating import get_env
 from responses import page as link_page
+from responses import service
 from responses.questionnaire import CONFIRM_PAGE, GROUPS, load_questionnaire
 from responses.router import _shown_at
 from tests.factories import make_assignment, make_campaign, make_institution, make_person, make_unit
 from tests.responses.helpers import full_answers, questionnaire, respondent, responses_app
 
 
-def _view(**kw: Any) -> link_page.LinkView:
+def _view(**kw: Any) -> service.LinkView:
     now = utcnow()
     base: dict[str, Any] = dict(
         group="internal", year=2024, opens_at=now - timedelta(days=1), closes_at=now + timedelta(days=1),
         campaign_status="open", institution="Pemerintah Kabupaten Uji", unit="Dinas Uji",
         response_status=None, answers={},
     )
-    return link_page.LinkView(**{**base, **kw})
+    return service.LinkView(**{**base, **kw})
 
 
-def _template(view: link_page.LinkView, page_id: str, action: str, shown: str) -> str:
+def _template(view: service.LinkView, page_id: str, action: str, shown: str) -> str:
     q = load_questionnaire(view.survey_group, view.year)
     context = link_page.form_context(q, page_id, view.year, view.institution, view.unit, view.answers, {},
                                      None, shown, action)
@@ -217,7 +218,7 @@ def test_reader_gives_each_request_its_own_link(session: Session) -> None:
     drafts = _drafts(session, 12)
     tokens = [t for t, _, _ in drafts] + ["y" * 43, "z" * 43]
 
-    async def read_all() -> list[link_page.LinkView | None]:
+    async def read_all() -> list[service.LinkView | None]:
         return await asyncio.gather(*(link_page.reader.read(t) for t in tokens))
 
     for _ in range(3):
@@ -227,7 +228,7 @@ def test_reader_gives_each_request_its_own_link(session: Session) -> None:
         assert found[-2:] == [None, None]
     # One statement for many links (what a batch does) maps each hash to its own row.
     with get_engine().connect() as conn:
-        links = link_page.read_links(conn, [hash_token(t) for t in tokens])
+        links = service.read_links(conn, [hash_token(t) for t in tokens])
     assert len(links) == len(drafts)
     for token, unit, answers in drafts:
         link = links[hash_token(token)]
@@ -249,7 +250,7 @@ def test_reader_recovers_from_a_broken_connection_and_reports_errors(
     def broken(*_: Any) -> None:
         raise RuntimeError("database unavailable")
 
-    monkeypatch.setattr(link_page, "read_links", broken)
+    monkeypatch.setattr(service, "read_links", broken)
     with pytest.raises(RuntimeError, match="unavailable"):
         _run(link_page.reader.read(token))
     monkeypatch.undo()
