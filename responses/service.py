@@ -61,10 +61,15 @@ def keyed_hash(value: str | None, purpose: str) -> str | None:
 
 
 def survey_group(assignment: Assignment) -> str:
+    return survey_group_of(assignment.group)
+
+
+def survey_group_of(group: str) -> str:
+    """The questionnaire group of a respondent group (vendor -> external); unknown ones as is."""
     try:
-        return Group(assignment.group).survey_group
+        return Group(group).survey_group
     except ValueError:
-        return assignment.group
+        return group
 
 
 def questionnaire_for(session: Session, assignment: Assignment) -> Questionnaire:
@@ -104,10 +109,7 @@ class LinkView:
 
     @property
     def survey_group(self) -> str:
-        try:
-            return Group(self.group).survey_group
-        except ValueError:
-            return self.group
+        return survey_group_of(self.group)
 
     def is_open(self, at: datetime | None = None) -> bool:
         """As `Campaign.is_open`."""
