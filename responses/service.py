@@ -79,11 +79,17 @@ def questionnaire_for(session: Session, assignment: Assignment) -> Questionnaire
 
 
 def response_of(session: Session, assignment: Assignment) -> Response | None:
-    """The (draft or submitted) response of an assignment, through the link table."""
+    """The (draft or submitted) response of an assignment, through the link table.
+
+    Always as stored now (`populate_existing`): `save_page` and `submit_answers` call it again
+    after locking the assignment, while the caller (the answer POST) may still hold the object it
+    read before the lock; without the refresh, a page saved or a submission committed by another
+    request in between was overwritten with the stale copy (PostgreSQL; tested)."""
     stmt = (
         select(Response)
         .join(ResponseLink, ResponseLink.response_id == Response.id)  # type: ignore[arg-type]
         .where(ResponseLink.assignment_id == assignment.id)
+        .execution_options(populate_existing=True)
     )
     return session.exec(stmt).first()
 
