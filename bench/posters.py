@@ -10,21 +10,26 @@ Prints posters/s for vector PDFs (one PDF per institution, 30 posters each), the
 for the national set (640 x 30 = 19,200 posters), on-demand latencies, and page latencies: the
 web server runs as `spibot serve --no-worker --no-scheduler --workers N` in its own process(es);
 50 simulated phones (one keep-alive connection each) fire back to back (closed loop) at
-/healthz, the registration page, the registration POST, and the whole walk-in flow (form, POST,
-the questionnaire the 303 opens); `--think` adds a realistic run with think time.
+/healthz, the registration page, the registration POST, the whole walk-in flow (form, POST,
+the questionnaire the 303 opens), and the answer POST (`answers`: each phone walks a fresh link's
+questionnaire: the page, the POST of its answers, the page the 303 opens, ... the confirm page's
+submission, then the next link); `--think` adds a realistic run with think time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import os
+import re
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -191,6 +196,36 @@ async def _registration(conn: Conn, phone: str, follow: bool, out: Scenario, mea
             out.add("GET questionnaire (the 303's Location)", time.perf_counter() - t2)
 
 
+ANSWER_LINKS = 8000  # fresh links seeded for `answers` (a respondent each; ~7 POSTs a link)
+_RADIO = re.compile(rb'<input type="radio" name="([^"]+)" value="([^"]+)"')
+_HIDDEN = re.compile(rb'<input type="hidden" name="(page|t)" value="([^"]*)"')
+
+
+async def _answers(conn: Conn, token: str, out: Scenario, stop: float, start: float) -> None:
+    """One respondent's link walked to the end: each page's GET, then the POST of its answers
+    (the first option of every question), then the page the 303 opens, until the submission."""
+    path = f"/s/{token}"
+    while (now := time.perf_counter()) < stop:
+        status, _, page = await conn.request("GET", path)
+        assert status == 200, (status, path)
+        if now >= start:
+            out.add("GET questionnaire page", time.perf_counter() - now)
+        if b"<form" not in page:  # the thanks page after the submission
+            return
+        fields = {k.decode(): html.unescape(v.decode()) for k, v in _HIDDEN.findall(page)}
+        submit = b'name="nav" value="submit"' in page
+        fields["nav"] = "submit" if submit else "next"
+        for name, value in _RADIO.findall(page):
+            fields.setdefault(name.decode(), value.decode())
+        t = time.perf_counter()
+        status, headers, _ = await conn.request("POST", f"/s/{token}", urlencode(fields).encode())
+        assert status == 303, (status, fields)
+        if t >= start:
+            out.add("POST answers (303)" if not submit else "POST submission (confirm page, 303)",
+                    time.perf_counter() - t)
+        path = headers[b"location"].decode()
+
+
 async def _load(host: str, port: int, users: int, seconds: float, warmup: float, kind: str,
                 think: tuple[float, float] | None, cpu: Callable[[], tuple[float, ...]]
                 ) -> tuple[Scenario, float, tuple[float, ...]]:
@@ -204,6 +239,7 @@ async def _load(host: str, port: int, users: int, seconds: float, warmup: float,
     t0 = time.perf_counter()
     start, stop = t0 + warmup, t0 + warmup + seconds
     seq = iter(range(10**9))
+    links = iter(_ANSWER_TOKENS)
 
     async def user(n: int, conn: Conn) -> None:
         rng = random.Random(n)
@@ -223,6 +259,8 @@ async def _load(host: str, port: int, users: int, seconds: float, warmup: float,
                     out.add("GET registration page", time.perf_counter() - now)
             elif kind == "post":
                 await _registration(conn, f"0813{next(seq):08d}", False, out, measure)
+            elif kind == "answers":
+                await _answers(conn, next(links), out, stop, start)
             else:  # the whole walk-in flow: form, (think), POST, questionnaire
                 status, _, page = await conn.request("GET", FORM_PATH)
                 assert status == 200 and b"<form" in page, status
@@ -250,7 +288,7 @@ async def _load(host: str, port: int, users: int, seconds: float, warmup: float,
     return out, stop - start, used
 
 
-def _seed_http(db_url: str) -> None:
+def _seed_http(db_url: str, answer_links: int = 0) -> None:
     from core.config import reset_settings
 
     os.environ["DATABASE_URL"] = db_url
@@ -265,7 +303,38 @@ def _seed_http(db_url: str) -> None:
         make_unit(s, inst, code=UNIT, name="Dinas Kependudukan dan Pencatatan Sipil",
                   services=["Pembuatan KTP", "Pembuatan KK", "Akta Kelahiran"],
                   counters=[COUNTER, "L2"])
-        make_campaign(s, inst)
+        camp = make_campaign(s, inst)
+        if answer_links:
+            _seed_links(s, camp, answer_links)
+
+
+_ANSWER_TOKENS: list[str] = []
+
+
+def _seed_links(session: Any, campaign: Any, count: int) -> None:
+    """`count` sampled respondents with fresh links (internal, external, expert in turn), written
+    in one flush each (the ORM batches the INSERTs); their tokens go to `_ANSWER_TOKENS`."""
+    from sqlmodel import select
+
+    from core.clock import utcnow
+    from core.models import Assignment, Person, Unit
+    from core.tokens import hash_token, new_nonce, token_for
+
+    unit = session.exec(select(Unit).where(Unit.institution_id == campaign.institution_id)).first()
+    groups = ("internal", "external", "expert")
+    now = utcnow()
+    people = [Person(institution_id=unit.institution_id, unit_id=unit.id, group=groups[i % 3],
+                     name=f"Responden {i}", phone=f"0815{i:08d}", source="bench", created_at=now)
+              for i in range(count)]
+    session.add_all(people)
+    session.flush()
+    nonces = [new_nonce() for _ in range(count)]
+    session.add_all([Assignment(campaign_id=campaign.id, person_id=person.id,  # type: ignore[arg-type]
+                                unit_id=unit.id,
+                                group=person.group, token_nonce=nonce,
+                                token_hash=hash_token(token_for(nonce)), created_at=now)
+                     for person, nonce in zip(people, nonces, strict=True)])
+    _ANSWER_TOKENS[:] = [token_for(n) for n in nonces]
 
 
 def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
@@ -279,7 +348,7 @@ def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
 
     db_url = database(backend)
     os.environ.update(HTTP_ENV)
-    _seed_http(db_url)
+    _seed_http(db_url, ANSWER_LINKS if only and "answers" in only.split(",") else 0)
     port = free_port()
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "DATABASE_URL": db_url, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
@@ -290,14 +359,15 @@ def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
         wait_until_healthy(f"http://127.0.0.1:{port}", server)
         print(f"--- {' '.join(cmd[1:])}; {backend}; {users} concurrent users, each on its own "
               f"keep-alive connection; {warmup:g} s warm-up, then {seconds:g} s measured")
-        plans: list[tuple[str, str, tuple[float, float] | None]] = [
+        plans: list[tuple[str, str, tuple[float, float] | None]] = [  # answers: only with --only
             ("closed loop, back to back", "healthz", None),
             ("closed loop, back to back", "form", None),
             ("closed loop, back to back", "post", None),
             ("closed loop, back to back", "flow", None),
+            ("closed loop, back to back", "answers", None),
         ]
-        if only:
-            plans = [p for p in plans if p[1] in only.split(",")]
+        plans = ([p for p in plans if p[1] in only.split(",")] if only else
+                 [p for p in plans if p[1] != "answers"])
         if think:
             plans.append(("REALISTIC: think time 5-15 s before POST and after the questionnaire",
                           "flow", (5.0, 15.0)))

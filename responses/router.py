@@ -18,29 +18,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
-from core.assignments import find_by_token
 from core.clock import utcnow
 from core.config import get_settings
-from core.db import get_session, session_scope
-from core.models import Assignment, AssignmentKind, Campaign, Institution, Unit
+from core.db import get_session
 from core.templating import get_env
+from core.tokens import hash_token
 from responses import page as link_page
+from responses import writer as answer_writer
 from responses.importer import handle_webhook
 from responses.models import ResponseStatus
 from responses.questionnaire import (
-    CONFIRM_PAGE,
-    Questionnaire,
-    first_incomplete_page,
     load_questionnaire,
-    validate_page,
-)
-from responses.service import (
-    AlreadySubmitted,
-    InvalidAnswers,
-    questionnaire_for,
-    response_of,
-    save_page,
-    submit_answers,
 )
 
 router = APIRouter()
@@ -93,44 +81,10 @@ def _shown_at(token: Any) -> datetime | None:
     return shown if shown <= utcnow() else None
 
 
-def _gate(request: Request, session: Session, token: str) -> tuple[Assignment, Campaign] | HTMLResponse:
-    assignment = find_by_token(session, token)
-    # An inactive participatory assignment is a second registration of a number that already has
-    # one: it is served like any other (so the registration page reveals nothing about which
-    # numbers are known) and its answers never count (see responses.service._new_response).
-    if assignment is None or (not assignment.active and assignment.kind != AssignmentKind.participatory):
-        return _not_found(request)
-    campaign = session.get(Campaign, assignment.campaign_id)
-    if campaign is None:
-        return _not_found(request)
-    return assignment, campaign
-
-
 def _closed_message(request: Request, not_yet: bool, year: int) -> HTMLResponse:
     lines = (["Survei belum dibuka. Mohon buka kembali tautan ini setelah survei dimulai."] if not_yet else
              ["Mohon maaf, masa pengisian survei ini sudah berakhir. Terima kasih atas perhatian Anda."])
     return _message(request, "Survei tidak sedang dibuka", lines, 403 if not_yet else 410, year)
-
-
-def _closed(request: Request, campaign: Campaign) -> HTMLResponse | None:
-    if campaign.is_open():
-        return None
-    not_yet = campaign.opens_at is not None and campaign.status != "closed" and utcnow() < campaign.opens_at
-    return _closed_message(request, not_yet, campaign.year)
-
-
-def _render_form(
-    request: Request, session: Session, token: str, assignment: Assignment, campaign: Campaign,
-    q: Questionnaire, page_id: str, answers: dict[str, Any], errors: dict[str, str],
-    notice: str | None = None, status: int = 200,
-) -> HTMLResponse:
-    """The form through the template (the POST's 422 page); the GET page is `responses.page`."""
-    institution = session.get(Institution, campaign.institution_id)
-    unit = session.get(Unit, assignment.unit_id) if assignment.unit_id else None
-    context = link_page.form_context(q, page_id, campaign.year, institution.name if institution else "",
-                                unit.name if unit else None, answers, errors, notice, _shown_token(),
-                                f"/s/{token}")
-    return templates.TemplateResponse(request, link_page.TEMPLATE, context, status_code=status)
 
 
 @router.get("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -151,62 +105,36 @@ async def form_page(request: Request, token: str, p: str | None = None) -> Respo
 
 @router.post("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def form_post(request: Request, token: str) -> Response:
+    """One page of answers: parsed here, decided and written by the answer writer thread
+    (responses.writer: a batch of waiting posts per transaction), answered here."""
     form = await request.form(max_fields=MAX_FORM_FIELDS)
+    if not token or len(token) > link_page.MAX_TOKEN_LENGTH:
+        return _not_found(request)
     data = {k: v for k, v in form.items() if isinstance(v, str)}
     meta = {"ip": request.client.host if request.client else None,
             "user_agent": request.headers.get("user-agent")}
-    with session_scope(write=True) as session:
-        return _handle_post(request, session, token, data, meta)
+    post = answer_writer.Post(hash_token(token), data, _shown_at(data.get("t")),
+                              answer_writer.meta_hashes(meta))
+    outcome = await answer_writer.save(post)
+    return _answer(request, token, outcome)
 
 
-def _handle_post(request: Request, session: Session, token: str, data: dict[str, str],
-                 meta: dict[str, Any]) -> Response:
-    gate = _gate(request, session, token)
-    if isinstance(gate, HTMLResponse):
-        return gate
-    assignment, campaign = gate
-    response = response_of(session, assignment)
-    if response is not None and response.status == ResponseStatus.submitted:
-        return _thanks(request, campaign.year, status=409, again=True)
-    closed = _closed(request, campaign)
-    if closed is not None:
-        return closed
-    q = questionnaire_for(session, assignment)
-    ids = q.page_ids()
-    page_id = data.get("page", "")
-    if page_id not in ids:
-        return RedirectResponse(f"/s/{token}", status_code=303)
-    answers = dict(response.answers) if response else {}
-    nav = data.get("nav", "next")
-    index = ids.index(page_id)
-    if page_id == CONFIRM_PAGE:
-        if nav == "back":
-            return RedirectResponse(f"/s/{token}?p={ids[index - 1]}", status_code=303)
-        missing = first_incomplete_page(q, answers)
-        if missing:
-            return RedirectResponse(f"/s/{token}?p={missing}", status_code=303)
-        try:
-            submit_answers(session, assignment, answers, source="web", meta=meta)
-        except AlreadySubmitted:
-            return _thanks(request, campaign.year, status=409, again=True)
-        except InvalidAnswers as exc:
-            first = next(iter(exc.errors))
-            target = next((pg.id for pg in q.pages if any(x.id == first for x in pg.questions)), ids[0])
-            return RedirectResponse(f"/s/{token}?p={target}", status_code=303)
-        return RedirectResponse(f"/s/{token}", status_code=303)
-    page = q.page(page_id)
-    assert page is not None
-    values, errors = validate_page(q, page, data, answers)
-    if nav == "back":
-        if values:
-            save_page(session, assignment, page_id, values, shown_at=_shown_at(data.get("t")), meta=meta)
-        return RedirectResponse(f"/s/{token}?p={ids[max(index - 1, 0)]}", status_code=303)
-    if errors:
-        merged = {**answers, **values}
-        return _render_form(request, session, token, assignment, campaign, q, page_id, merged, errors,
-                            status=422)
-    save_page(session, assignment, page_id, values, shown_at=_shown_at(data.get("t")), meta=meta)
-    return RedirectResponse(f"/s/{token}?p={ids[index + 1]}", status_code=303)
+def _answer(request: Request, token: str, outcome: answer_writer.Outcome) -> Response:
+    if outcome.kind == "not_found":
+        return _not_found(request)
+    if outcome.kind == "again":
+        return _thanks(request, outcome.year, status=409, again=True)
+    if outcome.kind == "closed":
+        return _closed_message(request, outcome.not_yet, outcome.year)
+    if outcome.kind == "invalid":
+        assert outcome.q is not None and outcome.page is not None
+        context = link_page.form_context(outcome.q, outcome.page, outcome.year, outcome.institution,
+                                         outcome.unit, outcome.answers, outcome.errors, None,
+                                         _shown_token(), f"/s/{token}")
+        return templates.TemplateResponse(request, link_page.TEMPLATE, context, status_code=422)
+    assert outcome.kind == "redirect", outcome.kind
+    query = f"?p={outcome.page}" if outcome.page else ""
+    return RedirectResponse(f"/s/{token}{query}", status_code=303)
 
 
 @router.post("/api/responses/submissions", tags=["responses"])

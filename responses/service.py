@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
@@ -81,10 +81,10 @@ def questionnaire_for(session: Session, assignment: Assignment) -> Questionnaire
 def response_of(session: Session, assignment: Assignment) -> Response | None:
     """The (draft or submitted) response of an assignment, through the link table.
 
-    Always as stored now (`populate_existing`): `save_page` and `submit_answers` call it again
-    after locking the assignment, while the caller (the answer POST) may still hold the object it
-    read before the lock; without the refresh, a page saved or a submission committed by another
-    request in between was overwritten with the stale copy (PostgreSQL; tested)."""
+    Always as stored now (`populate_existing`): `submit_answers` calls it after locking the
+    assignment, while its caller may still hold an object read before the lock; without the
+    refresh, a submission committed by another request in between was overwritten with the stale
+    copy (PostgreSQL; commit 38799e9). The answer POST reads after its lock (responses.writer)."""
     stmt = (
         select(Response)
         .join(ResponseLink, ResponseLink.response_id == Response.id)  # type: ignore[arg-type]
@@ -170,6 +170,35 @@ def load_link(token: str) -> LinkView | None:
         return read_links(conn, [digest]).get(digest)
 
 
+# --- the answer POST's reads and inserts through the link table (responses.writer) -------------
+
+_RESPONSE_ROWS = (
+    select(ResponseLink.assignment_id, Response.__table__)  # type: ignore[call-overload,attr-defined]
+    .select_from(ResponseLink)
+    .join(Response, Response.id == ResponseLink.response_id)  # type: ignore[arg-type]
+    .where(ResponseLink.assignment_id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
+)
+
+
+def responses_of(session: Session, assignment_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The stored response (every column, plain values) of each of these assignments that has one."""
+    out: dict[int, dict[str, Any]] = {}
+    for found in session.execute(_RESPONSE_ROWS, {"ids": assignment_ids}).mappings():
+        row = dict(found)
+        out[row.pop("assignment_id")] = row
+    return out
+
+
+def insert_responses(session: Session, new: list[tuple[int, dict[str, Any]]]) -> None:
+    """Insert new responses (every column but id) and link each to its assignment: one multi-row
+    INSERT each. `new`: (assignment id, response row)."""
+    table = Response.__table__  # type: ignore[attr-defined]
+    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                          [row for _, row in new]).scalars().all()
+    session.execute(insert(ResponseLink.__table__), [  # type: ignore[attr-defined]
+        {"assignment_id": a, "response_id": r} for (a, _), r in zip(new, ids, strict=True)])
+
+
 def _lock_assignment(session: Session, assignment: Assignment) -> None:
     """Serialise writers of one assignment (PostgreSQL row lock; SQLite already holds BEGIN IMMEDIATE)."""
     session.exec(select(Assignment.id).where(Assignment.id == assignment.id).with_for_update())
@@ -202,48 +231,17 @@ def _apply_meta(response: Response, meta: Mapping[str, Any] | None) -> None:
         response.ua_hash = keyed_hash(str(meta["user_agent"])[:500], "ua")
 
 
-def save_page(
-    session: Session,
-    assignment: Assignment,
-    page_id: str,
-    values: Mapping[str, Any],
-    *,
-    shown_at: datetime | None = None,
-    meta: Mapping[str, Any] | None = None,
-) -> Response:
-    """Merge one page's (already validated) answers into the draft, creating it on first save."""
-    _lock_assignment(session, assignment)
-    q = questionnaire_for(session, assignment)
-    now = utcnow()
-    response = response_of(session, assignment)
-    if response is not None and response.status == ResponseStatus.submitted:
-        raise AlreadySubmitted(response)
-    if response is None:
-        response = _new_response(session, assignment, q, shown_at or now)
-    response.answers = {**response.answers, **values}
-    times = dict(response.page_times)
-    entry = dict(times.get(page_id) or {})
-    if shown_at and "shown" not in entry:
-        entry["shown"] = shown_at.isoformat()
-    entry["saved"] = now.isoformat()
-    times[page_id] = entry
-    response.page_times = times
-    response.updated_at = now
-    _apply_meta(response, meta)
-    session.add(response)
-    session.flush()
-    return response
-
-
-def _body_hash(assignment: Assignment, answers: Mapping[str, Any]) -> str:
-    body = json.dumps({"a": assignment.id, "answers": answers}, sort_keys=True, default=str)
+def body_hash(assignment_id: int | None, answers: Mapping[str, Any]) -> str:
+    """The digest stored with a submission (the idempotence check of `submit_answers`)."""
+    body = json.dumps({"a": assignment_id, "answers": answers}, sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _derived_fields(q: Questionnaire, assignment: Assignment, values: Mapping[str, Any]) -> dict[str, Any]:
+def derived_fields(q: Questionnaire, group: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """service_type / expert_group of a submission (`group`: the assignment's, as sampled)."""
     out: dict[str, Any] = {"service_type": None, "expert_group": None}
     if q.group == "external":
-        out["service_type"] = values.get("jenis_layanan") or ("pbj" if assignment.group == Group.vendor else "non_pbj")
+        out["service_type"] = values.get("jenis_layanan") or ("pbj" if group == Group.vendor else "non_pbj")
     if q.group == "expert":
         crit = q.question("kriteria")
         if crit and crit.expert_group_of and values.get("kriteria"):
@@ -266,7 +264,7 @@ def submit_answers(
     a different body raises `SubmissionConflict`. Sets `assignment.responded_at`. The caller commits.
     """
     _lock_assignment(session, assignment)
-    digest = _body_hash(assignment, answers)
+    digest = body_hash(assignment.id, answers)
     if submission_id:
         seen = session.exec(select(Response).where(Response.submission_id == submission_id)).first()
         if seen is not None:
@@ -290,7 +288,7 @@ def submit_answers(
     response.source = source
     response.submission_id = submission_id
     response.body_hash = digest
-    for key, value in _derived_fields(q, assignment, values).items():
+    for key, value in derived_fields(q, assignment.group, values).items():
         setattr(response, key, value)
     if meta and isinstance(meta.get("page_times"), dict):
         response.page_times = {**response.page_times, **meta["page_times"]}
