@@ -7,6 +7,9 @@ upgrade; readers stay deferred and, in WAL mode, never block writers.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -110,6 +113,47 @@ def session_scope(*, write: bool = False, url: str | None = None) -> Iterator[Se
         except BaseException:
             session.rollback()
             raise
+
+
+_sqlite_writes = threading.Lock()
+
+
+@contextmanager
+def write_scope(url: str | None = None) -> Iterator[Session]:
+    """A short write transaction for the public forms (registrations, answers).
+
+    On SQLite, writers queue before BEGIN IMMEDIATE: threads of this process on a lock, web
+    processes on an flock of a file next to the database. Otherwise each would poll SQLite's
+    busy handler, which sleeps up to 100 ms between tries: a few milliseconds of waiting became
+    seconds of tail latency with two web workers."""
+    engine = get_engine(url)
+    if engine.dialect.name != "sqlite":
+        with session_scope(write=True, url=url) as session:
+            yield session
+        return
+    with _sqlite_writes, _process_lock(engine.url.database), \
+            session_scope(write=True, url=url) as session:
+        yield session
+
+
+_lock_fds: dict[tuple[int, str], int] = {}
+
+
+@contextmanager
+def _process_lock(database: str | None) -> Iterator[None]:
+    """An exclusive flock shared by this host's web processes for one SQLite file."""
+    if not database or database == ":memory:":
+        yield
+        return
+    key = (os.getpid(), database)  # a forked child opens its own (flock is per open file)
+    fd = _lock_fds.get(key)
+    if fd is None:
+        fd = _lock_fds[key] = os.open(f"{database}.write.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def get_session() -> Iterator[Session]:

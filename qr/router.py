@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from core.config import get_settings
-from core.db import get_session, session_scope
+from core.db import get_session, session_scope, write_scope
 from core.models import Campaign, Institution, Unit
 from core.templating import get_env
 from qr import cache, codes, posters, ratelimit, service, writer
@@ -315,7 +315,7 @@ def guestbook_submit(
     settings = get_settings()
     values = {"nama": nama, "wa": wa, "email": email, "layanan": layanan, "tanggal": tanggal,
               "setuju": setuju}
-    with service.write_scope() as session:
+    with write_scope() as session:
         target = _guestbook_target(session, request, inst_code, unit_code)
         if isinstance(target, HTMLResponse):
             return target

@@ -11,12 +11,7 @@ Registration rules:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
@@ -25,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from core.assignments import create_assignment
 from core.clock import as_utc, local, utcnow
-from core.db import get_engine, is_sqlite, session_scope
+from core.db import is_sqlite
 from core.models import (
     Assignment,
     AssignmentKind,
@@ -40,7 +35,6 @@ from qr.notify import send_link
 from qr.validation import VisitorForm
 
 DUPLICATE_PHONE = "duplicate_phone"
-_sqlite_writes = threading.Lock()
 
 
 class CampaignState(StrEnum):
@@ -48,44 +42,6 @@ class CampaignState(StrEnum):
     not_open = "not_open"
     open = "open"
     closed = "closed"
-
-
-@contextmanager
-def write_scope(url: str | None = None) -> Iterator[Session]:
-    """A short write transaction for the public forms.
-
-    On SQLite, writers queue before BEGIN IMMEDIATE: threads of this process on a lock, web
-    processes on an flock of a file next to the database. Otherwise each would poll SQLite's
-    busy handler, which sleeps up to 100 ms between tries: a few milliseconds of waiting became
-    seconds of tail latency with two web workers."""
-    engine = get_engine(url)
-    if engine.dialect.name != "sqlite":
-        with session_scope(write=True, url=url) as session:
-            yield session
-        return
-    with _sqlite_writes, _process_lock(engine.url.database), \
-            session_scope(write=True, url=url) as session:
-        yield session
-
-
-_lock_fds: dict[tuple[int, str], int] = {}
-
-
-@contextmanager
-def _process_lock(database: str | None) -> Iterator[None]:
-    """An exclusive flock shared by this host's web processes for one SQLite file."""
-    if not database or database == ":memory:":
-        yield
-        return
-    key = (os.getpid(), database)  # a forked child opens its own (flock is per open file)
-    fd = _lock_fds.get(key)
-    if fd is None:
-        fd = _lock_fds[key] = os.open(f"{database}.qr-write.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def current_campaign(session: Session, institution_id: int) -> Campaign | None:

@@ -33,6 +33,7 @@ from sqlmodel import Session
 
 from core.clock import utcnow
 from core.config import get_settings
+from core.db import write_scope
 from core.models import (
     Assignment,
     AssignmentKind,
@@ -198,7 +199,7 @@ def write_batch(jobs: list[Job]) -> None:
     """Write `jobs` (one database) in one transaction; if that fails, each in its own."""
     jobs = sorted(jobs, key=lambda j: j.form.phone or "")
     try:
-        with service.write_scope(jobs[0].database_url) as session:
+        with write_scope(jobs[0].database_url) as session:
             batch = _Batch(session, jobs)
             decided = [batch.decide(job) for job in jobs]
             batch.write([d for d in decided if isinstance(d, _New)])

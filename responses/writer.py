@@ -10,7 +10,7 @@ posts and, in one transaction:
 
 1. locks their assignments (PostgreSQL: `SELECT ... FOR UPDATE OF assignment`, in id order, so
    two processes' batches cannot deadlock; SQLite: BEGIN IMMEDIATE, queued across this host's
-   web processes on the same flock as the registration writer, `qr.service.write_scope`) and
+   web processes on the same flock as the registration writer, `core.db.write_scope`) and
    reads them with their campaign, institution and unit names, one statement;
 2. reads their responses through the link table, one statement, *after* the lock (so a page
    saved or a response submitted by another process before the lock was granted is seen);
@@ -40,8 +40,8 @@ from sqlmodel import Session
 
 from core.clock import as_utc, utcnow
 from core.config import get_settings
+from core.db import write_scope
 from core.models import Assignment, AssignmentKind, Campaign, Institution, Unit
-from qr.service import write_scope
 from responses import service
 from responses.models import Response, ResponseStatus
 from responses.questionnaire import (

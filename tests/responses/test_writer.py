@@ -255,7 +255,7 @@ print(out[0].kind, out[0].page, flush=True)
 def test_no_lost_update_across_processes(session: Session, db_url: str) -> None:
     """Another process saves page 2 while this one holds the respondent's lock and writes page 1;
     it must wait, then read what was committed (the race of 38799e9, across processes)."""
-    from qr.service import write_scope
+    from core.db import write_scope
 
     assignment, token = respondent(session, "internal")
     q = questionnaire("internal")
