@@ -4,7 +4,7 @@ of whatever is waiting in one transaction.
 Why: when many phones post the form at once, one thread per request would queue them all on the
 database's write lock (SQLite) and on the GIL, and pay a BEGIN/COMMIT and the same campaign,
 unit and institution reads each. Here the async route validates the form in the event loop,
-hands the registration to this thread and awaits the outcome; the thread takes up to `BATCH`
+hands the registration to this thread (`core.batchwriter`) and awaits the outcome; the thread takes up to `BATCH`
 waiting registrations and writes them in one transaction. Each registration is still decided on
 its own, in order, against the rows written before it in the same transaction: the campaign
 re-read (a campaign closed since the cached view takes nothing), the per-counter limit, and the
@@ -17,11 +17,6 @@ take PostgreSQL's per-number advisory locks in the same order and cannot deadloc
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-import queue
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +26,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from core.batchwriter import BatchWriter, deliver
 from core.clock import utcnow
 from core.config import get_settings
 from core.db import write_scope
@@ -49,7 +45,6 @@ from qr import notify, ratelimit, service
 from qr.service import CampaignState
 from qr.validation import VisitorForm
 
-log = logging.getLogger(__name__)
 BATCH = 64
 
 
@@ -80,7 +75,7 @@ class _New:
     campaign: Campaign
     existing: Assignment | _New | None  # the number's active assignment, if it has one
     nonce: str
-    token_hash: str
+    token_hash: bytes
     path: str
     person_id: int = 0
     assignment_id: int = 0
@@ -195,86 +190,21 @@ def _assignment_row(n: _New, now: datetime) -> dict[str, Any]:
     }
 
 
-def write_batch(jobs: list[Job]) -> None:
-    """Write `jobs` (one database) in one transaction; if that fails, each in its own."""
-    jobs = sorted(jobs, key=lambda j: j.form.phone or "")
-    try:
-        with write_scope(jobs[0].database_url) as session:
-            batch = _Batch(session, jobs)
-            decided = [batch.decide(job) for job in jobs]
-            batch.write([d for d in decided if isinstance(d, _New)])
-            results = [d if isinstance(d, Saved) else Saved(path=d.path) for d in decided]
-    except Exception as exc:  # noqa: BLE001 - handed to the waiting request, or redone one by one
-        if len(jobs) == 1:
-            jobs[0].done(exc)
-            return
-        log.warning("a batch of %d registrations failed; writing them one by one", len(jobs))
-        for job in jobs:
-            write_batch([job])
-        return
-    for job, result in zip(jobs, results, strict=True):
-        job.done(result)
+def _write(jobs: list[Job]) -> list[Saved]:
+    """Decide and write `jobs` (one database, sorted by number) in one transaction."""
+    with write_scope(jobs[0].database_url) as session:
+        batch = _Batch(session, jobs)
+        decided = [batch.decide(job) for job in jobs]
+        batch.write([d for d in decided if isinstance(d, _New)])
+        return [d if isinstance(d, Saved) else Saved(path=d.path) for d in decided]
 
 
-class Writer:
-    """The per-process writer thread (started on first use, and again after a fork)."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._pid = 0
-
-    def submit(self, job: Job) -> None:
-        with self._lock:
-            if self._pid != os.getpid():
-                self._queue = queue.SimpleQueue()
-                self._pid = os.getpid()
-                threading.Thread(target=self._run, args=(self._queue,), name="qr-writer",
-                                 daemon=True).start()
-            self._queue.put(job)
-
-    @staticmethod
-    def _run(jobs: queue.SimpleQueue[Job]) -> None:
-        while True:
-            batch = [jobs.get()]
-            while len(batch) < BATCH:
-                try:
-                    batch.append(jobs.get_nowait())
-                except queue.Empty:
-                    break
-            by_database: dict[str, list[Job]] = {}
-            for job in batch:
-                by_database.setdefault(job.database_url, []).append(job)
-            for group in by_database.values():
-                try:
-                    write_batch(group)
-                except BaseException as exc:  # noqa: BLE001 - never leave a request waiting
-                    log.exception("registration writer failed")
-                    for job in group:
-                        job.done(exc)
-
-
-writer = Writer()
+# The numbers' advisory locks are taken in this order in every process (no deadlock).
+writer: BatchWriter[Job] = BatchWriter("qr-writer", _write, size=BATCH, order=lambda j: j.form.phone or "")
+write_batch = writer.write_batch
 
 
 async def save(campaign_id: int, unit: Unit, counter: str | None, form: VisitorForm) -> Saved:
     """Hand one validated registration to the writer and wait for its outcome."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Saved] = loop.create_future()
-
-    def resolve(result: Saved | BaseException) -> None:
-        if future.done():
-            return
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
-
-    def done(result: Saved | BaseException) -> None:
-        try:
-            loop.call_soon_threadsafe(resolve, result)
-        except RuntimeError:  # the request's event loop is gone (client or server went away)
-            pass
-
-    writer.submit(Job(get_settings().database_url, campaign_id, unit, counter, form, done))
-    return await future
+    url = get_settings().database_url
+    return await deliver(lambda done: writer.submit(Job(url, campaign_id, unit, counter, form, done)))  # type: ignore[no-any-return]

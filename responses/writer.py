@@ -5,7 +5,7 @@ Why: every respondent posts ~7 pages, so in a national blast this is the busiest
 Run in the event loop, each save's ~9 round trips through ORM objects blocked every other
 request of the process; in the threadpool, writers queued on SQLite's busy handler or on the
 GIL (docs/benchmarks.md, "The answer POST (responses)"). Here the async route parses the form,
-hands the post to this thread and awaits the outcome; the thread takes up to `BATCH` waiting
+hands the post to this thread (`core.batchwriter`) and awaits the outcome; the thread takes up to `BATCH` waiting
 posts and, in one transaction:
 
 1. locks their assignments (PostgreSQL: `SELECT ... FOR UPDATE OF assignment`, in id order, so
@@ -25,11 +25,6 @@ fails the others; a post that fails alone hands its exception to its request (HT
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-import queue
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +33,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
+from core.batchwriter import BatchWriter, deliver
 from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import write_scope
@@ -54,7 +50,6 @@ from responses.questionnaire import (
 )
 from responses.service import body_hash, derived_fields, keyed_hash, survey_group_of
 
-log = logging.getLogger(__name__)
 BATCH = 64
 
 _RESPONSES = Response.__table__  # type: ignore[attr-defined]
@@ -284,86 +279,21 @@ def _is_open(link: _Link, now: datetime) -> bool:
     return link.status != "closed" and as_utc(link.opens_at) <= now < as_utc(link.closes_at)
 
 
-def write_batch(jobs: list[Job]) -> None:
-    """Decide and write `jobs` (one database, arrival order) in one transaction; if that fails,
-    each in its own."""
-    try:
-        with write_scope(jobs[0].database_url) as session:
-            batch = _Batch(session)
-            batch.read([j.post for j in jobs])
-            outcomes = [batch.decide(j.post) for j in jobs]
-            batch.write()
-    except Exception as exc:  # noqa: BLE001 - handed to the waiting request, or redone one by one
-        if len(jobs) == 1:
-            jobs[0].done(exc)
-            return
-        log.warning("a batch of %d answer posts failed; writing them one by one", len(jobs))
-        for job in jobs:
-            write_batch([job])
-        return
-    for job, outcome in zip(jobs, outcomes, strict=True):
-        job.done(outcome)
+def _write(jobs: list[Job]) -> list[Outcome]:
+    """Decide and write `jobs` (one database, arrival order) in one transaction."""
+    with write_scope(jobs[0].database_url) as session:
+        batch = _Batch(session)
+        batch.read([j.post for j in jobs])
+        outcomes = [batch.decide(j.post) for j in jobs]
+        batch.write()
+        return outcomes
 
 
-class Writer:
-    """The per-process writer thread (started on first use, and again after a fork)."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._pid = 0
-
-    def submit(self, job: Job) -> None:
-        with self._lock:
-            if self._pid != os.getpid():
-                self._queue = queue.SimpleQueue()
-                self._pid = os.getpid()
-                threading.Thread(target=self._run, args=(self._queue,), name="answer-writer",
-                                 daemon=True).start()
-            self._queue.put(job)
-
-    @staticmethod
-    def _run(jobs: queue.SimpleQueue[Job]) -> None:
-        while True:
-            batch = [jobs.get()]
-            while len(batch) < BATCH:
-                try:
-                    batch.append(jobs.get_nowait())
-                except queue.Empty:
-                    break
-            by_database: dict[str, list[Job]] = {}
-            for job in batch:
-                by_database.setdefault(job.database_url, []).append(job)
-            for group in by_database.values():
-                try:
-                    write_batch(group)
-                except BaseException as exc:  # noqa: BLE001 - never leave a request waiting
-                    log.exception("answer writer failed")
-                    for job in group:
-                        job.done(exc)
-
-
-writer = Writer()
+writer: BatchWriter[Job] = BatchWriter("answer-writer", _write, size=BATCH)
+write_batch = writer.write_batch
 
 
 async def save(post: Post) -> Outcome:
     """Hand one answer POST to the writer and wait for its outcome."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Outcome] = loop.create_future()
-
-    def resolve(result: Outcome | BaseException) -> None:
-        if future.done():
-            return
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
-
-    def done(result: Outcome | BaseException) -> None:
-        try:
-            loop.call_soon_threadsafe(resolve, result)
-        except RuntimeError:  # the request's event loop is gone (client or server went away)
-            pass
-
-    writer.submit(Job(get_settings().database_url, post, done))
-    return await future
+    url = get_settings().database_url
+    return await deliver(lambda done: writer.submit(Job(url, post, done)))  # type: ignore[no-any-return]
