@@ -219,7 +219,8 @@ def sample(session: Session, campaign: Campaign, inst: Institution) -> PageData:
     draw = sources.sample_draw(session, campaign.id, inst.id)  # type: ignore[arg-type]
     sizes = Table("ukuran", "Ukuran sampel per kelompok", ["Kelompok", "Populasi eligible", "Sampel", "Cadangan", "Target"])
     alloc = Table("alokasi", "Alokasi per unit kerja / kriteria ahli",
-                  ["Kelompok", "Kode", "Unit kerja / kriteria", "Populasi", "Sampel", "Cadangan", "Cadangan dipanggil"])
+                  ["Kelompok", "Kode", "Unit kerja / kriteria", "Populasi", "Sampel", "Cadangan", "Cadangan dipanggil",
+                   "Tidak terjangkau"])
     if draw is None:
         sizes.note = "Sampel belum ditarik untuk kampanye ini (spibot sample --campaign ID)."
         return PageData([sizes, alloc])
@@ -227,11 +228,13 @@ def sample(session: Session, campaign: Campaign, inst: Institution) -> PageData:
         sizes.rows.append([GROUP_LABELS.get(group, group), s.get("population", 0), s.get("size", 0),
                            s.get("reserves"), s.get("target", s.get("size", 0))])
     actions = []  # per row: (draw group, unit code) for "call up a reserve", None for experts
+    lost = problems.unreachable(session, campaign)  # None without dispatch
     for a in draw.allocations:
         left = a.reserves is not None and a.reserves_called is not None and a.reserves_called < a.reserves
         actions.append((a.group, a.code) if left else None)
         alloc.rows.append([GROUP_LABELS.get(a.group, a.group), a.code, a.name, a.population, a.sample,
-                           a.reserves, a.reserves_called])  # None (experts) shows as "-"
+                           a.reserves, a.reserves_called,  # None (experts) shows as "-"
+                           None if lost is None or a.reserves is None else lost.get((a.unit_id, a.group), 0)])
     return PageData([sizes, alloc], {"draw": draw, "tz": inst.timezone, "actions": actions})
 
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.datafiles import read_yaml
 from core.models import Assignment, Campaign, Person, Unit
@@ -54,8 +54,9 @@ class Failure:
     reason: str  # key into reasons.yaml
 
 
-def failures(session: Session, campaign: Campaign) -> list[Failure] | None:
-    """The open delivery problems of a campaign (latest failure per respondent and channel)."""
+def _scan(session: Session, campaign: Campaign) -> tuple[dict[tuple[int, str], Failure], set[int]] | None:
+    """The latest failure per (respondent, channel) and the respondents with a successful send on
+    some channel; None without the dispatch module."""
     outbox = outbox_model()
     if outbox is None:
         return None
@@ -79,7 +80,30 @@ def failures(session: Session, campaign: Campaign) -> list[Failure] | None:
         latest[key] = Failure(assignment_id, unit_id, channel,
                               reason_key(err_code if code is not None else None,
                                          err_class if klass is not None else None))
-    return [f for k, f in latest.items() if k not in ok]
+    return {k: f for k, f in latest.items() if k not in ok}, {a for a, _ in ok}
+
+
+def failures(session: Session, campaign: Campaign) -> list[Failure] | None:
+    """The open delivery problems of a campaign (latest failure per respondent and channel)."""
+    scanned = _scan(session, campaign)
+    return None if scanned is None else list(scanned[0].values())
+
+
+def unreachable(session: Session, campaign: Campaign) -> dict[tuple[int | None, str], int] | None:
+    """Respondents no message reached on any channel while one failed, counted per (unit id, draw
+    group: vendors count as external): whom a reserve may replace. None without dispatch."""
+    scanned = _scan(session, campaign)
+    if scanned is None:
+        return None
+    failed, reached = scanned
+    ids = sorted({f.assignment_id for f in failed.values()} - reached)
+    counts: Counter[tuple[int | None, str]] = Counter()
+    for start in range(0, len(ids), 500):
+        for unit_id, group in session.exec(
+            select(Assignment.unit_id, Assignment.group).where(col(Assignment.id).in_(ids[start:start + 500]))
+        ):
+            counts[(unit_id, "internal" if group == "internal" else "external")] += 1
+    return dict(counts)
 
 
 def by_reason(found: list[Failure]) -> list[tuple[str, str, int]]:

@@ -26,6 +26,7 @@ class UnitAllocation:
     sample: int
     reserves: int | None  # None for experts (chosen by criterion, no reserves)
     reserves_called: int | None
+    unit_id: int | None = None
 
 
 @dataclass
@@ -61,7 +62,7 @@ def draw_summary(session: Session, campaign_id: int, institution_id: int) -> Dra
             # Vendors are drawn with the external group and keep their own group on the assignment.
             taken = sum(called.get((uid, g), 0) for g in ((group,) if group == "internal" else ("external", "vendor")))
             summary.allocations.append(UnitAllocation(group, code, name, a["population"], a["sample"],
-                                                      a.get("reserve", 0), taken))
+                                                      a.get("reserve", 0), taken, uid))
     for criterion, a in sorted(draw.allocations.get("expert", {}).items()):
         summary.allocations.append(UnitAllocation("expert", criterion, criterion, a["population"], a["sample"],
                                                   None, None))

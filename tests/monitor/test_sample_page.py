@@ -51,7 +51,8 @@ def test_sample_page_shows_the_draw_audit_sizes_and_allocation(session: Session,
     assert rows[("Eksternal", "ds1")][6] == "1" and rows[("Eksternal", "ds0")][6] == "0"  # the reserve just called up
     alloc = draw.allocations["internal"]["ds0"]
     assert rows[("Internal", "ds0")][3:7] == [str(alloc["population"]), str(alloc["sample"]), str(alloc["reserve"]), "0"]
-    assert rows[("Ahli", "akademisi")][4:] == ["3", "", ""]
+    assert rows[("Ahli", "akademisi")][4:] == ["3", "", "", ""]
+    assert rows[("Internal", "ds0")][7] == "0"  # nobody unreachable yet
 
     assert as_user("pic.lain").get(f"/pic/c/{campaign.id}/sampel").status_code in (403, 404)
 
@@ -120,3 +121,28 @@ def test_cli_reserve(session: Session) -> None:
     assert bad.exit_code == 2 and "internal or external" in bad.output
     unknown = runner.invoke(app, ["reserve", "--campaign", str(campaign.id), "--unit", "zz", "--group", "internal"])
     assert unknown.exit_code == 2 and "zz" in unknown.output
+
+
+def test_sample_page_counts_the_unreachable_per_unit_and_group(session: Session, as_user) -> None:  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from core.models import Assignment, Unit
+    from tests.monitor.conftest import add_outbox
+
+    campaign = _setup(session)
+    draw_sample(session, campaign, seed=11)
+    ds0 = session.scalars(select(Unit).where(Unit.code == "ds0")).one()
+    internal = session.scalars(select(Assignment).where(Assignment.unit_id == ds0.id,
+                                                        Assignment.group == "internal")).all()
+    external = session.scalars(select(Assignment).where(Assignment.unit_id == ds0.id,
+                                                        Assignment.group == "vendor")).all()
+    add_outbox(session, internal[0], status="failed", error_code="63024", error_class="permanent")  # lost
+    add_outbox(session, internal[1], status="failed", error_code="63024", error_class="permanent")
+    add_outbox(session, internal[1], channel="email", status="sent")  # reached by email: not lost
+    add_outbox(session, external[0], status="failed", error_code="63024", error_class="permanent")  # a vendor
+    session.commit()
+    export = as_user("pic.k").get(f"/pic/c/{campaign.id}/sampel/export/alokasi.csv").text.lstrip("\ufeff")
+    rows = {(r[0].split(" ")[0], r[1]): r for r in csv.reader(io.StringIO(export))}
+    assert rows[("Internal", "ds0")][7] == "1"
+    assert rows[("Eksternal", "ds0")][7] == "1"  # vendors are drawn with the external group
+    assert rows[("Internal", "ds1")][7] == "0"
