@@ -300,15 +300,22 @@ def enqueue_link(session: Session, assignment: Assignment, *, purpose: str = "re
 
 
 class LinkRecipient(Protocol):
-    """A respondent whose personal link is to be sent (e.g. a walk-in registration)."""
+    """A respondent whose personal link is to be sent (e.g. a walk-in registration; read only)."""
 
-    assignment_id: int
-    unit: Unit | None
-    group: str
-    name: str
-    phone: str | None
-    email: str | None
-    nonce: str
+    @property
+    def assignment_id(self) -> int: ...
+    @property
+    def unit(self) -> Unit | None: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def nonce(self) -> str: ...
 
 
 def enqueue_links(session: Session, campaign: Campaign, institution: Institution,

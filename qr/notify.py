@@ -65,7 +65,3 @@ def send_links(session: Session, campaign: Campaign, institution: Institution,
     except Exception:  # noqa: BLE001 - any sending problem is logged, never shown to the citizen
         log.exception("could not enqueue the links of %d registrations", len(links))
         return 0
-
-
-def _email(link: NewLink) -> str | None:
-    return link.email.lower() if link.email else None

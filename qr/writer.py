@@ -137,22 +137,20 @@ class _Batch:
         self.counts[(job.campaign_id, int(job.unit.id), job.counter)] += 1  # type: ignore[arg-type]
         return new
 
+    def _insert(self, model: Any, rows: list[dict[str, Any]]) -> list[int]:
+        """One multi-row INSERT; the new ids in the order of `rows`."""
+        table = model.__table__
+        return list(self.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                         rows).scalars().all())
+
     def write(self, new: list[_New]) -> None:
         """Insert the people, then their assignments, then the links to send."""
         if not new:
             return
         now = utcnow()
-        people = Person.__table__  # type: ignore[attr-defined]
-        person_ids = self.session.execute(
-            insert(people).returning(people.c.id, sort_by_parameter_order=True),
-            [_person_row(n, now) for n in new]).scalars().all()
-        for n, person_id in zip(new, person_ids, strict=True):
+        for n, person_id in zip(new, self._insert(Person, [_person_row(n, now) for n in new]), strict=True):
             n.person_id = person_id
-        assignments = Assignment.__table__  # type: ignore[attr-defined]
-        assignment_ids = self.session.execute(
-            insert(assignments).returning(assignments.c.id, sort_by_parameter_order=True),
-            [_assignment_row(n, now) for n in new]).scalars().all()
-        for n, assignment_id in zip(new, assignment_ids, strict=True):
+        for n, assignment_id in zip(new, self._insert(Assignment, [_assignment_row(n, now) for n in new]), strict=True):
             n.assignment_id = assignment_id
         for campaign_id, found in self.campaigns.items():
             if found is None:
