@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -148,7 +146,8 @@ def sample_command(
                 draws = [draw_sample(session, campaigns[0], seed=seed, margin=margin, replace=replace,  # type: ignore[arg-type]
                                      actor=cli_actor())]
             else:
-                with _progress(len(campaigns)):
+                with console.status(f"Menarik sampel {len(campaigns)} kampanye dalam satu transaksi / "
+                                    f"drawing {len(campaigns)} campaigns..."):
                     draws = draw_samples(session, campaigns, seed=seed, margin=margin, actor=cli_actor())  # type: ignore[arg-type]
     except SamplingError as exc:
         fail(str(exc))
@@ -186,12 +185,6 @@ def reserve_command(
     when = "undangan diantrekan / invitation queued" if invited else \
         "diundang bersama gelombang undangan / invited with the invitation wave"
     console.print(f"Cadangan ke-{assignment.reserve_rank} unit {unit} ({group}) dipanggil; {when}.", highlight=False)
-
-
-@contextmanager
-def _progress(count: int) -> Iterator[None]:
-    with console.status(f"Menarik sampel {count} kampanye dalam satu transaksi / drawing {count} campaigns..."):
-        yield
 
 
 def _print_draw(draw, campaign: int) -> None:  # type: ignore[no-untyped-def]
