@@ -134,6 +134,8 @@ class Assignment(SQLModel, table=True):
         Index("ix_assignment_campaign_unit", "campaign_id", "unit_id", "group"),
     )
     id: int | None = Field(default=None, primary_key=True)
+    # The three references below are foreign keys on SQLite; on PostgreSQL triggers check them a
+    # statement at a time (migration 0003, core.references).
     # No single-column index: the unique (campaign_id, person_id) leads with it.
     campaign_id: int = Field(foreign_key="campaign.id")
     person_id: int = Field(foreign_key="person.id", index=True)

@@ -4,6 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from core.db import get_engine, normalize_url
+from core.references import include_object
 from core.registry import import_all_models
 
 import_all_models()
@@ -28,6 +29,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

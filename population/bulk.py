@@ -105,17 +105,19 @@ class BulkWriter:
         return bytes(dumped or b"").decode()
 
     def copy_lines(self, lines: Sequence[str]) -> None:
-        """PostgreSQL only: one COPY of rows already in COPY text format (tab-separated fields,
-        "\\N" for NULL, each line ending in a newline; the caller escapes)."""
+        """PostgreSQL only: append rows already in COPY text format (tab-separated fields,
+        "\\N" for NULL, each line ending in a newline; the caller escapes) to the open COPY,
+        opening one if needed. Inside `with writer:` the COPY stays open for the next lines (one
+        statement for all: the server stores rows while the caller prepares the next ones);
+        `flush()` or the end of the `with` ends it."""
         assert self.postgres
-        self.flush()
-        self._open_copy()
+        if self._copy is None:
+            self._open_copy()
         try:
             self._copy.write("".join(lines))  # type: ignore[union-attr]
         except BaseException as exc:
             self._finish(type(exc), exc, exc.__traceback__)
             raise
-        self._finish(None, None, None)
 
     # Streaming: `append` row by row inside `with writer:`; on PostgreSQL one COPY stays open, so
     # the server stores rows while the caller prepares the next ones. Call `flush()` before

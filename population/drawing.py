@@ -58,12 +58,18 @@ def token_pairs(count: int, secret_key: str | None = None) -> Iterator[tuple[str
         yield nonce, sha256(token).digest()
 
 
-def write_assignments(session: Session, campaign_id: int, picks: list[Pick], created_at: Any) -> None:
+def assignment_writer(session: Session) -> BulkWriter:
+    """The writer `write_assignments` appends to; use it as `with writer:` and `flush()` before
+    running another statement on the session (PostgreSQL keeps one COPY open across calls)."""
+    return BulkWriter(session, Assignment.__table__, ASSIGNMENT_COLUMNS)  # type: ignore[attr-defined]
+
+
+def write_assignments(writer: BulkWriter, campaign_id: int, picks: list[Pick], created_at: Any) -> None:
     """Append the picks as active assignments (reserves inactive) with fresh tokens: one
-    `executemany` of prepared tuples on SQLite, one COPY of preformatted text on PostgreSQL."""
+    `executemany` of prepared tuples on SQLite, preformatted text into the writer's open COPY on
+    PostgreSQL (sent now, stored by the server while the caller goes on)."""
     if not picks:
         return
-    writer = BulkWriter(session, Assignment.__table__, ASSIGNMENT_COLUMNS)  # type: ignore[attr-defined]
     reserve = AssignmentKind.reserve.value
     tokens = token_pairs(len(picks))
     if writer.postgres:

@@ -39,8 +39,8 @@ from core.config import get_settings
 from core.db import reader_snapshot
 from core.models import Assignment, AssignmentKind, Campaign, Person
 from population import parallel
-from population.bulk import bulk_mode
-from population.drawing import dbapi, write_assignments
+from population.bulk import BulkWriter, bulk_mode
+from population.drawing import assignment_writer, dbapi, write_assignments
 from population.errors import SamplingError
 from population.models import SampleDraw
 from population.selection import (
@@ -116,9 +116,9 @@ def _prepare(session: Session, campaign: Campaign, seed: int | None, replace: bo
     return Job(campaign.id, campaign.institution_id, seed, taken), previous  # type: ignore[arg-type]
 
 
-def _record(session: Session, campaign: Campaign, previous: SampleDraw | None, params: DrawParams,
-            selection: Selection, actor: str) -> SampleDraw:
-    """Write one selection: its assignments now, its SampleDraw and audit rows pending."""
+def _record(session: Session, writer: BulkWriter, campaign: Campaign, previous: SampleDraw | None,
+            params: DrawParams, selection: Selection, actor: str) -> SampleDraw:
+    """Write one selection: its assignments to `writer` now, its SampleDraw and audit rows pending."""
     if not selection.picks:
         raise SamplingError(f"Tidak ada populasi eligible untuk kampanye {campaign.id}. Impor data populasi dulu. / "
                             "No eligible population for this campaign: import the population first.")
@@ -128,7 +128,7 @@ def _record(session: Session, campaign: Campaign, previous: SampleDraw | None, p
         sizes=selection.sizes, allocations=selection.allocations, actor=actor, created_at=utcnow(),
     )
     session.add(draw)
-    write_assignments(session, campaign.id, selection.picks, utcnow())  # type: ignore[arg-type]
+    write_assignments(writer, campaign.id, selection.picks, utcnow())  # type: ignore[arg-type]
     audit(session, actor, "sample.draw", institution_id=campaign.institution_id,
           target=f"campaign:{campaign.id}",
           details={"algorithm": ALGORITHM, "seed": selection.seed, "population_hash": selection.population_hash,
@@ -152,7 +152,9 @@ def draw_sample(
     params = _params(margin)
     job, previous = _prepare(session, campaign, seed, replace)
     conn, postgres = dbapi(session)
-    draw = _record(session, campaign, previous, params, select_sample(conn, postgres, job, params), actor)
+    selection = select_sample(conn, postgres, job, params)
+    with assignment_writer(session) as writer:
+        draw = _record(session, writer, campaign, previous, params, selection, actor)
     session.flush()
     return draw
 
@@ -185,14 +187,22 @@ def draw_samples(
         prepared = [_prepare(session, campaign, seed, replace=False) for campaign in campaigns]
         jobs = [job for job, _ in prepared]
         url = session.connection().engine.url.render_as_string(hide_password=False)
-        if snapshot is None or not parallel.reachable(url):
+        in_process = snapshot is None or not parallel.reachable(url)
+        if in_process:
             conn, postgres = dbapi(session)
             stream: Iterator[Selection] = (select_sample(conn, postgres, job, params) for job in jobs)
         else:
             stream = parallel.selections(url, snapshot, jobs, params)
-        with closing(stream):  # type: ignore[type-var]  # generators have close()
-            draws = [_record(session, campaign, previous, params, selection, actor)
-                     for campaign, (_, previous), selection in zip(campaigns, prepared, stream, strict=True)]
+        # With the worker, all assignments go into one COPY (PostgreSQL) that stays open while
+        # selections arrive: the server stores rows while this process formats the next ones,
+        # and checks their references once (migration 0003). In process, each selection reads
+        # on this connection, so each campaign's COPY ends before the next is selected.
+        with closing(stream), assignment_writer(session) as writer:  # type: ignore[type-var]  # generators have close()
+            draws = []
+            for campaign, (_, previous), selection in zip(campaigns, prepared, stream, strict=True):
+                draws.append(_record(session, writer, campaign, previous, params, selection, actor))
+                if in_process:
+                    writer.flush()
         session.flush()
     return draws
 

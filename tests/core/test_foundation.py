@@ -75,9 +75,11 @@ def test_migrations_match_the_models(db_url: str) -> None:
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
+    from core.references import include_object
     from core.registry import import_all_models
 
     import_all_models()
     with get_engine(db_url).connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object(conn.dialect.name)})
         assert compare_metadata(ctx, SQLModel.metadata) == []

@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
-import psycopg
-import pytest
-from alembic import command
 from sqlalchemy import text
 
-from core.db import dispose_engines, get_engine
-from core.migrate import alembic_config
+from core.db import get_engine
 from core.tokens import hash_token, token_for
-from tests.fixtures.db import BACKENDS, PG_ADMIN
+from tests.fixtures.db import migrate
 
 NONCES = [f"{i:032x}" for i in range(1, 4)]
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrate.db'}"
-        dispose_engines()
-        return
-    name = f"spibot_migrate_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}".replace("postgresql://", "postgresql+psycopg://")
-    dispose_engines()
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _migrate(url: str, revision: str, down: bool = False) -> None:
-    cfg = alembic_config(url)
-    with get_engine(url).connect() as connection:
-        cfg.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(cfg, revision)
-        connection.commit()
 
 
 def _hashes(url: str) -> list[object]:
@@ -50,7 +18,7 @@ def _hashes(url: str) -> list[object]:
 
 
 def test_existing_token_hashes_are_converted_both_ways(empty_url: str) -> None:
-    _migrate(empty_url, "0001")
+    migrate(empty_url, "0001")
     with get_engine(empty_url).begin() as conn:
         conn.execute(text("INSERT INTO institution (id, code, name, kind, timezone, registration_enabled) "
                           "VALUES (1, 'I1', 'Kab. Contoh', 'kabupaten', 'Asia/Jakarta', true)"))
@@ -62,11 +30,11 @@ def test_existing_token_hashes_are_converted_both_ways(empty_url: str) -> None:
             conn.execute(text("INSERT INTO assignment (id, campaign_id, person_id, \"group\", kind, active, token_nonce, "
                               "token_hash) VALUES (:i, 1, :i, 'internal', 'sampled', true, :nonce, :h)"),
                          {"i": i, "nonce": nonce, "h": hash_token(token_for(nonce)).hex()})
-    _migrate(empty_url, "head")
+    migrate(empty_url, "head")
     assert _hashes(empty_url) == [hash_token(token_for(n)) for n in NONCES]
     with get_engine(empty_url).connect() as conn:  # the personal link still finds its respondent
         found = conn.execute(text("SELECT person_id FROM assignment WHERE token_hash = :h"),
                              {"h": hash_token(token_for(NONCES[1]))}).scalar()
     assert found == 2
-    _migrate(empty_url, "0001", down=True)
+    migrate(empty_url, "0001", down=True)
     assert _hashes(empty_url) == [hash_token(token_for(n)).hex() for n in NONCES]
