@@ -82,6 +82,8 @@ class Person(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     # No single-column index: ix_person_inst_group_status leads with it (fewer indexes, faster import).
+    # institution_id and unit_id: foreign keys on SQLite, checked per statement by triggers on
+    # PostgreSQL (migration 0003, core.references).
     institution_id: int = Field(foreign_key="institution.id")
     unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
     group: str = Field(max_length=16)  # Group
@@ -135,7 +137,7 @@ class Assignment(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     # The three references below are foreign keys on SQLite; on PostgreSQL triggers check them a
-    # statement at a time (migration 0003, core.references).
+    # statement at a time (migration 0003, core.references), as person's two.
     # No single-column index: the unique (campaign_id, person_id) leads with it.
     campaign_id: int = Field(foreign_key="campaign.id")
     person_id: int = Field(foreign_key="person.id", index=True)

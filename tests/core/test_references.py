@@ -1,9 +1,10 @@
-"""assignment's references to campaign, person and unit hold on both backends.
+"""The references of assignment (campaign, person, unit) and person (institution, unit) hold on
+both backends.
 
 SQLite enforces them with foreign keys; PostgreSQL with the statement-level triggers of migration
 0003 (a national draw's one COPY is checked once, not row by row). The same rules are asserted on
-both, plus PostgreSQL's concurrency cases (a delete racing an insert), for the per-row path and
-for the bulk path (from BULK_ROWS rows a statement).
+both, plus PostgreSQL's concurrency cases (a delete racing an insert), for the row-lock path and
+for the bulk path (from BULK_IDS distinct ids a statement).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from sqlmodel import Session
 from core.clock import utcnow
 from core.db import get_engine
 from core.models import Campaign, Institution, Person, Unit
+from core.references import TRIGGER_CHECKED
 from population.bulk import BulkWriter
 from population.drawing import assignment_writer, write_assignments
 from tests.fixtures.db import migrate
 
-BULK_ROWS: int = importlib.import_module(
-    "migrations.versions.0003_assignment_references_checked_per_statement").BULK_ROWS
+MIGRATION = importlib.import_module("migrations.versions.0003_references_checked_per_statement")
+BULK_IDS: int = MIGRATION.BULK_IDS
 PEOPLE = 3
 # The draw's writer uses the DBAPI connection directly: its errors arrive unwrapped.
 REFUSED = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
@@ -104,6 +106,23 @@ def test_a_referenced_row_cannot_be_deleted_or_renumbered(base: str, table: str)
         assert conn.execute(text(f"SELECT count(*) FROM {table} WHERE id = :i"), {"i": row}).scalar() == 0
 
 
+def test_trigger_checked_references_are_the_migrations() -> None:
+    assert TRIGGER_CHECKED == {(table, column) for table, refs in MIGRATION.REFERENCES.items() for column, _ in refs}
+
+
+@pytest.mark.parametrize(("institution", "unit"), [(99, 1), (1, 99)], ids=["institution", "unit"])
+def test_a_person_refers_to_existing_rows(base: str, institution: int, unit: int) -> None:
+    def add(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO person (id, institution_id, unit_id, \"group\", name, non_asn, status, flags, "
+                          "source) VALUES (50, :i, :u, 'internal', 'X', false, 'eligible', '[]', 'import')"),
+                     {"i": institution, "u": unit})
+
+    _refused(base, add)
+    _refused(base, lambda conn: conn.execute(text("UPDATE person SET unit_id = 99 WHERE id = 1")))
+    _refused(base, lambda conn: conn.execute(text("DELETE FROM unit WHERE id = 1")))  # people work there
+    assert _count(base, "person") == PEOPLE
+
+
 def _bulk_people(session: Session, count: int) -> list[int]:
     writer = BulkWriter(session, Person.__table__,  # type: ignore[attr-defined]
                         ("id", "institution_id", "unit_id", "group", "name", "status", "flags", "non_asn", "source"))
@@ -127,11 +146,11 @@ def _share_locked(session: Session) -> set[str]:
 
 
 def test_a_bulk_write_is_checked_whole(base: str) -> None:
-    """A draw-sized write (one COPY on PostgreSQL, past BULK_ROWS rows): one missing person refuses
+    """A draw-sized write (one COPY on PostgreSQL, past BULK_IDS rows): one missing person refuses
     all of it; a correct one goes in (PostgreSQL: checked once, under SHARE locks)."""
     postgres = get_engine(base).dialect.name == "postgresql"
     with Session(get_engine(base)) as session:
-        ids = _bulk_people(session, BULK_ROWS)
+        ids = _bulk_people(session, BULK_IDS)
         session.commit()
     with pytest.raises(REFUSED), Session(get_engine(base)) as session:
         with assignment_writer(session) as writer:
@@ -142,9 +161,9 @@ def test_a_bulk_write_is_checked_whole(base: str) -> None:
         with assignment_writer(session) as writer:
             write_assignments(writer, 1, _picks(ids), utcnow())
         if postgres:
-            assert _share_locked(session) == {"campaign", "person", "unit"}
+            assert _share_locked(session) == {"person"}  # one campaign and one unit: row locks
         session.commit()
-    assert _count(base) == BULK_ROWS
+    assert _count(base) == BULK_IDS
 
 
 # --- PostgreSQL: a delete racing an insert (SQLite has one writer at a time) -------------------------
@@ -209,7 +228,7 @@ def test_an_insert_waits_for_an_uncommitted_delete_then_fails(base: str, size: s
     engine = get_engine(base)
     if size == "bulk":
         with Session(engine) as session:
-            _bulk_people(session, BULK_ROWS)
+            _bulk_people(session, BULK_IDS)
             session.commit()
     with engine.connect() as deleter:
         deleter.execute(text("DELETE FROM person WHERE id = 1"))  # uncommitted
@@ -219,7 +238,7 @@ def test_an_insert_waits_for_an_uncommitted_delete_then_fails(base: str, size: s
                 session.execute(text("SET LOCAL lock_timeout = '10s'"))
                 if size == "bulk":
                     with assignment_writer(session) as writer:
-                        write_assignments(writer, 1, _picks([1, *range(1000, 1000 + BULK_ROWS)]), utcnow())
+                        write_assignments(writer, 1, _picks([1, *range(1000, 1000 + BULK_IDS)]), utcnow())
                 else:
                     _assign(session.connection(), 1, 1)
                 session.commit()
@@ -251,6 +270,6 @@ def test_migration_0003_round_trip(empty_url: str) -> None:
     assert _foreign_keys(empty_url) == every
     if postgres:
         with get_engine(empty_url).connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'assignment_refer%'")).scalar() == 0
+            assert conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname IN ('references_exist', 'reference_changed', 'referenced_rows_kept', 'referenced_key_kept', 'reference_missing')")).scalar() == 0
     migrate(empty_url, "head")
     assert _foreign_keys(empty_url) == (set() if postgres else every)
