@@ -55,6 +55,15 @@ BEGIN
 END $$;
 """
 
+_IN_USE = """
+CREATE FUNCTION reference_in_use(tab text, referencing text, col text, detail text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'update or delete on table "%" violates foreign key constraint "%_%_fkey" on table "%"',
+    tab, referencing, col, referencing
+    USING ERRCODE = 'foreign_key_violation', TABLE = tab, DETAIL = detail;
+END $$;
+"""
+
 
 def _insert_check(table: str, references: tuple[tuple[str, str], ...]) -> str:
     """AFTER INSERT ... FOR EACH STATEMENT on `table`. Static SQL, so each session plans it once
@@ -103,42 +112,34 @@ END $$;
 """
 
 
-# On the referenced table, AFTER DELETE ... FOR EACH STATEMENT, TG_ARGV: referencing table, column.
-_DELETE_GUARD = """
+# On the referenced table, with TG_ARGV: referencing table, column. AFTER DELETE ... FOR EACH
+# STATEMENT (old_rows: the deleted rows), and BEFORE UPDATE OF id ... FOR EACH ROW.
+_GUARD = """
 CREATE FUNCTION referenced_rows_kept() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   used boolean;
 BEGIN
-  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I r WHERE r.%I IN (SELECT id FROM old_rows))', TG_ARGV[0], TG_ARGV[1])
-    INTO used;
-  IF used THEN
-    RAISE EXCEPTION 'update or delete on table "%" violates foreign key constraint "%_%_fkey" on table "%"',
-      TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1], TG_ARGV[0]
-      USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME,
-            DETAIL = format('%s.%s still refers to a deleted %s.', TG_ARGV[0], TG_ARGV[1], TG_TABLE_NAME);
+  IF TG_OP = 'DELETE' THEN
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I r WHERE r.%I IN (SELECT id FROM old_rows))', TG_ARGV[0], TG_ARGV[1])
+      INTO used;
+  ELSE
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE %I = $1)', TG_ARGV[0], TG_ARGV[1]) INTO used USING OLD.id;
   END IF;
-  RETURN NULL;
-END $$;
-"""
-
-# On the referenced table, BEFORE UPDATE OF id ... FOR EACH ROW, TG_ARGV as above.
-_KEY_GUARD = """
-CREATE FUNCTION referenced_key_kept() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  used boolean;
-BEGIN
-  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE %I = $1)', TG_ARGV[0], TG_ARGV[1]) INTO used USING OLD.id;
   IF used THEN
-    RAISE EXCEPTION 'update or delete on table "%" violates foreign key constraint "%_%_fkey" on table "%"',
-      TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1], TG_ARGV[0]
-      USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME,
-            DETAIL = format('%s.%s refers to this %s: its id cannot change.', TG_ARGV[0], TG_ARGV[1], TG_TABLE_NAME);
+    PERFORM reference_in_use(TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1], format(
+      CASE TG_OP WHEN 'DELETE' THEN '%s.%s still refers to a deleted %s.'
+                 ELSE '%s.%s refers to this %s: its id cannot change.' END,
+      TG_ARGV[0], TG_ARGV[1], TG_TABLE_NAME));
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    RETURN NULL;
   END IF;
   RETURN NEW;
 END $$;
 """
 
-_FUNCTIONS = ("reference_missing(text, text, text)", "referenced_rows_kept()", "referenced_key_kept()")
+_FUNCTIONS = ("reference_missing(text, text, text)", "reference_in_use(text, text, text, text)",
+              "referenced_rows_kept()")
 
 
 def upgrade() -> None:
@@ -147,7 +148,7 @@ def upgrade() -> None:
     for table, references in REFERENCES.items():
         for column, _ in references:
             op.drop_constraint(f"{table}_{column}_fkey", table, type_="foreignkey")
-    for sql in (_MISSING, _DELETE_GUARD, _KEY_GUARD):
+    for sql in (_MISSING, _IN_USE, _GUARD):
         op.execute(sql)
     for table, references in REFERENCES.items():
         op.execute(_insert_check(table, references))
@@ -163,7 +164,7 @@ def upgrade() -> None:
                        f"EXECUTE FUNCTION referenced_rows_kept('{table}', '{column}')")
             op.execute(f"CREATE TRIGGER {table}_{column}_kept_on_key_change BEFORE UPDATE OF id ON {target} "
                        f"FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) "
-                       f"EXECUTE FUNCTION referenced_key_kept('{table}', '{column}')")
+                       f"EXECUTE FUNCTION referenced_rows_kept('{table}', '{column}')")
 
 
 def downgrade() -> None:
