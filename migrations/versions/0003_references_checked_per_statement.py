@@ -2,8 +2,9 @@
 
 A national draw writes ~330,000 assignments in one COPY and an import up to a million people.
 A foreign key makes PostgreSQL run one lookup per row and reference (locking the referenced
-row): on this machine half the draw's server time (national draw 15.4-22.4 -> 9.2-14.6 s) and a
-third of a CSV import's (19,600 -> 26,000 rows/s). The same rules are now enforced by triggers
+row): half the draw's server time and about a quarter of a CSV import's (paired runs: national
+draw 15.4-26.1 -> 9.2-14.6 s; 1M-row CSV import 15,706-17,094 -> 17,757-21,517 rows/s; see
+docs/benchmarks.md, issue 3, fifth follow-up). The same rules are now enforced by triggers
 that see a statement's rows together (transition tables), and those foreign keys are gone from
 PostgreSQL:
 
