@@ -34,17 +34,26 @@ def _drop(name: str) -> None:
 
 
 def server_cpu(dbname: str) -> float:
-    """CPU seconds used so far by the PostgreSQL backends serving `dbname` (same machine:
-    read from /proc, where a backend's title names its database)."""
+    """CPU seconds used so far by the PostgreSQL backends serving `dbname`, including backends
+    that have ended (a draw's selection worker closes its connection before the draw ends).
+    Read from /proc on this machine: a backend's title names its database, and an ended
+    backend's time is in the postmaster's children total. That total also counts any other
+    backend that ended meanwhile (autovacuum workers, say): the benchmarks run alone, and it
+    can only overstate the server's share."""
     tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    stats = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            if f" {dbname} ".encode() not in (proc / "cmdline").read_bytes().replace(b"\0", b" "):
-                continue
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            comm, rest = (proc / "stat").read_text().rsplit(")", 1)
+            if comm.endswith("(postgres"):
+                stats[proc.name] = (rest.split(), (proc / "cmdline").read_bytes().replace(b"\0", b" "))
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    for fields, cmdline in stats.values():
+        if f" {dbname} ".encode() in cmdline:
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        elif fields[1] not in stats:  # the postmaster: cutime + cstime of its reaped backends
+            total += (int(fields[13]) + int(fields[14])) / tick
     return total

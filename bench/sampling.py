@@ -9,8 +9,9 @@ on PostgreSQL the database is then vacuumed and analyzed (not timed), as autovac
 done between an import and a draw.
 Then `draw_sample` runs for one campaign per institution, each in its own transaction (as
 `spibot sample --campaign` does) or, with --national, all in one transaction (`draw_samples`,
-which selects in a worker process while this one writes), and the total is reported: wall time, CPU time of this process (the
-PostgreSQL server's CPU is shown apart), assignments written (the sampled people; reserves are
+which selects in a worker process while this one writes), and the total is reported: wall time,
+CPU time of this process, of the selection worker and of the PostgreSQL server (its backends
+for this database, the worker's included), assignments written (the sampled people; reserves are
 listed in each draw record and get an assignment only when called up).
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import sys
 import time
 from pathlib import Path
@@ -83,7 +85,7 @@ def main() -> None:
     phases = _time_phases()
     dbname = os.environ["DATABASE_URL"].rsplit("/", 1)[1]
     server = server_cpu(dbname) if args.db == "postgresql" else 0.0
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, worker = time.perf_counter(), time.process_time(), _children_cpu()
     draws = []
     if args.national:
         with session_scope(write=True) as session:
@@ -97,11 +99,13 @@ def main() -> None:
     reserves = sum(a.get("reserve", 0) for draw in draws for g in ("internal", "external")
                    for a in draw.allocations[g].values())
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    worker = _children_cpu() - worker
     server = server_cpu(dbname) - server if args.db == "postgresql" else 0.0
     mode = "one transaction" if args.national else "one transaction per campaign"
     print(f"sampling {args.people:,} eligible people in {args.institutions} institutions ({args.db}, {mode}): "
           f"{elapsed:.1f} s wall, {cpu:.1f} s CPU"
-          + (f" (+ PostgreSQL server {server:.1f} s CPU)" if args.db == "postgresql" else "")
+          + (f" (+ selection worker {worker:.1f} s" if worker else " (")
+          + (f" + PostgreSQL server {server:.1f} s CPU)" if args.db == "postgresql" else ")")
           + f", {assigned:,} assignments written (sampled), {reserves:,} reserves listed in the draw records, "
           f"load avg {os.getloadavg()[0]:.1f}")
     waited = phases["_record"][0] - phases["write_assignments"][0]
@@ -116,6 +120,12 @@ def main() -> None:
         dispose_engines()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "spibot_bench_{os.getpid()}" WITH (FORCE)')
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's ended children (the national draw's selection worker)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _time_phases() -> dict[str, list[float]]:

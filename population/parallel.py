@@ -15,25 +15,31 @@ The worker is a fresh interpreter (`python -m population.parallel`, never a fork
 be a threaded web server holding open connections; and not multiprocessing's spawn, which
 re-runs the caller's main script); it imports `population.selection` only, which imports no ORM.
 Jobs go to its stdin and Selections come back on its stdout, pickled (our own child process).
+Inside the worker a thread reads the next jobs' rows (`selection.read_job`) while the main
+thread decides the current one (`selection.select_from`): the database's work on the frame
+queries (about half of a selection's time) overlaps the worker's own.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import queue
 import select
 import sqlite3
 import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from population.selection import DrawParams, Job, Selection, select_sample
+from population.selection import DrawParams, Job, JobRows, Selection, read_job, select_from
 
 WORKER_START_TIMEOUT_S = 60.0  # the first Selection, including the interpreter's start
+READ_AHEAD_JOBS = 2  # jobs read ahead of the one being decided (each ~0.2 MB of rows per 1,500 people)
 
 
 class WorkerFailed(RuntimeError):
@@ -52,7 +58,8 @@ def reachable(url: str) -> bool:
 def _connect(url: str, snapshot: str) -> tuple[Any, bool]:
     if url.startswith("sqlite"):
         path = quote(url.split(":///", 1)[1])
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        # Opened here, then used by the reading thread only (`_read_ahead`).
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("BEGIN")  # one read transaction for every campaign
         return conn, False
@@ -78,8 +85,8 @@ def _work(out: IO[bytes], url: str, snapshot: str, jobs: Sequence[Job], params: 
     try:
         conn, postgres = _connect(url, snapshot)
         try:
-            for job in jobs:
-                send(select_sample(conn, postgres, job, params))
+            for job, rows in _read_ahead(conn, postgres, jobs):
+                send(select_from(job, rows, params))
         finally:
             conn.close()
     except (BrokenPipeError, ConnectionResetError):
@@ -89,6 +96,47 @@ def _work(out: IO[bytes], url: str, snapshot: str, jobs: Sequence[Job], params: 
             send(WorkerFailed(traceback.format_exc()))
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+_DONE = object()
+
+
+def _read_ahead(conn: Any, postgres: bool, jobs: Sequence[Job]) -> Iterator[tuple[Job, JobRows]]:
+    """(job, its rows) in job order, read by a thread up to READ_AHEAD_JOBS ahead of the
+    consumer (the connection is the thread's alone until this generator ends). An error in the
+    thread is raised here, in order; closing the generator stops the thread."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD_JOBS)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for job in jobs:
+                if not put((job, read_job(conn, postgres, job))):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            put(exc)
+            return
+        put(_DONE)
+
+    reader = threading.Thread(target=read, name="selection-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def selections(url: str, snapshot: str, jobs: Sequence[Job], params: DrawParams) -> Iterator[Selection]:

@@ -178,3 +178,36 @@ def test_only_databases_another_process_can_open_get_a_worker() -> None:
     assert parallel.reachable("sqlite:///var/demo/spibot.db") and parallel.reachable("sqlite:////tmp/x.db")
     assert not parallel.reachable("sqlite://") and not parallel.reachable("sqlite:///:memory:")
     assert not parallel.reachable("sqlite:///file:x?mode=memory&cache=shared")
+
+
+def test_read_ahead_keeps_job_order_raises_in_order_and_stops_its_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from population.selection import JobRows
+
+    read: list[int] = []
+
+    def read_job(conn: Any, postgres: bool, job: Job) -> JobRows:
+        if job.campaign_id == 3:
+            raise RuntimeError("disk error at job 3")
+        time.sleep(0.01 if job.campaign_id % 2 else 0)  # uneven reads keep their order
+        read.append(job.campaign_id)
+        return JobRows([(job.campaign_id,)], [])
+
+    monkeypatch.setattr(parallel, "read_job", read_job)
+    jobs = [Job(i, i, 1) for i in range(1, 6)]
+    ahead = parallel._read_ahead(None, False, jobs)
+    got = []
+    with pytest.raises(RuntimeError, match="job 3"):
+        for job, rows in ahead:
+            got.append((job.campaign_id, rows.frame))
+    assert got == [(1, [(1,)]), (2, [(2,)])]
+    assert read == [1, 2]  # nothing read past the failure
+
+    # A consumer that stops early (the writer went away) stops the reading thread.
+    ahead = parallel._read_ahead(None, False, [Job(i, i, 1) for i in range(10, 100)])
+    assert next(ahead)[0].campaign_id == 10
+    ahead.close()
+    assert not [t for t in threading.enumerate() if t.name == "selection-reader"]
+    assert len(read) <= 2 + 1 + parallel.READ_AHEAD_JOBS + 1  # bounded read-ahead, not all 90 jobs

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections import Counter
 
@@ -7,7 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core.models import Assignment, Person, Unit
+from core.assignments import create_assignment
+from core.models import Assignment, AssignmentKind, Person, Unit
 from population.errors import SamplingError
 from population.models import SampleDraw
 from population.sampling import allocate, draw_sample, sample_size
@@ -178,8 +181,6 @@ def test_national_draw_is_one_all_or_nothing_transaction(session: Session) -> No
 
 
 def test_reserves_are_called_up_in_their_drawn_order(session: Session) -> None:
-    from core.assignments import create_assignment
-    from core.models import AssignmentKind
     from population.sampling import call_reserve
 
     inst = _population(session, {"A": 40})
@@ -202,3 +203,49 @@ def test_reserves_are_called_up_in_their_drawn_order(session: Session) -> None:
     assert call_reserve(session, campaign, "a", "internal") is None  # used up
     with pytest.raises(SamplingError, match="not in the internal sample"):
         call_reserve(session, campaign, "zz", "internal")
+
+
+# A population whose frame order is easy to get wrong: unit codes that sort differently as text
+# and as numbers or case-folded, names differing only in case, accents and the same name with
+# other contacts, people without a unit or a phone, vendors among the external group, and one
+# person registered at a counter before the draw (not drawn). Its frame's hash and its draw are
+# pinned: a change to how the frame is read or ordered must not change anyone's sample.
+_TRICKY_UNITS = ("b", "a10", "a2", "A", "ä")
+_TRICKY_NAMES = ("Budi", "budi", "Budi ", "Ádi", "Adi", "adi", "Zainal", "Çahya", "Éka", "Eka", "dewi", "Dewi")
+
+
+def _tricky_population(session: Session):  # type: ignore[no-untyped-def]
+    inst = make_institution(session)
+    units = [make_unit(session, inst, code=code, name=f"Unit {code}") for code in _TRICKY_UNITS]
+    people: list[Person] = []
+    for unit in [*units, None]:
+        for i, name in enumerate(_TRICKY_NAMES):
+            for group in ("internal", "external", "vendor") if i % 3 else ("internal", "external"):
+                n = len(people)
+                people.append(Person(institution_id=inst.id, unit_id=unit.id if unit else None, group=group, name=name,
+                                     phone=None if n % 5 == 0 else f"+62812{(n * 7919) % 10**8:08d}",
+                                     email=f"{name.strip().lower()}{n % 3}@contoh.go.id" if n % 4 else None))
+    session.add_all(people)
+    session.flush()
+    return inst, people
+
+
+def test_frame_order_and_draw_are_pinned(session: Session) -> None:
+    inst, people = _tricky_population(session)
+    campaign = make_campaign(session, inst)
+    walk_in = people[7]
+    create_assignment(session, campaign, walk_in, kind=AssignmentKind.participatory)
+    draw = draw_sample(session, campaign, seed=2024)
+    names = {p.id: f"{p.group}|{p.name}|{p.phone}|{p.email}" for p in people}
+    drawn = {group: {code: ([names[i] for i in alloc["reserve_ids"]], alloc["sample"])
+                     for code, alloc in sorted(draw.allocations[group].items())}
+             for group in ("internal", "external")}
+    picked = sorted(names[pid] for pid in session.scalars(select(Assignment.person_id).where(
+        Assignment.campaign_id == campaign.id, Assignment.kind == "sampled")))
+    assert walk_in.group == "vendor" and not any(walk_in.id in a["reserve_ids"] for a in draw.allocations["external"].values())
+    assert (draw.sizes["internal"]["population"], draw.sizes["external"]["population"],
+            draw.sizes["external"]["vendors"]) == (6 * 12, 6 * 20 - 1, 6 * 8 - 1)
+    # Pinned with the code of 6849cfc (frame sorted by the database), on SQLite and PostgreSQL.
+    assert draw.population_hash == "e2a1598db44d1e0c79861ee15faf866c529ad60603623162a0d349b8905cbf51"
+    digest = hashlib.sha256(json.dumps([drawn, picked], ensure_ascii=False).encode()).hexdigest()
+    assert digest == "9cbdcba937651b0bf0118faacb2954f5d90eb36b67f54130836756c073fb77d8"
