@@ -139,30 +139,54 @@ def _read_ahead(conn: Any, postgres: bool, jobs: Sequence[Job]) -> Iterator[tupl
         reader.join()
 
 
-def selections(url: str, snapshot: str, jobs: Sequence[Job], params: DrawParams) -> Iterator[Selection]:
-    """The jobs' Selections, in job order, computed in a worker process. Closing the iterator
-    early (the writer failed) stops the worker."""
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    worker = subprocess.Popen([sys.executable, "-m", "population.parallel"], cwd=os.getcwd(), env=env,  # noqa: S603 - our own module
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert worker.stdin is not None and worker.stdout is not None
-    try:
-        pickle.dump((url, snapshot, list(jobs), params), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        worker.stdin.close()
-        for i in range(len(jobs)):
-            if i == 0 and not select.select([worker.stdout], [], [], WORKER_START_TIMEOUT_S)[0]:
-                raise WorkerFailed(f"the selection worker sent nothing in {WORKER_START_TIMEOUT_S:.0f} s")
-            try:
-                message = pickle.load(worker.stdout)  # noqa: S301 - from our own child process
-            except EOFError:
-                raise WorkerFailed(f"the selection worker exited (code {worker.poll()}) "
-                                   f"after {i} of {len(jobs)} campaigns") from None
-            if isinstance(message, WorkerFailed):
-                raise message
-            yield message
-    finally:
-        worker.stdout.close()
+class Worker:
+    """The selection worker process, started at once so that its interpreter starts while the
+    caller prepares the jobs; `selections` hands them over. Use it as a context manager: the
+    end stops the worker (at once if it never got jobs)."""
+
+    def __init__(self) -> None:
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen([sys.executable, "-m", "population.parallel"], cwd=os.getcwd(), env=env,  # noqa: S603 - our own module
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def selections(self, url: str, snapshot: str, jobs: Sequence[Job], params: DrawParams) -> Iterator[Selection]:
+        """The jobs' Selections, in job order. Closing the iterator early (the writer failed)
+        stops the worker."""
+        worker = self.process
+        assert worker.stdin is not None and worker.stdout is not None
+        try:
+            pickle.dump((url, snapshot, list(jobs), params), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            worker.stdin.close()
+            for i in range(len(jobs)):
+                if i == 0 and not select.select([worker.stdout], [], [], WORKER_START_TIMEOUT_S)[0]:
+                    raise WorkerFailed(f"the selection worker sent nothing in {WORKER_START_TIMEOUT_S:.0f} s")
+                try:
+                    message = pickle.load(worker.stdout)  # noqa: S301 - from our own child process
+                except EOFError:
+                    raise WorkerFailed(f"the selection worker exited (code {worker.poll()}) "
+                                       f"after {i} of {len(jobs)} campaigns") from None
+                if isinstance(message, WorkerFailed):
+                    raise message
+                yield message
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the worker: without jobs it exits at once; with them it stops at its next send."""
+        worker = self.process
+        for pipe in (worker.stdin, worker.stdout):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except BrokenPipeError:
+                    pass
         try:
             worker.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -170,10 +194,18 @@ def selections(url: str, snapshot: str, jobs: Sequence[Job], params: DrawParams)
             worker.wait()
 
 
+def selections(url: str, snapshot: str, jobs: Sequence[Job], params: DrawParams) -> Iterator[Selection]:
+    """The jobs' Selections, in job order, computed in a new worker process."""
+    return Worker().selections(url, snapshot, jobs, params)
+
+
 def _main() -> None:
     out = os.fdopen(os.dup(1), "wb")  # the Selections' channel; anything printed goes to stderr
     os.dup2(2, 1)
-    url, snapshot, jobs, params = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our parent
+    try:
+        url, snapshot, jobs, params = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our parent
+    except EOFError:
+        return  # stopped before it got jobs (the writer refused a campaign while preparing)
     _work(out, url, snapshot, jobs, params)
     out.close()
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, nullcontext
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -183,16 +183,18 @@ def draw_samples(
     params = _params(margin)
     # Before the SAVEPOINT: PostgreSQL exports no snapshot from a subtransaction.
     snapshot = reader_snapshot(session) if len(campaigns) >= PARALLEL_MIN_CAMPAIGNS else None
-    with session.begin_nested(), bulk_mode(session), session.no_autoflush:
+    url = session.connection().engine.url.render_as_string(hide_password=False)
+    # The worker's interpreter starts while the jobs are prepared here.
+    worker = parallel.Worker() if snapshot is not None and parallel.reachable(url) else None
+    with worker or nullcontext(), session.begin_nested(), bulk_mode(session), session.no_autoflush:
         prepared = [_prepare(session, campaign, seed, replace=False) for campaign in campaigns]
         jobs = [job for job, _ in prepared]
-        url = session.connection().engine.url.render_as_string(hide_password=False)
-        in_process = snapshot is None or not parallel.reachable(url)
-        if in_process:
+        if worker is None:
             conn, postgres = dbapi(session)
             stream: Iterator[Selection] = (select_sample(conn, postgres, job, params) for job in jobs)
         else:
-            stream = parallel.selections(url, snapshot, jobs, params)
+            assert snapshot is not None
+            stream = worker.selections(url, snapshot, jobs, params)
         # With the worker, all assignments go into one COPY (PostgreSQL) that stays open while
         # selections arrive: the server stores rows while this process formats the next ones,
         # and checks their references once (migration 0003). In process, each selection reads
@@ -201,7 +203,7 @@ def draw_samples(
             draws = []
             for campaign, (_, previous), selection in zip(campaigns, prepared, stream, strict=True):
                 draws.append(_record(session, writer, campaign, previous, params, selection, actor))
-                if in_process:
+                if worker is None:
                     writer.flush()
         session.flush()
     return draws

@@ -44,13 +44,13 @@ def _institution(session: Session, k: int, units: int = 3, size: int = 40) -> in
 def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """How many campaigns each call of the worker path got."""
     calls: list[int] = []
-    real = parallel.selections
+    real = parallel.Worker.selections
 
-    def counting(url: str, snapshot: str, jobs: Any, params: DrawParams) -> Iterator[Any]:
+    def counting(self: parallel.Worker, url: str, snapshot: str, jobs: Any, params: DrawParams) -> Iterator[Any]:
         calls.append(len(jobs))
-        return real(url, snapshot, jobs, params)
+        return real(self, url, snapshot, jobs, params)
 
-    monkeypatch.setattr(parallel, "selections", counting)
+    monkeypatch.setattr(parallel.Worker, "selections", counting)
     monkeypatch.setattr(sampling, "PARALLEL_MIN_CAMPAIGNS", 2)
     yield calls
 
@@ -132,6 +132,23 @@ def test_a_refusal_stops_the_worker_and_writes_nothing(db_url: str, spy: list[in
     assert _no_worker_left()
     with session_scope() as s:
         assert s.scalars(select(Assignment)).first() is None and s.scalars(select(SampleDraw)).first() is None
+
+
+def test_a_refusal_while_preparing_stops_the_started_worker_quietly(db_url: str, spy: list[int],
+                                                                   capfd: pytest.CaptureFixture[str]) -> None:
+    """The worker starts before the jobs are prepared; a campaign refused then (drawn already)
+    stops it before it got any job, without a traceback of its own."""
+    with session_scope(write=True) as s:
+        ids = [int(make_campaign(s, _inst(s, _institution(s, k, units=1, size=5))).id) for k in range(3)]  # type: ignore[arg-type]
+        sampling.draw_sample(s, s.get_one(Campaign, ids[1]), seed=1)
+    capfd.readouterr()
+    with pytest.raises(SamplingError, match="already drawn"), session_scope(write=True) as s:
+        sampling.draw_samples(s, [s.get_one(Campaign, c) for c in ids], seed=3)
+    assert spy == []  # no jobs were handed over
+    assert _no_worker_left()
+    assert "Traceback" not in capfd.readouterr().err
+    with session_scope() as s:
+        assert s.scalars(select(SampleDraw).where(SampleDraw.campaign_id != ids[1])).first() is None
 
 
 def test_a_failing_worker_is_reported_with_its_traceback(db_url: str, tmp_path: Any) -> None:
