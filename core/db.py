@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -204,3 +204,24 @@ def analyze_if_stale(session: Session, table: str, share: float = 0.2) -> bool:
         return False
     session.execute(text(f'ANALYZE "{table}"'))
     return True
+
+
+def preassign_ids(session: Session, objects: Iterable[Any]) -> None:
+    """PostgreSQL: give new ORM rows (integer `id` primary key, still None) their ids from their
+    tables' sequences, one query per table. The next flush then inserts them with a plain
+    `executemany` (pipelined by psycopg) instead of one INSERT ... RETURNING over many rows,
+    whose long query text psycopg parses at length: a national draw's 1,280 SampleDraw and
+    audit rows flushed in 0.30-0.35 s, 0.12-0.16 s with their ids given. SQLite: no-op."""
+    if is_sqlite(session):
+        return
+    from sqlalchemy import text
+
+    by_table: dict[str, list[Any]] = {}
+    for obj in objects:
+        if getattr(obj, "id", 0) is None:
+            by_table.setdefault(obj.__table__.name, []).append(obj)
+    for table, rows in by_table.items():
+        ids = session.execute(text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+                              {"t": table, "n": len(rows)}).scalars().all()
+        for obj, new_id in zip(rows, ids, strict=True):
+            obj.id = new_id

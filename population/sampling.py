@@ -36,7 +36,7 @@ from core.assignments import create_assignment
 from core.audit import record as audit
 from core.clock import utcnow
 from core.config import get_settings
-from core.db import reader_snapshot
+from core.db import preassign_ids, reader_snapshot
 from core.models import Assignment, AssignmentKind, Campaign, Person
 from population import parallel
 from population.bulk import BulkWriter, bulk_mode
@@ -205,6 +205,7 @@ def draw_samples(
                 draws.append(_record(session, writer, campaign, previous, params, selection, actor))
                 if worker is None:
                     writer.flush()
+        preassign_ids(session, list(session.new))  # the draws' and audit rows' ids: a faster flush
         session.flush()
     return draws
 
