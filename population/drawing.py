@@ -1,7 +1,7 @@
 """The writing half of a sample draw: assignments with fresh link tokens, in bulk.
 
-Assignments go in as one `executemany` of plain tuples (SQLite) or one COPY of preformatted text
-(PostgreSQL), with tokens derived exactly as `core.tokens.token_for` derives them. Who is
+Assignments go in as one `executemany` of plain tuples (SQLite) or one binary COPY (PostgreSQL),
+with tokens derived exactly as `core.tokens.token_for` derives them. Who is
 sampled is decided read-only in `population.selection`.
 """
 
@@ -61,28 +61,21 @@ def token_pairs(count: int, secret_key: str | None = None) -> Iterator[tuple[str
 def assignment_writer(session: Session) -> BulkWriter:
     """The writer `write_assignments` appends to; use it as `with writer:` and `flush()` before
     running another statement on the session (PostgreSQL keeps one COPY open across calls)."""
-    return BulkWriter(session, Assignment.__table__, ASSIGNMENT_COLUMNS)  # type: ignore[attr-defined]
+    return BulkWriter(session, Assignment.__table__, ASSIGNMENT_COLUMNS, binary=True)  # type: ignore[attr-defined]
 
 
 def write_assignments(writer: BulkWriter, campaign_id: int, picks: list[Pick], created_at: Any) -> None:
     """Append the picks as active assignments (reserves inactive) with fresh tokens: one
-    `executemany` of prepared tuples on SQLite, preformatted text into the writer's open COPY on
+    `executemany` of prepared tuples on SQLite, rows into the writer's open binary COPY on
     PostgreSQL (sent now, stored by the server while the caller goes on)."""
     if not picks:
         return
     reserve = AssignmentKind.reserve.value
     tokens = token_pairs(len(picks))
-    if writer.postgres:
-        # COPY text format: every value here is an int, NULL or a plain ASCII word/hex string
-        # (no tab, newline or backslash), so a row is its fields joined by tabs; the token hash
-        # is bytea in hex input form, its backslash escaped for COPY ("\\x...").
-        now, null = writer.copy_text(created_at), "\\N"
-        lines = [
-            f"{campaign_id}\t{pid}\t{null if unit_id is None else unit_id}\t{group}\t{kind}\t"
-            f"{'f' if kind == reserve else 't'}\t{null if rank is None else rank}\t{null}\t{nonce}\t\\\\x{token_hash.hex()}\t{now}\n"
-            for (pid, unit_id, group, kind, rank), (nonce, token_hash) in zip(picks, tokens, strict=True)
-        ]
-        writer.copy_lines(lines)
+    if writer.postgres:  # binary COPY (`assignment_writer`): Python values as they are
+        for (pid, unit_id, group, kind, rank), (nonce, token_hash) in zip(picks, tokens, strict=True):
+            writer.append((campaign_id, pid, unit_id, group, kind, kind != reserve, rank, None, nonce, token_hash,
+                           created_at))
         return
     now = writer.value("created_at", created_at)
     active, inactive = writer.value("active", True), writer.value("active", False)

@@ -51,6 +51,34 @@ def test_bulk_rows_read_back_like_orm_rows(session: Session) -> None:
     assert person.created_at == now and person.created_at.tzinfo is not None
 
 
+def test_assignment_rows_read_back_like_orm_rows(session: Session) -> None:
+    """The draw's writer (binary COPY on PostgreSQL): NULLs, booleans, bytes and an aware
+    timestamp come back as written, across two appends into one open COPY."""
+    from population.drawing import assignment_writer, write_assignments
+
+    inst = make_institution(session)
+    unit = make_unit(session, inst)
+    campaign = make_campaign(session, inst)
+    people = [Person(institution_id=inst.id, unit_id=unit.id if i else None, group="internal", name=f"P{i}")
+              for i in range(3)]
+    session.add_all(people)
+    session.flush()
+    now = utcnow()
+    with assignment_writer(session) as writer:
+        write_assignments(writer, campaign.id, [(people[0].id, None, "internal", "sampled", None)], now)  # type: ignore[arg-type,list-item]
+        write_assignments(writer, campaign.id, [(people[1].id, unit.id, "external", "reserve", 2),  # type: ignore[arg-type,list-item]
+                                                (people[2].id, unit.id, "vendor", "expert", None)], now)
+    rows = {a.person_id: a for a in session.scalars(select(Assignment).where(Assignment.campaign_id == campaign.id))}
+    first, reserve, expert = (rows[p.id] for p in people)  # type: ignore[index]
+    assert (first.unit_id, first.group, first.kind, first.active, first.reserve_rank, first.counter) == (
+        None, "internal", "sampled", True, None, None)
+    assert (reserve.unit_id, reserve.kind, reserve.active, reserve.reserve_rank) == (unit.id, "reserve", False, 2)
+    assert (expert.group, expert.kind, expert.active) == ("vendor", "expert", True)
+    for a in rows.values():
+        assert a.created_at == now and a.created_at.tzinfo is not None
+        assert isinstance(a.token_hash, bytes) and a.token_hash == hash_token(token_for(a.token_nonce))
+
+
 def test_failure_while_rows_stream_writes_nothing(session: Session, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """An error with the COPY still open (PostgreSQL) or rows pending (SQLite) rolls back all."""
@@ -111,7 +139,7 @@ def test_people_already_assigned_are_left_out_of_the_draw(session: Session) -> N
 
 
 def test_drawn_assignments_read_back_like_orm_rows(session: Session) -> None:
-    """The draw's assignments (executemany on SQLite, preformatted COPY text on PostgreSQL):
+    """The draw's assignments (executemany on SQLite, binary COPY on PostgreSQL):
     right person, unit (also none), group and kind, active, a token that verifies, an aware
     creation time."""
     from core.models import AssignmentKind
