@@ -15,8 +15,8 @@ The worker is a fresh interpreter (`python -m population.parallel`, never a fork
 be a threaded web server holding open connections; and not multiprocessing's spawn, which
 re-runs the caller's main script); it imports `population.selection` only, which imports no ORM.
 Jobs go to its stdin and Selections come back on its stdout, pickled (our own child process).
-Inside the worker a thread reads the next jobs' rows (`selection.read_job`) while the main
-thread decides the current one (`selection.select_from`): the database's work on the frame
+On PostgreSQL a thread of the worker reads the next jobs' rows (`selection.read_job`) while the
+main thread decides the current one (`selection.select_from`): the server's work on the frame
 queries (about half of a selection's time) overlaps the worker's own.
 """
 
@@ -58,8 +58,7 @@ def reachable(url: str) -> bool:
 def _connect(url: str, snapshot: str) -> tuple[Any, bool]:
     if url.startswith("sqlite"):
         path = quote(url.split(":///", 1)[1])
-        # Opened here, then used by the reading thread only (`_read_ahead`).
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("BEGIN")  # one read transaction for every campaign
         return conn, False
@@ -85,7 +84,10 @@ def _work(out: IO[bytes], url: str, snapshot: str, jobs: Sequence[Job], params: 
     try:
         conn, postgres = _connect(url, snapshot)
         try:
-            for job, rows in _read_ahead(conn, postgres, jobs):
+            # PostgreSQL answers in its own process, so reading ahead overlaps the two; SQLite
+            # reads in this one, where a reading thread only takes CPU from the writer.
+            read = _read_ahead(conn, postgres, jobs) if postgres else ((job, read_job(conn, postgres, job)) for job in jobs)
+            for job, rows in read:
                 send(select_from(job, rows, params))
         finally:
             conn.close()
