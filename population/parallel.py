@@ -196,11 +196,6 @@ class Worker:
             worker.wait()
 
 
-def selections(url: str, snapshot: str, jobs: Sequence[Job], params: DrawParams) -> Iterator[Selection]:
-    """The jobs' Selections, in job order, computed in a new worker process."""
-    return Worker().selections(url, snapshot, jobs, params)
-
-
 def _main() -> None:
     out = os.fdopen(os.dup(1), "wb")  # the Selections' channel; anything printed goes to stderr
     os.dup2(2, 1)

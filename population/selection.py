@@ -161,8 +161,9 @@ _LINE = itemgetter(slice(2, 7))  # group, unit code, name, phone, email
 
 @dataclass(frozen=True)
 class JobRows:
-    """What one campaign's draw reads from the database: the frame query's rows (frame order)
-    and the expert candidates' rows, people in the job's `taken` still included."""
+    """What one campaign's draw reads from the database: the frame query's rows (sorted by
+    name, phone, email, id; `load_frames` puts them in frame order) and the expert candidates'
+    rows, people in the job's `taken` still included."""
 
     frame: list[tuple[Any, ...]]
     experts: list[tuple[Any, ...]]

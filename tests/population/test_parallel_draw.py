@@ -158,7 +158,7 @@ def test_a_failing_worker_is_reported_with_its_traceback(db_url: str, tmp_path: 
     else:
         url, snapshot, expected = db_url, "00000003-0000001B-1", "snapshot"
     with pytest.raises(parallel.WorkerFailed, match=expected):
-        list(parallel.selections(url, snapshot, [job], PARAMS))
+        list(parallel.Worker().selections(url, snapshot, [job], PARAMS))
     assert _no_worker_left()
 
 
