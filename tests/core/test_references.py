@@ -106,6 +106,24 @@ def test_a_referenced_row_cannot_be_deleted_or_renumbered(base: str, table: str)
         assert conn.execute(text(f"SELECT count(*) FROM {table} WHERE id = :i"), {"i": row}).scalar() == 0
 
 
+@pytest.mark.parametrize("table", ["person", "unit", "campaign", "institution"])
+def test_a_referenced_table_cannot_be_truncated_from_under_its_references(base: str, table: str) -> None:
+    """PostgreSQL (migration 0004): TRUNCATE, even with CASCADE (which follows only the real
+    foreign keys), is refused while a row still refers to the table; truncating the referencing
+    tables in the same command goes through."""
+    if get_engine(base).dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE; its foreign keys refuse the DELETE (tests above)")
+    with get_engine(base).begin() as conn:
+        _assign(conn, 1, 1, 1, 2)
+    before = {name: _count(base, name) for name in ("assignment", "person", table)}
+    _refused(base, lambda conn: conn.execute(text(f"TRUNCATE {table} CASCADE")))
+    assert {name: _count(base, name) for name in before} == before  # nothing emptied
+    with get_engine(base).begin() as conn:
+        conn.execute(text("TRUNCATE person, assignment CASCADE"))  # together: nothing is left dangling
+        conn.execute(text(f"TRUNCATE {table} CASCADE"))  # nobody refers to it any more: it can go alone
+    assert (_count(base), _count(base, "person"), _count(base, table)) == (0, 0, 0)
+
+
 def test_trigger_checked_references_are_the_migrations() -> None:
     assert TRIGGER_CHECKED == {(table, column) for table, refs in MIGRATION.REFERENCES.items() for column, _ in refs}
 
