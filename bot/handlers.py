@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from bot import intents, replies
 from bot.lookup import CLOSED, NOT_OPEN, OPEN, SUBMITTED, Survey, open_registrations, surveys_of
@@ -150,7 +150,7 @@ def stop(ctx: Context) -> Outcome:
 
 def start(ctx: Context) -> Outcome:
     ctx.state.mode, ctx.state.options = "", []
-    result = ctx.session.exec(delete(OptOut).where(OptOut.address == ctx.phone))  # type: ignore[call-overload]
+    result = ctx.session.exec(delete(OptOut).where(col(OptOut.address) == ctx.phone))
     outcome = "opted_in" if result.rowcount else "already_in"
     return Outcome(intents.START, [Reply(replies.simple("start"))], [Event(intents.START, outcome)])
 

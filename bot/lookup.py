@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
 
 from core.assignments import link_of
 from core.clock import as_utc
@@ -76,13 +78,14 @@ def _state(assignment: Assignment, campaign: Campaign, now: datetime) -> str:
 
 def surveys_of(session: Session, phone: str, now: datetime) -> list[Survey]:
     """Every active assignment of every person with this phone, newest campaign first."""
-    rows = session.exec(
-        select(Assignment, Person, Campaign, Institution, Unit)
-        .join(Person, Person.id == Assignment.person_id)  # type: ignore[arg-type]
-        .join(Campaign, Campaign.id == Assignment.campaign_id)  # type: ignore[arg-type]
-        .join(Institution, Institution.id == Campaign.institution_id)  # type: ignore[arg-type]
-        .outerjoin(Unit, Unit.id == Assignment.unit_id)  # type: ignore[arg-type]
-        .where(Person.phone == phone, Assignment.active == True)  # noqa: E712
+    # SQLModel's select() is typed for at most 4 entities, SQLAlchemy's for up to 10
+    rows: Sequence[tuple[Assignment, Person, Campaign, Institution, Unit | None]] = session.execute(
+        sa_select(Assignment, Person, Campaign, Institution, Unit)
+        .join(Person, col(Person.id) == col(Assignment.person_id))
+        .join(Campaign, col(Campaign.id) == col(Assignment.campaign_id))
+        .join(Institution, col(Institution.id) == col(Campaign.institution_id))
+        .outerjoin(Unit, col(Unit.id) == col(Assignment.unit_id))
+        .where(col(Person.phone) == phone, col(Assignment.active) == True)  # noqa: E712
     ).all()
     surveys = [
         Survey(

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.lookup import surveys_of
 from bot.models import InboundMessage
@@ -80,13 +80,13 @@ def sandbox_list(request: Request, session: Session = Depends(get_session)) -> A
     now = utcnow()
     rows = session.exec(
         select(Person, Institution, Unit)
-        .join(Assignment, Assignment.person_id == Person.id)  # type: ignore[arg-type]
-        .join(Campaign, Campaign.id == Assignment.campaign_id)  # type: ignore[arg-type]
-        .join(Institution, Institution.id == Person.institution_id)  # type: ignore[arg-type]
-        .outerjoin(Unit, Unit.id == Person.unit_id)  # type: ignore[arg-type]
-        .where(Campaign.status == "open", Person.phone.is_not(None),  # type: ignore[union-attr]
-               Assignment.active == True, Campaign.closes_at > now)  # type: ignore[arg-type,operator]  # noqa: E712
-        .order_by(Institution.name, Person.name, Person.id)
+        .join(Assignment, col(Assignment.person_id) == col(Person.id))
+        .join(Campaign, col(Campaign.id) == col(Assignment.campaign_id))
+        .join(Institution, col(Institution.id) == col(Person.institution_id))
+        .outerjoin(Unit, col(Unit.id) == col(Person.unit_id))
+        .where(col(Campaign.status) == "open", col(Person.phone).is_not(None),
+               col(Assignment.active) == True, col(Campaign.closes_at) > now)  # noqa: E712
+        .order_by(col(Institution.name), col(Person.name), col(Person.id))
         .limit(LIST_LIMIT)
     ).all()
     seen: set[int] = set()

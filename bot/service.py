@@ -103,7 +103,7 @@ def _over_limit(session: Session, phone: str, now: datetime, known: BatchContext
 
 def _attribute(session: Session, phone: str, event: handlers.Event, now: datetime) -> list[IntentEvent]:
     """An event about the number in general counts once for each institution it belongs to."""
-    base = dict(at=now, intent=event.intent, outcome=event.outcome, topic=event.topic, phone=phone)
+    base: dict[str, Any] = dict(at=now, intent=event.intent, outcome=event.outcome, topic=event.topic, phone=phone)
     if event.institution_id is not None:
         return [IntentEvent(**base, institution_id=event.institution_id,
                             campaign_id=event.campaign_id, assignment_id=event.assignment_id)]
@@ -275,8 +275,8 @@ def _pending_query(session: Session) -> Any:
         .where(InboundMessage.status == "received", ~exists().where(
             # one number's messages in order: never overtake an older one that another run is
             # still handling (so a batch holds at most one message per number)
-            older.from_number == InboundMessage.from_number,
-            older.status == "received", older.id < InboundMessage.id))
+            col(older.from_number) == col(InboundMessage.from_number),
+            col(older.status) == "received", col(older.id) < col(InboundMessage.id)))
         .order_by(col(InboundMessage.id)).limit(BATCH)
     )
     if not is_sqlite(session):

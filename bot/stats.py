@@ -33,8 +33,8 @@ def activity(session: Session, institution_id: int, campaign_id: int | None = No
     """Re-requests ("Isi Survei"), those that turned into responses, FAQ topics, opt-outs."""
     where = _events(institution_id, campaign_id)
     counts = session.exec(
-        select(IntentEvent.intent, IntentEvent.outcome, IntentEvent.topic, func.count())
-        .where(*where).group_by(IntentEvent.intent, IntentEvent.outcome, IntentEvent.topic)
+        select(col(IntentEvent.intent), col(IntentEvent.outcome), col(IntentEvent.topic), func.count())
+        .where(*where).group_by(col(IntentEvent.intent), col(IntentEvent.outcome), col(IntentEvent.topic))
     ).all()
     by_intent: dict[str, int] = {name: 0 for name in intents.INTENTS}
     outcomes: dict[str, int] = {}
@@ -132,7 +132,7 @@ def conversation_log(
     rows = session.exec(
         select(ConversationEntry)
         .where(or_(
-            ConversationEntry.institution_id == institution_id,
+            col(ConversationEntry.institution_id) == institution_id,
             and_(col(ConversationEntry.institution_id).is_(None),
                  col(ConversationEntry.phone).in_(phones)),
         ))

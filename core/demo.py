@@ -70,7 +70,7 @@ def _demo_user(session: Session, inst: Institution, data_dir: Path) -> None:
 
 
 def _first_poster(inst_code: str) -> str:
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from core.db import session_scope
     from core.models import Institution, Unit
@@ -78,7 +78,7 @@ def _first_poster(inst_code: str) -> str:
     with session_scope() as session:
         unit = session.exec(
             select(Unit).join(Institution).where(Institution.code == inst_code, Unit.serves_public)
-            .order_by(Unit.id)
+            .order_by(col(Unit.id))
         ).first()
         return f"/qr/{inst_code}/{unit.code}/poster.pdf" if unit else f"/qr/{inst_code}"
 

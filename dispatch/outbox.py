@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.masking import mask_text
@@ -233,7 +233,7 @@ def mark_failed(
 
 
 def add_unreachable(session: Session, address: str, channel: str, code: str | None) -> None:
-    if session.execute(select(Unreachable.id).where(Unreachable.address == address)).first():  # type: ignore[arg-type]
+    if session.execute(select(col(Unreachable.id)).where(col(Unreachable.address) == address)).first():
         return
     from sqlalchemy.dialects import postgresql, sqlite
 

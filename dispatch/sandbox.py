@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from dispatch import content
 from dispatch.models import Outbox, Status
@@ -42,8 +42,8 @@ def conversation(session: Session, address: str) -> list[SandboxMessage]:
     from dispatch.service import normalize_address
 
     rows = session.execute(
-        select(Outbox).where(Outbox.to_address == normalize_address(address), Outbox.channel == "whatsapp",  # type: ignore[arg-type]
-                             Outbox.backend == "sandbox", Outbox.status.in_(SHOWN))  # type: ignore[attr-defined]
-        .order_by(Outbox.sent_at, Outbox.id)  # type: ignore[arg-type]
+        select(Outbox).where(col(Outbox.to_address) == normalize_address(address), col(Outbox.channel) == "whatsapp",
+                             col(Outbox.backend) == "sandbox", col(Outbox.status).in_(SHOWN))
+        .order_by(col(Outbox.sent_at), col(Outbox.id))
     ).scalars().all()
     return [render_row(r) for r in rows]

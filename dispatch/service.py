@@ -11,7 +11,7 @@ from typing import Any, Protocol, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.audit import record
 from core.clock import utcnow
@@ -33,7 +33,7 @@ def normalize_address(address: str) -> str:
 
 def is_opted_out(session: Session, address: str) -> bool:
     addr = normalize_address(address)
-    return session.execute(select(OptOut.id).where(OptOut.address == addr)).first() is not None  # type: ignore[arg-type]
+    return session.execute(select(col(OptOut.id)).where(col(OptOut.address) == addr)).first() is not None
 
 
 def _blocked(session: Session, addresses: list[str]) -> set[str]:
@@ -41,8 +41,8 @@ def _blocked(session: Session, addresses: list[str]) -> set[str]:
     addrs = [a for a in addresses if a]
     if not addrs:
         return set()
-    out = set(session.execute(select(OptOut.address).where(OptOut.address.in_(addrs))).scalars())  # type: ignore[attr-defined]
-    out |= set(session.execute(select(Unreachable.address).where(Unreachable.address.in_(addrs))).scalars())  # type: ignore[attr-defined]
+    out = set(session.execute(select(col(OptOut.address)).where(col(OptOut.address).in_(addrs))).scalars())
+    out |= set(session.execute(select(col(Unreachable.address)).where(col(Unreachable.address).in_(addrs))).scalars())
     return out
 
 
@@ -106,18 +106,18 @@ def _iter_targets(
     while True:
         q = (
             select(Assignment, Person, Unit)
-            .join(Person, Person.id == Assignment.person_id)  # type: ignore[arg-type]
-            .outerjoin(Unit, Unit.id == Assignment.unit_id)  # type: ignore[arg-type]
-            .where(Assignment.campaign_id == campaign.id, Assignment.active.is_(True),  # type: ignore[attr-defined]
-                   Assignment.responded_at.is_(None), Assignment.person_id > last_person,  # type: ignore[union-attr,operator]
-                   Person.id > last_person)  # lets PostgreSQL start the person scan there too
-            .order_by(Assignment.campaign_id, Assignment.person_id)  # type: ignore[arg-type]
+            .join(Person, col(Person.id) == col(Assignment.person_id))
+            .outerjoin(Unit, col(Unit.id) == col(Assignment.unit_id))
+            .where(col(Assignment.campaign_id) == campaign.id, col(Assignment.active).is_(True),
+                   col(Assignment.responded_at).is_(None), col(Assignment.person_id) > last_person,
+                   col(Person.id) > last_person)  # lets PostgreSQL start the person scan there too
+            .order_by(col(Assignment.campaign_id), col(Assignment.person_id))
             .limit(CHUNK)
         )
         if unit_id is not None:
-            q = q.where(Assignment.unit_id == unit_id)
+            q = q.where(col(Assignment.unit_id) == unit_id)
         if assignment_ids is not None:
-            q = q.where(Assignment.id.in_(assignment_ids))  # type: ignore[union-attr]
+            q = q.where(col(Assignment.id).in_(assignment_ids))
         chunk = [(a, p, u) for a, p, u in session.execute(q).all()]
         if not chunk:
             return
@@ -207,7 +207,7 @@ def invite_after_wave(session: Session, campaign_id: int, assignment_ids: list[i
     from dispatch.models import Wave
     from dispatch.waves import invitation_wave_key
 
-    started = session.execute(select(Wave.key).where(Wave.key == invitation_wave_key(campaign_id))).first()  # type: ignore[arg-type]
+    started = session.execute(select(col(Wave.key)).where(col(Wave.key) == invitation_wave_key(campaign_id))).first()
     if not started or not assignment_ids:
         return 0
     return enqueue_invitations(session, campaign_id, now=now, actor=actor, assignment_ids=assignment_ids)

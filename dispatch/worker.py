@@ -27,6 +27,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 from sqlalchemy import or_, select
+from sqlmodel import col
 
 from core.aio import run_sync
 from core.clock import local, parse_hhmm, utcnow
@@ -116,7 +117,7 @@ class Worker:
     def _known_zones(self) -> list[str]:
         if time.monotonic() - self._zones[0] > 60:
             with session_scope() as s:
-                zones = set(s.execute(select(Institution.timezone).distinct()).scalars())  # type: ignore[call-overload]
+                zones = set(s.execute(select(col(Institution.timezone)).distinct()).scalars())
             zones |= {"Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura", "UTC"}
             self._zones = (time.monotonic(), sorted(zones))
         return self._zones[1]
@@ -141,8 +142,8 @@ class Worker:
             addrs = list({i.to_address for i in items if i.purpose != "reply"})
             opted, unreachable = set(), set()
             if addrs:
-                opted = set(session.execute(select(OptOut.address).where(outbox.in_values(session, OptOut.address, addrs))).scalars())
-                unreachable = set(session.execute(select(Unreachable.address).where(outbox.in_values(session, Unreachable.address, addrs))).scalars())
+                opted = set(session.execute(select(col(OptOut.address)).where(outbox.in_values(session, OptOut.address, addrs))).scalars())
+                unreachable = set(session.execute(select(col(Unreachable.address)).where(outbox.in_values(session, Unreachable.address, addrs))).scalars())
             keep: list[outbox.Claimed] = []
             for it in items:
                 if it.purpose != "reply" and (it.to_address in opted or it.to_address in unreachable):

@@ -114,9 +114,9 @@ def load_campaign(session: Session, campaign_id: int) -> CampaignData:
         for g, rs in sorted(by_group.items())
     }
     sizes = session.exec(
-        select(Assignment.unit_id, func.count()).where(
-            Assignment.campaign_id == campaign_id, col(Assignment.active).is_(True)
-        ).group_by(Assignment.unit_id)
+        select(col(Assignment.unit_id), func.count()).where(
+            col(Assignment.campaign_id) == campaign_id, col(Assignment.active).is_(True)
+        ).group_by(col(Assignment.unit_id))
     ).all()
     parts = session.exec(
         select(Assignment.id, Assignment.unit_id, Assignment.counter, Assignment.created_at).where(
@@ -134,7 +134,8 @@ def load_campaign(session: Session, campaign_id: int) -> CampaignData:
         unit_sizes={int(u): int(n) for u, n in sizes if u is not None},
         counter_ids=np.array([p[0] for p in parts], dtype=np.int64),
         counter_keys=codes([f"{p[1]}|{p[2] or ''}" for p in parts]),
-        counter_times=np.array([as_utc(p[3]).timestamp() for p in parts], dtype=np.float64),
+        # the query keeps only rows with a created_at; the row type cannot say so
+        counter_times=np.array([as_utc(p[3]).timestamp() for p in parts], dtype=np.float64),  # type: ignore[arg-type]
         response_of_assignment={int(a): int(r) for a, r in links},
         sources={int(r.id): r.source for r in rows if r.id is not None},
         review_status={int(r.id): r.review_status for r in rows if r.id is not None},
@@ -148,14 +149,14 @@ def _reminders(session: Session, campaign_id: int) -> list[tuple[int, float]]:
     except ImportError:  # pragma: no cover - dispatch is part of the project
         return []
     rows = session.exec(
-        select(Outbox.unit_id, Outbox.wave, func.min(func.coalesce(Outbox.sent_at, Outbox.created_at)))
-        .where(Outbox.campaign_id == campaign_id, Outbox.purpose == "reminder",
+        select(col(Outbox.unit_id), col(Outbox.wave), func.min(func.coalesce(Outbox.sent_at, Outbox.created_at)))
+        .where(col(Outbox.campaign_id) == campaign_id, col(Outbox.purpose) == "reminder",
                col(Outbox.unit_id).is_not(None))
-        .group_by(Outbox.unit_id, Outbox.wave)
+        .group_by(col(Outbox.unit_id), col(Outbox.wave))
     ).all()
     out = []
     for unit, _wave, at in rows:
-        if at is not None:
+        if at is not None and unit is not None:  # the query already leaves out rows without a unit
             at = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
             out.append((int(unit), as_utc(at).timestamp()))
     return out

@@ -296,7 +296,7 @@ def window_groups(keys: np.ndarray, times: np.ndarray, window: float, min_count:
 
 def _group_flags(ids: np.ndarray, times: np.ndarray, groups: list[np.ndarray], signal: str,
                  **extra: Any) -> list[Flag]:
-    flags = []
+    flags: list[Flag] = []
     for g in groups:
         evidence = {"count": len(g), "from": iso(times[g].min()), "to": iso(times[g].max()),
                     "members": [int(x) for x in ids[g][:20]], **extra}
@@ -366,7 +366,7 @@ def reminder_surge(b: ResponseBatch, reminders: Sequence[tuple[int, float]], th:
         events.append((unit, at, hit, max(size, 1)))
     ratios = np.array([len(hit) / size for _, _, hit, size in events])
     ratio = float(np.median(ratios)) if len(events) >= 3 else th.surge_default_ratio
-    flags = []
+    flags: list[Flag] = []
     for unit, at, hit, size in events:
         expected = ratio * size
         if len(hit) >= th.surge_min_count and len(hit) >= th.surge_factor * max(expected, 1.0):

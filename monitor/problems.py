@@ -119,7 +119,7 @@ def by_unit(session: Session, campaign: Campaign, found: list[Failure]) -> tuple
     matrix: dict[int | None, Counter[str]] = {}
     for f in found:
         matrix.setdefault(f.unit_id, Counter())[f.reason] += 1
-    rows = []
+    rows: list[list[Any]] = []
     for unit_id, counts in matrix.items():
         unit = units.get(unit_id)
         rows.append([unit.name if unit else "(tanpa unit)", *[counts.get(k, 0) for k in reasons],
@@ -137,14 +137,16 @@ def contact_list(session: Session, campaign: Campaign, found: list[Failure]) -> 
         return []
     ids = sorted({f.assignment_id for f in found})
     people: dict[int, tuple[Person, Unit | None]] = {}
+    unit: Unit | None  # outer join: None for an assignment without a unit
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         for assignment_id, person, unit in session.exec(
-            select(Assignment.id, Person, Unit)
-            .join(Person, Person.id == Assignment.person_id)  # type: ignore[arg-type]
-            .join(Unit, Unit.id == Assignment.unit_id, isouter=True)  # type: ignore[arg-type]
-            .where(Assignment.campaign_id == campaign.id, Assignment.id.in_(chunk))  # type: ignore[union-attr]
+            select(col(Assignment.id), Person, Unit)
+            .join(Person, col(Person.id) == col(Assignment.person_id))
+            .join(Unit, col(Unit.id) == col(Assignment.unit_id), isouter=True)
+            .where(col(Assignment.campaign_id) == campaign.id, col(Assignment.id).in_(chunk))
         ):
+            assert assignment_id is not None  # a primary key
             people[assignment_id] = (person, unit)
     rows = []
     for f in found:

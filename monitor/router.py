@@ -107,8 +107,8 @@ async def login(
             fresh = auth.new_session(user)
     except auth.AuthError as exc:
         assert data is not None
-        response = _render(request, "login.html", None, next=_safe_next(next), csrf=data.csrf,
-                           error=str(exc))
+        response: Response = _render(request, "login.html", None, next=_safe_next(next), csrf=data.csrf,
+                                     error=str(exc))
         response.status_code = 401
         return response
     response = RedirectResponse(_safe_next(next), status_code=303)

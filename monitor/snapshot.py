@@ -13,6 +13,7 @@ import threading
 from datetime import datetime
 
 from sqlalchemy import case, delete, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from core.clock import as_utc, utcnow
@@ -31,11 +32,12 @@ def compute(session: Session) -> list[CampaignSnapshot]:
     now = utcnow()
     snaps: dict[int, CampaignSnapshot] = {}
     for campaign_id, institution_id in session.exec(select(Campaign.id, Campaign.institution_id)):
-        snaps[campaign_id] = CampaignSnapshot(  # type: ignore[index]
+        assert campaign_id is not None  # a primary key
+        snaps[campaign_id] = CampaignSnapshot(
             campaign_id=campaign_id, institution_id=institution_id, refreshed_at=now)
     for campaign_id, n, responded in session.exec(
-        select(Assignment.campaign_id, func.count(), func.count(Assignment.responded_at))
-        .where(col(Assignment.active).is_(True)).group_by(Assignment.campaign_id)
+        select(col(Assignment.campaign_id), func.count(), func.count(col(Assignment.responded_at)))
+        .where(col(Assignment.active).is_(True)).group_by(col(Assignment.campaign_id))
     ):
         if campaign_id in snaps:
             snaps[campaign_id].sampled, snaps[campaign_id].responded = n, responded
@@ -57,8 +59,9 @@ def compute(session: Session) -> list[CampaignSnapshot]:
             .subquery()
         )
         lvl = per_assignment.c.lvl
-        for cid, queued, sent, delivered, read, failed in session.exec(
-            select(
+        # SQLModel's select() is typed for at most 4 entities, SQLAlchemy's for up to 10
+        for cid, queued, sent, delivered, read, failed in session.execute(
+            sa_select(
                 per_assignment.c.cid, func.count(),
                 func.count(case((lvl >= 2, 1))), func.count(case((lvl >= 3, 1))),
                 func.count(case((lvl >= 4, 1))), func.count(case((lvl == 1, 1))),

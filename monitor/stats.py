@@ -106,9 +106,9 @@ def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
         return rows[key]
 
     people = session.exec(
-        select(Person.unit_id, Person.group, Person.status, func.count())
-        .where(Person.institution_id == campaign.institution_id)
-        .group_by(Person.unit_id, Person.group, Person.status)
+        select(col(Person.unit_id), col(Person.group), col(Person.status), func.count())
+        .where(col(Person.institution_id) == campaign.institution_id)
+        .group_by(col(Person.unit_id), col(Person.group), col(Person.status))
     )
     for unit_id, group, status, n in people:
         r = row(unit_id, group)
@@ -116,9 +116,9 @@ def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
         if status != PersonStatus.unusable:
             r.clean += n
     sampled = session.exec(
-        select(Assignment.unit_id, Assignment.group, func.count(), func.count(Assignment.responded_at))
-        .where(Assignment.campaign_id == campaign.id, col(Assignment.active).is_(True))
-        .group_by(Assignment.unit_id, Assignment.group)
+        select(col(Assignment.unit_id), col(Assignment.group), func.count(), func.count(col(Assignment.responded_at)))
+        .where(col(Assignment.campaign_id) == campaign.id, col(Assignment.active).is_(True))
+        .group_by(col(Assignment.unit_id), col(Assignment.group))
     )
     for unit_id, group, n, responded in sampled:
         r = row(unit_id, group)
@@ -127,11 +127,11 @@ def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
     outbox = outbox_model()
     if outbox is not None:
         reached = session.exec(
-            select(Assignment.unit_id, Assignment.group, func.count(distinct(outbox.assignment_id)))
-            .join(Assignment, Assignment.id == outbox.assignment_id)  # type: ignore[arg-type]
+            select(col(Assignment.unit_id), col(Assignment.group), func.count(distinct(outbox.assignment_id)))
+            .join(Assignment, col(Assignment.id) == outbox.assignment_id)
             .where(outbox.campaign_id == campaign.id, outbox.status.in_(DELIVERED),
                    col(Assignment.active).is_(True))
-            .group_by(Assignment.unit_id, Assignment.group)
+            .group_by(col(Assignment.unit_id), col(Assignment.group))
         )
         for unit_id, group, n in reached:
             row(unit_id, group).reached += n
@@ -151,8 +151,8 @@ def funnel(session: Session, campaign: Campaign) -> tuple[list[FunnelRow], bool]
     status per respondent and channel, and per respondent over all channels.
     """
     sampled, responded = session.exec(
-        select(func.count(), func.count(Assignment.responded_at))
-        .where(Assignment.campaign_id == campaign.id, col(Assignment.active).is_(True))
+        select(func.count(), func.count(col(Assignment.responded_at)))
+        .where(col(Assignment.campaign_id) == campaign.id, col(Assignment.active).is_(True))
     ).one()
     total = FunnelRow("all", sampled=sampled, responded=responded)
     outbox = outbox_model()
@@ -188,9 +188,9 @@ def group_rows(session: Session, campaign: Campaign) -> list[GroupRow]:
     targets = campaign.config.get("targets", {}) if isinstance(campaign.config, dict) else {}
     rows = {g: GroupRow(g) for g in GROUPS}
     for group, n, responded in session.exec(
-        select(Assignment.group, func.count(), func.count(Assignment.responded_at))
-        .where(Assignment.campaign_id == campaign.id, col(Assignment.active).is_(True))
-        .group_by(Assignment.group)
+        select(col(Assignment.group), func.count(), func.count(col(Assignment.responded_at)))
+        .where(col(Assignment.campaign_id) == campaign.id, col(Assignment.active).is_(True))
+        .group_by(col(Assignment.group))
     ):
         r = rows.setdefault(survey_group(group), GroupRow(survey_group(group)))
         r.sample += n
@@ -224,7 +224,7 @@ def daily(session: Session, campaign: Campaign, tz: str) -> list[tuple[date, int
     assert campaign.opens_at and campaign.closes_at
     start = min([local(campaign.opens_at, tz).date(), *sends, *answers])
     end = max([min(local(utcnow(), tz).date(), local(campaign.closes_at, tz).date()), *sends, *answers])
-    days = []
+    days: list[tuple[date, int, int]] = []
     day = start
     while day <= end and len(days) < 400:
         days.append((day, sends.get(day, 0), answers.get(day, 0)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import Any
 
 from sqlalchemy import JSON, Table
@@ -131,7 +131,7 @@ class BulkWriter:
         dbapi = self.session.connection().connection.dbapi_connection
         assert dbapi is not None
         if self.binary and self._types is None:  # binary rows name no types: the columns' own, once
-            with dbapi.cursor() as cursor:
+            with closing(dbapi.cursor()) as cursor:  # the DB-API protocol has no __enter__
                 found = dict(cursor.execute("SELECT attname, atttypid FROM pg_attribute "
                                             "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
                                             (f'"{self.table.name}"',)).fetchall())

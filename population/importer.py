@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, MetaData, String, Table, func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.audit import record as audit
 from core.clock import utcnow
@@ -111,7 +111,7 @@ class _Intake:
         self.session, self.institution, self.reference_date = session, institution, reference_date
         self.batch_id = batch_id
         self.units: dict[str, Unit] = {
-            u.code: u for u in session.scalars(select(Unit).where(Unit.institution_id == institution.id))
+            u.code: u for u in session.scalars(select(Unit).where(col(Unit.institution_id) == institution.id))
         }
         self.unit_ids: dict[str, int | None] = {}  # unit name as written -> id
         self.unit_keys: dict[str, str] = {}  # unit name as written -> its word key
@@ -134,8 +134,8 @@ class _Intake:
         self.now = utcnow()
         self.created_at = self.writer.value("created_at", self.now)
         for phone, email in session.execute(
-            select(Person.phone, Person.email).where(
-                Person.institution_id == institution.id, Person.group == "internal"
+            select(col(Person.phone), col(Person.email)).where(
+                col(Person.institution_id) == institution.id, col(Person.group) == "internal"
             )
         ):
             for contact in (phone, email):
@@ -313,7 +313,7 @@ def _narrow_busy_units(intake: _Intake) -> None:
     by_id = {u.id: u for u in intake.units.values()}
     for unit_id, (count, first_month) in intake.volume.items():
         unit = by_id[unit_id]
-        average = unit.avg_monthly_users
+        average: float | None = unit.avg_monthly_users
         if average is None:
             average = count / max(1, ref_month - first_month + 1)
         if average > VERY_BUSY_MONTHLY:
@@ -326,9 +326,9 @@ def _narrow_busy_units(intake: _Intake) -> None:
         start = date(start_month // 12, start_month % 12 + 1, 1)
         intake.session.execute(
             update(Person)
-            .where(Person.import_batch_id == intake.batch_id, Person.unit_id == unit_id,
-                   Person.group == "external", Person.status == "eligible",
-                   Person.service_date < start)
+            .where(col(Person.import_batch_id) == intake.batch_id, col(Person.unit_id) == unit_id,
+                   col(Person.group) == "external", col(Person.status) == "eligible",
+                   col(Person.service_date) < start)
             .values(status="excluded", reason="outside_service_window")
         )
 
@@ -385,9 +385,9 @@ def _count(session: Session, batch_id: int, intake: _Intake) -> dict[str, FormCo
     forms = {form: FormCounts(rows=intake.rows[form], duplicates=intake.duplicates[form])
              for form in FORMS}
     query = (
-        select(Person.group, Person.status, Person.reason, Person.non_asn, func.count())
-        .where(Person.import_batch_id == batch_id)
-        .group_by(Person.group, Person.status, Person.reason, Person.non_asn)
+        select(col(Person.group), col(Person.status), col(Person.reason), col(Person.non_asn), func.count())
+        .where(col(Person.import_batch_id) == batch_id)
+        .group_by(col(Person.group), col(Person.status), col(Person.reason), col(Person.non_asn))
     )
     for group, status, reason, non_asn, n in session.execute(query):
         counts = forms[group]

@@ -43,7 +43,7 @@ def has_phrase(key: str, phrases: tuple[str, ...]) -> bool:
 # --- phones ---------------------------------------------------------------------------------
 
 _ID_META = phonenumbers.PhoneMetadata.metadata_for_region("ID")
-assert _ID_META is not None and _ID_META.mobile.national_number_pattern
+assert _ID_META is not None and _ID_META.mobile is not None and _ID_META.mobile.national_number_pattern
 # phonenumbers' own pattern for Indonesian mobile numbers (e.g. 8[1-35-9]\d{7,10}).
 _ID_MOBILE = re.compile(_ID_META.mobile.national_number_pattern)
 _NOT_DIGIT = re.compile(r"\D+")

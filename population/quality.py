@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.datafiles import read_yaml
@@ -88,14 +88,14 @@ def quality_report(session: Session, institution_id: int) -> QualityReport:
     institution = session.get(Institution, institution_id)
     if institution is None:
         raise ValueError(f"institution {institution_id} does not exist")
-    units = {u.id: u for u in session.scalars(select(Unit).where(Unit.institution_id == institution_id))}
+    units = {u.id: u for u in session.scalars(select(Unit).where(col(Unit.institution_id) == institution_id))}
     by_unit: dict[int | None, UnitQuality] = {}
     group_rows: dict[tuple[int | None, str], list[int]] = defaultdict(lambda: [0, 0])
     totals: dict[str, dict[str, Any]] = {}
     query = (
-        select(Person.unit_id, Person.group, Person.status, Person.reason, func.count())
-        .where(Person.institution_id == institution_id)
-        .group_by(Person.unit_id, Person.group, Person.status, Person.reason)
+        select(col(Person.unit_id), col(Person.group), col(Person.status), col(Person.reason), func.count())
+        .where(col(Person.institution_id) == institution_id)
+        .group_by(col(Person.unit_id), col(Person.group), col(Person.status), col(Person.reason))
     )
     for unit_id, group, status, reason, n in session.execute(query):
         unit = units.get(unit_id)
@@ -125,9 +125,9 @@ def quality_report(session: Session, institution_id: int) -> QualityReport:
         total["clean_pct"] = _pct(total["clean"], total["rows"])
     problems: dict[str, list[ProblemRow]] = defaultdict(list)
     rows = session.execute(
-        select(Person.unit_id, Person.group, Person.name, Person.reason, Person.source_file,
-               Person.source_sheet, Person.source_row)
-        .where(Person.institution_id == institution_id, Person.status == "unusable")
+        select(col(Person.unit_id), col(Person.group), col(Person.name), col(Person.reason), col(Person.source_file),
+               col(Person.source_sheet), col(Person.source_row))
+        .where(col(Person.institution_id) == institution_id, col(Person.status) == "unusable")
     )
     for unit_id, group, name, reason, sfile, ssheet, srow in rows:
         problems[by_unit[unit_id].unit_code].append(ProblemRow(group, name, reason, sfile, ssheet, srow))

@@ -30,7 +30,7 @@ from contextlib import closing, nullcontext
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.assignments import create_assignment
 from core.audit import record as audit
@@ -75,15 +75,15 @@ def _current(session: Session, campaign: Campaign) -> SampleDraw | None:
                       (campaign.id, True)):
         return None  # the usual case, without an ORM query
     return session.scalars(
-        select(SampleDraw).where(SampleDraw.campaign_id == campaign.id, SampleDraw.current.is_(True))  # type: ignore[attr-defined]
+        select(SampleDraw).where(col(SampleDraw.campaign_id) == campaign.id, col(SampleDraw.current).is_(True))
     ).first()
 
 
 def _withdraw(session: Session, campaign: Campaign, previous: SampleDraw) -> None:
     """Remove the previous draw's assignments, refusing when any was answered or is in use."""
     kinds = (AssignmentKind.sampled, AssignmentKind.reserve, AssignmentKind.expert)
-    drawn = (Assignment.campaign_id == campaign.id) & Assignment.kind.in_(kinds)  # type: ignore[attr-defined]
-    answered = session.scalars(select(Assignment.id).where(drawn, Assignment.responded_at.is_not(None))).first()  # type: ignore[union-attr]
+    drawn = (col(Assignment.campaign_id) == campaign.id) & col(Assignment.kind).in_(kinds)
+    answered = session.scalars(select(col(Assignment.id)).where(drawn, col(Assignment.responded_at).is_not(None))).first()
     if answered is not None:
         raise SamplingError("Sampel tidak bisa diganti: sudah ada responden yang mengisi survei. / "
                             "Cannot replace the sample: some respondents have already answered.")
@@ -213,13 +213,13 @@ def draw_samples(
 def undrawn_campaigns(session: Session) -> list[Campaign]:
     """Campaigns a national draw takes (`spibot sample --all`): draft or open, no current
     sample, and an institution with eligible people, by id."""
-    has_draw = select(SampleDraw.campaign_id).where(SampleDraw.current.is_(True))  # type: ignore[attr-defined]
-    has_people = select(Person.institution_id).where(Person.status == "eligible")
+    has_draw = select(col(SampleDraw.campaign_id)).where(col(SampleDraw.current).is_(True))
+    has_people = select(col(Person.institution_id)).where(col(Person.status) == "eligible")
     return list(session.scalars(
-        select(Campaign).where(Campaign.status.in_(("draft", "open")),  # type: ignore[attr-defined]
-                               Campaign.id.not_in(has_draw),  # type: ignore[union-attr]
-                               Campaign.institution_id.in_(has_people))  # type: ignore[attr-defined]
-        .order_by(Campaign.id)))
+        select(Campaign).where(col(Campaign.status).in_(("draft", "open")),
+                               col(Campaign.id).not_in(has_draw),
+                               col(Campaign.institution_id).in_(has_people))
+        .order_by(col(Campaign.id))))
 
 
 def replace_with_reserve(session: Session, campaign: Campaign, unit_code: str, group: str,
@@ -253,8 +253,8 @@ def call_reserve(session: Session, campaign: Campaign, unit_code: str, group: st
         raise SamplingError(f"Unit {unit_code} tidak ada di sampel {group} kampanye {campaign.id}. / "
                             f"Unit {unit_code} is not in the {group} sample of campaign {campaign.id}.")
     reserve_ids: list[int] = allocation.get("reserve_ids", [])
-    assigned = set(session.scalars(select(Assignment.person_id).where(
-        Assignment.campaign_id == campaign.id, Assignment.person_id.in_(reserve_ids))))  # type: ignore[attr-defined]
+    assigned = set(session.scalars(select(col(Assignment.person_id)).where(
+        col(Assignment.campaign_id) == campaign.id, col(Assignment.person_id).in_(reserve_ids))))
     for rank, person_id in enumerate(reserve_ids, start=1):
         if person_id in assigned:
             continue
