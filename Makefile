@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/spibot demo --serve
 
-## Run the test suite (SQLite and PostgreSQL; headless Chromium).
-test: $(STAMP) system-deps
+## Run the checks and the test suite (lint and types first; tests on SQLite and PostgreSQL, headless Chromium).
+test: lint system-deps
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## Debian packages the tests use: Chromium (browser tests) and zbar (QR decoding).

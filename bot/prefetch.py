@@ -40,7 +40,7 @@ class BatchContext:
         if not first:
             return cls()
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        session.exec(insert(ConversationState).values(  # type: ignore[call-overload]
+        session.exec(insert(ConversationState).values(
             [{"phone": p, "mode": "", "options": [], "updated_at": at} for p, at in first.items()]
         ).on_conflict_do_nothing(index_elements=["phone"]))
         states = session.exec(select(ConversationState)

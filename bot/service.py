@@ -84,7 +84,7 @@ def _state_of(session: Session, phone: str, now: datetime) -> ConversationState:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(ConversationState).values(phone=phone, mode="", options=[], updated_at=now)
-    session.exec(stmt.on_conflict_do_nothing(index_elements=["phone"]))  # type: ignore[call-overload]
+    session.exec(stmt.on_conflict_do_nothing(index_elements=["phone"]))
     state = session.exec(select(ConversationState).where(ConversationState.phone == phone)).one()
     return state
 

@@ -155,9 +155,9 @@ def _bulk_rows(
         if (channel, template) not in validated:  # a missing variable fails here, before any insert
             content.validate(channel, template, variables)
             validated.add((channel, template))
-        wave = wave_of[assignment.id]  # type: ignore[index]
+        wave = wave_of[assignment.id]
         rows.append(_row(
-            key=message_key(purpose, wave, assignment.id, channel),  # type: ignore[arg-type]
+            key=message_key(purpose, wave, assignment.id, channel),
             channel=channel, purpose=purpose, wave=wave, to=address,
             sender=sender_for(channel, assignment.group, campaign), tz=institution.timezone,
             lane=lane, payload={"template": template, "vars": variables, "nonce": assignment.token_nonce,
@@ -369,7 +369,7 @@ def enqueue_reply(
         unit_id=None, institution_id=None, now=now)
     if not _insert_rows(session, [row]):
         return None
-    return session.execute(select(Outbox).where(Outbox.key == row["key"])).scalar_one()  # type: ignore[arg-type]
+    return session.execute(select(Outbox).where(Outbox.key == row["key"])).scalar_one()
 
 
 def enqueue_fallback(session: Session, failed: Outbox) -> int:

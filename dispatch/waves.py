@@ -74,16 +74,16 @@ def enqueue_due_waves(now: datetime | None = None) -> dict[str, Any]:
         for campaign in campaigns:
             for key, purpose in due_waves(campaign, now):
                 try:
-                    if not _start_wave(session, key, campaign.id, purpose, now):  # type: ignore[arg-type]
+                    if not _start_wave(session, key, campaign.id, purpose, now):
                         continue
                 except Exception:  # noqa: BLE001 - another scheduler inserted it first
                     session.rollback()
                     commit_and_rearm(session)
                     continue
                 if purpose == Purpose.invitation:
-                    n = enqueue_invitations(session, campaign.id, now=now, commit_chunks=True)  # type: ignore[arg-type]
+                    n = enqueue_invitations(session, campaign.id, now=now, commit_chunks=True)
                 else:
-                    n = enqueue_reminder(session, campaign.id, purpose=purpose, now=now,  # type: ignore[arg-type]
+                    n = enqueue_reminder(session, campaign.id, purpose=purpose, now=now,
                                          commit_chunks=True)
                 session.execute(update(Wave).where(Wave.key == key).values(enqueued=n))  # type: ignore[arg-type]
                 commit_and_rearm(session)

@@ -104,17 +104,17 @@ def _still_used(session: Session, person_ids: list[int], phones: set[str]) -> se
 
 def _purge_people(session: Session, person_ids: list[int]) -> None:
     for chunk in _chunks(person_ids):
-        session.exec(update(Person).where(col(Person.id).in_(chunk)).values(  # type: ignore[call-overload]
+        session.exec(update(Person).where(col(Person.id).in_(chunk)).values(
             name="", phone=None, email=None, position=None, organisation=None, source_row=None))
 
 
 def _purge_outbox(session: Session, campaign_id: int, addresses: set[str]) -> int:
     from dispatch.models import Outbox, Unreachable
 
-    result = session.exec(update(Outbox).where(col(Outbox.campaign_id) == campaign_id).values(  # type: ignore[call-overload]
+    result = session.exec(update(Outbox).where(col(Outbox.campaign_id) == campaign_id).values(
         to_address="", payload={}, error_message=None))
     for chunk in _chunks(sorted(addresses)):
-        session.exec(delete(Unreachable).where(col(Unreachable.address).in_(chunk)))  # type: ignore[call-overload]
+        session.exec(delete(Unreachable).where(col(Unreachable.address).in_(chunk)))
     return int(result.rowcount or 0)
 
 
@@ -123,15 +123,15 @@ def _purge_bot(session: Session, phones: set[str]) -> tuple[int, int, int]:
 
     conv = inbound = states = 0
     for chunk in _chunks(sorted(phones)):
-        conv += int(session.exec(delete(ConversationEntry).where(  # type: ignore[call-overload]
+        conv += int(session.exec(delete(ConversationEntry).where(
             col(ConversationEntry.phone).in_(chunk))).rowcount or 0)
-        states += int(session.exec(delete(ConversationState).where(  # type: ignore[call-overload]
+        states += int(session.exec(delete(ConversationState).where(
             col(ConversationState.phone).in_(chunk))).rowcount or 0)
         for phone in chunk:  # keep counts for the dashboard, not the number or the text
             masked = mask_phone(phone)
-            inbound += int(session.exec(update(InboundMessage).where(  # type: ignore[call-overload]
+            inbound += int(session.exec(update(InboundMessage).where(
                 InboundMessage.from_number == phone).values(from_number=masked, body="")).rowcount or 0)
-            session.exec(update(IntentEvent).where(IntentEvent.phone == phone).values(phone=masked))  # type: ignore[call-overload]
+            session.exec(update(IntentEvent).where(IntentEvent.phone == phone).values(phone=masked))
     return conv, inbound, states
 
 

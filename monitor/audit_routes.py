@@ -76,7 +76,7 @@ def audit_page(request: Request, user: Admin, action: str = "", institution: str
     hal = max(0, min(hal, 100_000))
     action, institution = action[:60], institution[:12]
     with session_scope() as session:
-        names = {int(i.id): i.name for i in session.exec(select(Institution).order_by(Institution.name))  # type: ignore[arg-type]
+        names = {int(i.id): i.name for i in session.exec(select(Institution).order_by(Institution.name))
                  if i.id is not None}
         actions = _actions(session)
         where = _filters(action, institution)
@@ -93,7 +93,7 @@ def audit_page(request: Request, user: Admin, action: str = "", institution: str
 def audit_csv(user: Admin, action: str = "", institution: str = "") -> Response:
     """Every matching row (newest first, at most EXPORT_LIMIT); the export itself is audited."""
     with session_scope(write=True) as session:
-        names = {int(i.id): i.name for i in session.exec(select(Institution)) if i.id is not None}  # type: ignore[arg-type]
+        names = {int(i.id): i.name for i in session.exec(select(Institution)) if i.id is not None}
         table = _table(session, _filters(action[:60], institution[:12]), 0, EXPORT_LIMIT, names)
         record(session, user.login, "monitor.export", target="audit.csv",
                details={"rows": len(table.rows), "action": action[:60], "institution": institution[:12]})

@@ -77,7 +77,7 @@ def refresh_snapshots(url: str | None = None) -> int:
     """Recompute every campaign's snapshot in one transaction; returns the number of campaigns."""
     with session_scope(write=True, url=url) as session:
         snaps = compute(session)
-        session.exec(delete(CampaignSnapshot))  # type: ignore[call-overload]
+        session.exec(delete(CampaignSnapshot))
         session.add_all(snaps)
     return len(snaps)
 

@@ -62,7 +62,7 @@ def add_user(
 
 
 def list_users(session: Session, institution_id: int | None = None) -> list[User]:
-    query = select(User).order_by(User.login)  # type: ignore[arg-type]
+    query = select(User).order_by(User.login)
     if institution_id is not None:
         query = query.where(User.institution_id == institution_id)
     return list(session.exec(query))

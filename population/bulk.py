@@ -78,7 +78,7 @@ class BulkWriter:
             return json.dumps  # JSON travels as text on both backends
         if self.postgres:
             return None  # psycopg adapts dates, aware datetimes and booleans itself
-        return col_type._cached_bind_processor(self.dialect)  # type: ignore[no-any-return]
+        return col_type._cached_bind_processor(self.dialect)
 
     def value(self, column: str, python_value: Any) -> Any:
         """The driver value of a constant: convert once, reuse in every row."""
@@ -117,7 +117,7 @@ class BulkWriter:
         if self.postgres:
             if self._copy is None:
                 self._open_copy()
-            self._copy.write_row(row)  # type: ignore[union-attr]
+            self._copy.write_row(row)
         else:
             self._pending.append(row)
             if len(self._pending) >= SQLITE_CHUNK:
@@ -137,7 +137,7 @@ class BulkWriter:
                                             (f'"{self.table.name}"',)).fetchall())
             self._types = [found[c] for c in self.columns]
         self._cursor = dbapi.cursor()
-        self._copy_cm = self._cursor.copy(self.sql)  # type: ignore[attr-defined]
+        self._copy_cm = self._cursor.copy(self.sql)
         self._copy = self._copy_cm.__enter__()
         if self._types is not None:
             self._copy.set_types(self._types)

@@ -15,7 +15,7 @@ from core.console import console, fail
 population_app = typer.Typer(help="Population lists: import, data quality.", no_args_is_help=True)
 
 
-def _institution(session, code: str):  # type: ignore[no-untyped-def]
+def _institution(session, code: str):
     from sqlmodel import select
 
     from core.models import Institution
@@ -177,7 +177,7 @@ def reserve_command(
             camp = session.get(Campaign, campaign)
             if camp is None:
                 fail(f"Kampanye {campaign} tidak ditemukan / campaign {campaign} does not exist.")
-            assignment, invited = replace_with_reserve(session, camp, unit, group, actor=cli_actor())  # type: ignore[arg-type]
+            assignment, invited = replace_with_reserve(session, camp, unit, group, actor=cli_actor())
     except SamplingError as exc:
         fail(str(exc))
     if assignment is None:
@@ -187,7 +187,7 @@ def reserve_command(
     console.print(f"Cadangan ke-{assignment.reserve_rank} unit {unit} ({group}) dipanggil; {when}.", highlight=False)
 
 
-def _print_draw(draw, campaign: int) -> None:  # type: ignore[no-untyped-def]
+def _print_draw(draw, campaign: int) -> None:
     console.print(f"Sampel kampanye {campaign} (versi {draw.version})", highlight=False)
     console.print(f"  seed: {draw.seed}\n  population hash (SHA-256): {draw.population_hash}\n"
                   f"  margin: {draw.margin}, confidence: {draw.confidence}", highlight=False)
@@ -207,7 +207,7 @@ def _print_draw(draw, campaign: int) -> None:  # type: ignore[no-untyped-def]
     console.print(alloc)
 
 
-def _print_draws(draws, seconds: float) -> None:  # type: ignore[no-untyped-def]
+def _print_draws(draws, seconds: float) -> None:
     table = Table(title=f"Sampel {len(draws)} kampanye / samples of {len(draws)} campaigns")
     for column in ("Kampanye", "Seed", "Internal", "Eksternal", "Ahli", "Cadangan", "Population hash"):
         table.add_column(column)

@@ -66,7 +66,7 @@ def _connect(url: str, snapshot: str) -> tuple[Any, bool]:
 
     pg = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1))
     pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-    pg.execute("SET TRANSACTION SNAPSHOT %s" % _quote(snapshot))  # type: ignore[arg-type]  # noqa: UP031 - an id, checked
+    pg.execute("SET TRANSACTION SNAPSHOT %s" % _quote(snapshot))  # noqa: UP031 - an id, checked
     return pg, True
 
 

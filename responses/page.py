@@ -270,5 +270,5 @@ def render_page(q: Questionnaire, page_id: str, link: LinkView, action: str, sho
 def first_page(q: Questionnaire, answers: Mapping[str, Any], requested: str | None) -> str:
     """The page to show: the requested one if it exists, else where the respondent left off."""
     if requested in q.page_ids():
-        return requested  # type: ignore[return-value]
+        return requested
     return (first_incomplete_page(q, answers) or CONFIRM_PAGE) if answers else q.pages[0].id

@@ -133,11 +133,11 @@ _STATEMENT = (
         Institution.name, Unit.name, Response.status, Response.answers,
     )
     .select_from(Assignment)
-    .join(Campaign, Campaign.id == Assignment.campaign_id)  # type: ignore[arg-type]
-    .outerjoin(Institution, Institution.id == Campaign.institution_id)  # type: ignore[arg-type]
-    .outerjoin(Unit, Unit.id == Assignment.unit_id)  # type: ignore[arg-type]
-    .outerjoin(ResponseLink, ResponseLink.assignment_id == Assignment.id)  # type: ignore[arg-type]
-    .outerjoin(Response, Response.id == ResponseLink.response_id)  # type: ignore[arg-type]
+    .join(Campaign, Campaign.id == Assignment.campaign_id)
+    .outerjoin(Institution, Institution.id == Campaign.institution_id)
+    .outerjoin(Unit, Unit.id == Assignment.unit_id)
+    .outerjoin(ResponseLink, ResponseLink.assignment_id == Assignment.id)
+    .outerjoin(Response, Response.id == ResponseLink.response_id)
     .where(Assignment.token_hash.in_(bindparam("hashes", expanding=True)))  # type: ignore[attr-defined]
 )
 
@@ -173,7 +173,7 @@ def load_link(token: str) -> LinkView | None:
 # --- the answer POST's reads and inserts through the link table (responses.writer) -------------
 
 _RESPONSE_ROWS = (
-    select(ResponseLink.assignment_id, Response.__table__)  # type: ignore[call-overload,attr-defined]
+    select(ResponseLink.assignment_id, Response.__table__)  # type: ignore[attr-defined]
     .select_from(ResponseLink)
     .join(Response, Response.id == ResponseLink.response_id)  # type: ignore[arg-type]
     .where(ResponseLink.assignment_id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]

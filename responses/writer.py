@@ -134,13 +134,13 @@ _LOCK = (
     select(  # type: ignore[call-overload]
         _ASSIGNMENTS.c.token_hash, _ASSIGNMENTS.c.id, _ASSIGNMENTS.c.active, _ASSIGNMENTS.c.kind,
         _ASSIGNMENTS.c.group, _ASSIGNMENTS.c.unit_id, _ASSIGNMENTS.c.campaign_id,
-        Campaign.institution_id, Campaign.year, Campaign.opens_at, Campaign.closes_at,  # type: ignore[arg-type]
-        Campaign.status, Institution.name, Unit.name,  # type: ignore[arg-type]
+        Campaign.institution_id, Campaign.year, Campaign.opens_at, Campaign.closes_at,
+        Campaign.status, Institution.name, Unit.name,
     )
     .select_from(_ASSIGNMENTS)
-    .join(Campaign, Campaign.id == _ASSIGNMENTS.c.campaign_id)  # type: ignore[arg-type]
-    .outerjoin(Institution, Institution.id == Campaign.institution_id)  # type: ignore[arg-type]
-    .outerjoin(Unit, Unit.id == _ASSIGNMENTS.c.unit_id)  # type: ignore[arg-type]
+    .join(Campaign, Campaign.id == _ASSIGNMENTS.c.campaign_id)
+    .outerjoin(Institution, Institution.id == Campaign.institution_id)
+    .outerjoin(Unit, Unit.id == _ASSIGNMENTS.c.unit_id)
     .where(_ASSIGNMENTS.c.token_hash.in_(bindparam("hashes", expanding=True)))
     .order_by(_ASSIGNMENTS.c.id)
     .with_for_update(of=_ASSIGNMENTS)
@@ -296,4 +296,4 @@ write_batch = writer.write_batch
 async def save(post: Post) -> Outcome:
     """Hand one answer POST to the writer and wait for its outcome."""
     url = get_settings().database_url
-    return await deliver(lambda done: writer.submit(Job(url, post, done)))  # type: ignore[no-any-return]
+    return await deliver(lambda done: writer.submit(Job(url, post, done)))

@@ -37,7 +37,7 @@ def wa(address: str) -> str:
 
 
 def make_client(settings: Settings, http_client: object | None = None) -> Client:
-    client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http_client)  # type: ignore[arg-type]
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http_client)
     if settings.twilio_api_base_url:
         base = settings.twilio_api_base_url.rstrip("/")
         client.api.base_url = base
@@ -67,7 +67,7 @@ class TwilioWhatsAppChannel:
             # The async twilio client ignores its own timeout: enforce it here (asyncio.timeout,
             # unlike wait_for, does not wrap each request in another task).
             async with asyncio.timeout(self.settings.twilio_timeout_seconds):
-                msg = await self.client.messages.create_async(**kwargs)  # type: ignore[arg-type]
+                msg = await self.client.messages.create_async(**kwargs)
         except TwilioRestException as exc:
             raise classify_twilio(exc.status, exc.code, exc.msg or str(exc)) from None
         except (TimeoutError, aiohttp.ServerDisconnectedError) as exc:
