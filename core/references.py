@@ -4,8 +4,10 @@ The references of the two tables written in bulk (assignment: a national draw wr
 in one COPY; person: an import up to a million) are foreign keys on SQLite and in the models
 (the ORM joins by them). On PostgreSQL migration 0003 replaced them with triggers that check a
 whole statement's rows at once: per-row foreign key checks were half a draw's server time and a
-third of an import's. Migration 0004 adds the one refusal they lacked: TRUNCATE of a referenced
-table while rows still refer to it. Schema comparisons (autogenerate and the models-vs-migrations test) skip
+third of an import's. Migration 0004 closed their two gaps: TRUNCATE of a referenced table
+while rows still refer to it is refused, and so is a delete or id change of a referenced row
+under isolation levels above READ COMMITTED (the guard cannot see rows committed since the
+snapshot). Schema comparisons (autogenerate and the models-vs-migrations test) skip
 exactly these constraints on PostgreSQL.
 """
 

@@ -240,6 +240,54 @@ def test_a_delete_waits_for_an_uncommitted_assignment_then_fails(base: str) -> N
     assert _count(base) == 1 and _count(base, "person") == PEOPLE
 
 
+def test_a_repeatable_read_delete_cannot_miss_an_assignment_committed_meanwhile(base: str) -> None:
+    """Migration 0004: under REPEATABLE READ the guard's snapshot predates the assignment the
+    delete waited for, so it could not see it (0003 let the delete through); it is refused."""
+    _postgres_only(base)
+    engine = get_engine(base)
+    with engine.connect() as inserter:
+        _assign(inserter, 1, 1)  # uncommitted; person 1 locked as a foreign key check locks it
+
+        def delete() -> None:
+            with engine.connect() as conn:
+                conn.execute(text("BEGIN ISOLATION LEVEL REPEATABLE READ"))
+                conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+                conn.execute(text("DELETE FROM person WHERE id = 1"))
+                conn.commit()
+
+        thread, errors = _in_thread(delete)
+        _until_waiting(base, thread)
+        inserter.commit()
+        thread.join(15)
+    assert len(errors) == 1 and "READ COMMITTED" in str(errors[0]), errors
+    assert _count(base) == 1 and _count(base, "person") == PEOPLE
+
+
+@pytest.mark.parametrize("statement", ["DELETE FROM person WHERE id = 3", "UPDATE person SET id = 30 WHERE id = 3",
+                                       "TRUNCATE assignment, person CASCADE"])
+def test_above_read_committed_a_referenced_row_is_changed_only_with_nothing_to_check(base: str,
+                                                                                       statement: str) -> None:
+    """Migration 0004: person 3 has no assignment, yet under REPEATABLE READ or SERIALIZABLE its
+    delete is refused (the guard cannot see rows committed since the snapshot); a delete of
+    nothing, and the same change under READ COMMITTED, go through."""
+    _postgres_only(base)
+    engine = get_engine(base)
+    for level in ("REPEATABLE READ", "SERIALIZABLE"):
+        with pytest.raises(Exception, match="READ COMMITTED") as caught, engine.connect() as conn:
+            conn.execute(text(f"BEGIN ISOLATION LEVEL {level}"))
+            conn.execute(text(statement))
+        assert getattr(caught.value, "orig", caught.value).sqlstate == "0A000"  # feature_not_supported
+        with engine.connect() as conn:
+            conn.execute(text(f"BEGIN ISOLATION LEVEL {level}"))
+            assert conn.execute(text("DELETE FROM person WHERE id = 99")).rowcount == 0
+            conn.commit()
+    assert _count(base, "person") == PEOPLE
+    with engine.begin() as conn:
+        conn.execute(text(statement))
+    assert _count(base, "person") == (0 if statement.startswith("TRUNCATE") else PEOPLE - 1 if
+                                      statement.startswith("DELETE") else PEOPLE)
+
+
 @pytest.mark.parametrize("size", ["one row", "bulk"])
 def test_an_insert_waits_for_an_uncommitted_delete_then_fails(base: str, size: str) -> None:
     _postgres_only(base)
@@ -295,5 +343,11 @@ def test_migration_0003_round_trip(empty_url: str) -> None:
     if postgres:
         with get_engine(empty_url).connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname LIKE '%reference%'")).scalar() == 0
+        migrate(empty_url, "0004")
+        migrate(empty_url, "0003", down=True)  # 0004 undone: 0003's guard again, no TRUNCATE triggers
+        with get_engine(empty_url).connect() as conn:
+            guard = conn.execute(text("SELECT prosrc FROM pg_proc WHERE proname = 'referenced_rows_kept'")).scalar_one()
+            assert "transaction_isolation" not in guard
+            assert conn.execute(text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%_kept_on_truncate'")).scalar() == 0
     migrate(empty_url, "head")
     assert _foreign_keys(empty_url) == (set() if postgres else every)
