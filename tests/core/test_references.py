@@ -221,28 +221,11 @@ def _postgres_only(url: str) -> None:
         pytest.skip("PostgreSQL: concurrent writers")
 
 
-def test_a_delete_waits_for_an_uncommitted_assignment_then_fails(base: str) -> None:
-    _postgres_only(base)
-    engine = get_engine(base)
-    with engine.connect() as inserter:
-        _assign(inserter, 1, 1)  # uncommitted; person 1 locked as a foreign key check locks it
-
-        def delete() -> None:
-            with engine.begin() as conn:
-                conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-                conn.execute(text("DELETE FROM person WHERE id = 1"))
-
-        thread, errors = _in_thread(delete)
-        _until_waiting(base, thread)
-        inserter.commit()
-        thread.join(15)
-    assert len(errors) == 1 and isinstance(errors[0], IntegrityError), errors
-    assert _count(base) == 1 and _count(base, "person") == PEOPLE
-
-
-def test_a_repeatable_read_delete_cannot_miss_an_assignment_committed_meanwhile(base: str) -> None:
-    """Migration 0004: under REPEATABLE READ the guard's snapshot predates the assignment the
-    delete waited for, so it could not see it (0003 let the delete through); it is refused."""
+@pytest.mark.parametrize("isolation", ["READ COMMITTED", "REPEATABLE READ"])
+def test_a_delete_waits_for_an_uncommitted_assignment_then_fails(base: str, isolation: str) -> None:
+    """Under READ COMMITTED the guard sees the assignment committed while the delete waited: a
+    foreign key violation. Under REPEATABLE READ its snapshot predates it, so it cannot see it
+    (migration 0003 let that delete through); migration 0004 refuses the delete instead."""
     _postgres_only(base)
     engine = get_engine(base)
     with engine.connect() as inserter:
@@ -250,7 +233,7 @@ def test_a_repeatable_read_delete_cannot_miss_an_assignment_committed_meanwhile(
 
         def delete() -> None:
             with engine.connect() as conn:
-                conn.execute(text("BEGIN ISOLATION LEVEL REPEATABLE READ"))
+                conn.execute(text(f"BEGIN ISOLATION LEVEL {isolation}"))
                 conn.execute(text("SET LOCAL lock_timeout = '10s'"))
                 conn.execute(text("DELETE FROM person WHERE id = 1"))
                 conn.commit()
@@ -259,7 +242,11 @@ def test_a_repeatable_read_delete_cannot_miss_an_assignment_committed_meanwhile(
         _until_waiting(base, thread)
         inserter.commit()
         thread.join(15)
-    assert len(errors) == 1 and "READ COMMITTED" in str(errors[0]), errors
+    assert len(errors) == 1, errors
+    if isolation == "READ COMMITTED":
+        assert isinstance(errors[0], IntegrityError), errors
+    else:
+        assert "refused under REPEATABLE READ isolation" in str(errors[0]), errors
     assert _count(base) == 1 and _count(base, "person") == PEOPLE
 
 
