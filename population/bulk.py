@@ -1,7 +1,7 @@
 """Bulk appends of plain tuples inside the session's transaction (imports and sample draws).
 
-PostgreSQL gets `COPY ... FROM STDIN` (psycopg `write_row`; text format, or binary for tables of
-plain columns), SQLite one `executemany` of tuples.
+PostgreSQL gets `COPY ... FROM STDIN` (psycopg `write_row`; text format, or binary), SQLite one
+`executemany` of tuples.
 Both go through the session's own DBAPI connection, so they belong to the current transaction
 (and SAVEPOINT): a failure later rolls them back with everything else.
 
@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 Processor = Callable[[Any], Any] | None
 SQLITE_CHUNK = 10_000
+TEXT_OID = 25  # PostgreSQL's text type
 
 
 SQLITE_BULK_CACHE_KIB = 131_072  # page cache while writing in bulk (SQLite's default is 2 MiB)
@@ -47,10 +48,11 @@ def bulk_mode(session: Session) -> Iterator[None]:
 class BulkWriter:
     """Append rows (tuples in `columns` order) to `table`.
 
-    `binary=True`: on PostgreSQL the COPY is in binary format, for columns of plain types (ints,
-    text, booleans, bytea, timestamps; not JSON), rows holding Python values (an aware datetime,
-    bytes...). The server then parses nothing: a national draw's 330,240 assignments cost it
-    2.70 s instead of 2.93 s of CPU, and psycopg's C dumpers build the rows."""
+    `binary=True`: on PostgreSQL the COPY is in binary format, rows holding Python values (an
+    aware datetime, a date, bytes...; JSON columns their `value`/`converter` text), each column
+    sent as its own type. The server then parses nothing and psycopg's C dumpers build the rows:
+    a national draw's 330,240 assignments cost the server 2.70 s instead of 2.93 s of CPU; a
+    1M-row CSV import took 12-18% less time (docs/benchmarks.md, issue 3, seventh follow-up)."""
 
     def __init__(self, session: Session, table: Table, columns: Sequence[str], *, binary: bool = False) -> None:
         self.session, self.table, self.columns = session, table, tuple(columns)
@@ -135,7 +137,9 @@ class BulkWriter:
                 found = dict(cursor.execute("SELECT attname, atttypid FROM pg_attribute "
                                             "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
                                             (f'"{self.table.name}"',)).fetchall())
-            self._types = [found[c] for c in self.columns]
+            # JSON columns travel as their text (already `json.dumps`ed): binary text is the UTF-8
+            # bytes, which is what the json type's binary input reads.
+            self._types = [TEXT_OID if isinstance(self.table.c[c].type, JSON) else found[c] for c in self.columns]
         self._cursor = dbapi.cursor()
         self._copy_cm = self._cursor.copy(self.sql)
         self._copy = self._copy_cm.__enter__()

@@ -116,7 +116,7 @@ class _Intake:
         self.unit_ids: dict[str, int | None] = {}  # unit name as written -> id
         self.unit_keys: dict[str, str] = {}  # unit name as written -> its word key
         self.units_created = 0
-        self.writer = BulkWriter(session, Person.__table__, PERSON_COLUMNS)  # type: ignore[attr-defined]
+        self.writer = BulkWriter(session, Person.__table__, PERSON_COLUMNS, binary=True)  # type: ignore[attr-defined]
         self._date_of = self.writer.converter("start_date")  # same type for every date column
         self._dates: dict[date, Any] = {}  # date -> its driver value (dates repeat a lot)
         self._flags: dict[tuple[str, ...], Any] = {}

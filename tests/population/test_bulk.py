@@ -34,20 +34,25 @@ def test_token_pairs_are_core_tokens(secret: str | None) -> None:
         assert token_hash == hash_token(token_for(nonce, secret))
 
 
-def test_bulk_rows_read_back_like_orm_rows(session: Session) -> None:
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_bulk_rows_read_back_like_orm_rows(session: Session, binary: bool) -> None:
+    """Text COPY and binary COPY (the import's; JSON sent as its text) on PostgreSQL, executemany
+    on SQLite: escapes, non-ASCII text, NULL, a date, a boolean, JSON and an aware timestamp."""
     inst = make_institution(session)
     unit = make_unit(session, inst)
     now = utcnow()
-    columns = ("institution_id", "unit_id", "group", "name", "phone", "start_date", "non_asn",
+    columns = ("institution_id", "unit_id", "group", "name", "phone", "email", "start_date", "non_asn",
                "status", "flags", "source", "created_at")
-    writer = BulkWriter(session, Person.__table__, columns)  # type: ignore[attr-defined]
+    writer = BulkWriter(session, Person.__table__, columns, binary=binary)  # type: ignore[attr-defined]
     with writer:
-        writer.append((inst.id, unit.id, "internal", "Tab\there \\ back", "+6281234567890",
-                       writer.converter("start_date")(date(2019, 10, 13)), writer.value("non_asn", True),
-                       "eligible", writer.value("flags", ["non_asn"]), "import", writer.value("created_at", now)))
+        writer.append((inst.id, unit.id, "internal", "Tab\there \\ back, Ni Luh Putu Ayu Ṣ", "+6281234567890",
+                       None, writer.converter("start_date")(date(2019, 10, 13)), writer.value("non_asn", True),
+                       "eligible", writer.value("flags", ["non_asn", "kontak ganda: \"é\""]), "import",
+                       writer.value("created_at", now)))
     person = session.scalars(select(Person).where(Person.institution_id == inst.id)).one()
-    assert person.name == "Tab\there \\ back" and person.start_date == date(2019, 10, 13)
-    assert person.non_asn is True and person.flags == ["non_asn"]
+    assert person.name == "Tab\there \\ back, Ni Luh Putu Ayu Ṣ" and person.start_date == date(2019, 10, 13)
+    assert person.email is None
+    assert person.non_asn is True and person.flags == ["non_asn", 'kontak ganda: "é"']
     assert person.created_at == now and person.created_at.tzinfo is not None
 
 
