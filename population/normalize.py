@@ -15,7 +15,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
-_SPACES = re.compile(r"\s+")
+_SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")  # whitespace and control characters (a NUL cannot be stored)
 
 
 def norm_key(value: object) -> str:
@@ -127,7 +127,7 @@ _SPECIAL_TLDS = {"arpa", "invalid", "local", "localhost", "onion", "test", "inte
 
 def normalize_email(value: str) -> str | None:
     """Trimmed, domain lower-cased and syntax-checked (no DNS); None when not a valid address."""
-    text = value.strip().rstrip(";,.").replace(" ", "")  # "budi@gmail.com." is a common slip
+    text = clean_text(value).rstrip(";,.").replace(" ", "")  # "budi@gmail.com." is a common slip
     if "@" not in text or len(text) > 254:
         return None
     local, _, domain = text.rpartition("@")
@@ -190,7 +190,7 @@ def parse_date(value: object) -> date | None:
         if 10_000 < value < 80_000:  # an Excel serial day number (1927..2119)
             return _EXCEL_EPOCH + timedelta(days=int(value))
         return None
-    return _parse_date_text(str(value).strip().lower())
+    return _parse_date_text(clean_text(value).lower())
 
 
 @lru_cache(maxsize=100_000)

@@ -65,6 +65,22 @@ def test_csv_import(session: Session, tmp_path: Path) -> None:
     assert report.summary() == expected.summary()
 
 
+def test_control_characters_in_cells_are_cleaned_not_fatal(session: Session, tmp_path: Path) -> None:
+    """A NUL or other control character (a damaged export) cannot be stored in PostgreSQL text:
+    it is read as a space, so the row imports cleanly on both backends."""
+    path = tmp_path / "internal.csv"
+    path.write_text("Nama,Unit Kerja,Jabatan,TMT di Unit,No HP,Email\n"
+                    "Budi\x00 Santoso,Dinas\x00Kesehatan,Analis\x01,13-10-2019\x00,0813\x0034481749,budi\x00@x.id\n",
+                    encoding="utf-8")
+    inst = make_institution(session)
+    report = import_files(session, [path], inst, REF)
+    assert report.summary()["internal"]["eligible"] == 1
+    person = session.scalars(select(Person).where(Person.institution_id == inst.id)).one()
+    assert (person.name, person.position, person.start_date, person.phone, person.email) == (
+        "Budi Santoso", "Analis", date(2019, 10, 13), "+6281334481749", "budi@x.id")
+    assert session.get(Unit, person.unit_id).name == "Dinas Kesehatan"  # type: ignore[union-attr]
+
+
 def _bad_workbook(path: Path) -> None:
     wb = Workbook()
     ws = wb.active
