@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Session, create_engine
@@ -174,8 +174,6 @@ def reader_snapshot(session: Session) -> str | None:
     session.flush()
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        from sqlalchemy import text
-
         if conn.execute(text("SELECT pg_current_xact_id_if_assigned()")).scalar() is not None:
             return None
         return str(conn.execute(text("SELECT pg_export_snapshot()")).scalar())
@@ -192,8 +190,6 @@ def analyze_if_stale(session: Session, table: str, share: float = 0.2) -> bool:
     Returns whether it analyzed."""
     if is_sqlite(session):
         return False
-    from sqlalchemy import text
-
     row = session.execute(
         text("SELECT n_mod_since_analyze, n_live_tup, last_analyze IS NULL AND last_autoanalyze IS NULL "
              "FROM pg_stat_user_tables WHERE relname = :t"), {"t": table}).first()
@@ -214,8 +210,6 @@ def preassign_ids(session: Session, objects: Iterable[Any]) -> None:
     audit rows flushed in 0.30-0.35 s, 0.12-0.16 s with their ids given. SQLite: no-op."""
     if is_sqlite(session):
         return
-    from sqlalchemy import text
-
     by_table: dict[str, list[Any]] = {}
     for obj in objects:
         if getattr(obj, "id", 0) is None:
