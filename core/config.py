@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     min_cell_size: int = 5
     retention_days: int = 365
     log_level: str = "INFO"
+    # Shares the per-IP limits (core.ratewindow) across web workers and machines; unset or
+    # empty: each web worker counts alone. Send rates are shared through the database anyway.
     redis_url: str | None = None
 
     # --- WhatsApp via Twilio ---------------------------------------------------------------
@@ -94,7 +96,7 @@ class Settings(BaseSettings):
 
     # --- qr (posters, participatory registration) ----------------------------------------
     qr_ip_limit: int = 20  # registrations/guest-book entries per client IP ...
-    qr_ip_window_seconds: int = 3600  # ... in this window (in-process, per web worker)
+    qr_ip_window_seconds: int = 3600  # ... in this window (shared via REDIS_URL, else per worker)
     qr_counter_limit: int = 30  # registrations per counter (loket) ...
     qr_counter_window_seconds: int = 600  # ... in this window (counted in the database)
     qr_png_dpi: int = 150  # resolution of PNG posters
@@ -117,6 +119,13 @@ class Settings(BaseSettings):
                 raise ValueError("SECRET_KEY must be set to a random value of >= 32 characters")
             if self.whatsapp_backend == "twilio" and "placeholder" in self.twilio_auth_token:
                 raise ValueError("TWILIO_AUTH_TOKEN must be set when WHATSAPP_BACKEND=twilio")
+        return self
+
+    @model_validator(mode="after")
+    def _check_redis_url(self) -> Settings:
+        # Refused at start: a mistyped URL would otherwise fail on the first public request.
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         return self
 
     @property

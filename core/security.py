@@ -7,20 +7,18 @@
   Permissions-Policy, HSTS when the request or PUBLIC_BASE_URL is https, and `no-store` on the
   personal-link pages (/s/...) and registration (/daftar/...);
 - limits token guessing: an IP whose requests to /s/... got too many 404s in the window receives
-  429 on /s/... until the window passes (TOKEN_MISS_LIMIT per TOKEN_MISS_WINDOW_SECONDS).
-
-`SlidingWindowLimiter` is the reusable utility (per process, in memory): `hit(key) -> bool`.
+  429 on /s/... until the window passes (TOKEN_MISS_LIMIT per TOKEN_MISS_WINDOW_SECONDS). The
+  404s are counted in `core.ratewindow.rate_window()`: shared by every web worker and machine
+  when REDIS_URL is set, per process otherwise.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from core.config import get_settings
+from core.ratewindow import RateWindow, count_async, hit_async, rate_window
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -55,56 +53,23 @@ TOO_MANY = (
 )
 
 
-class SlidingWindowLimiter:
-    """At most `limit` events per `window` seconds per key, in this process's memory.
-
-    `hit(key)` records an event and says whether the key is still within its limit;
-    `blocked(key)` only looks. Thread-safe; old keys are forgotten as their events expire.
-    """
-
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 100_000) -> None:
-        self.limit, self.window, self.clock, self.max_keys = limit, window, clock, max_keys
-        self._events: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _trim(self, key: str, now: float) -> deque[float]:
-        q = self._events.get(key)
-        if q is None:
-            if len(self._events) >= self.max_keys:  # bounded memory under a flood of keys
-                self._events.clear()
-            q = self._events[key] = deque()
-        while q and q[0] <= now - self.window:
-            q.popleft()
-        return q
-
-    def hit(self, key: str) -> bool:
-        with self._lock:
-            now = self.clock()
-            q = self._trim(key, now)
-            q.append(now)
-            return len(q) <= self.limit
-
-    def blocked(self, key: str) -> bool:
-        with self._lock:
-            q = self._trim(key, self.clock())
-            blocked = len(q) >= self.limit
-            if not q:
-                del self._events[key]
-            return blocked
-
-
 def client_ip(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, token_limiter: SlidingWindowLimiter | None = None) -> None:
+    """`window`, `miss_limit` and `miss_window` default to `rate_window()` (looked up per
+    request: made in each worker process) and the TOKEN_MISS_* settings; tests pass their own."""
+
+    def __init__(self, app: ASGIApp, window: RateWindow | None = None,
+                 miss_limit: int | None = None, miss_window: float | None = None) -> None:
         self.app = app
         settings = get_settings()
-        self.limiter = token_limiter or SlidingWindowLimiter(
-            settings.token_miss_limit, settings.token_miss_window_seconds)
+        self.window = window
+        self.miss_limit = settings.token_miss_limit if miss_limit is None else miss_limit
+        self.miss_window = (settings.token_miss_window_seconds if miss_window is None
+                            else miss_window)
         self.always_hsts = settings.public_base_url.startswith("https://")
 
     def _headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
@@ -124,9 +89,11 @@ class SecurityMiddleware:
             return
         extra = self._headers(scope)
         names = {name for name, _ in extra}
-        guarded = scope.get("path", "").startswith(TOKEN_PREFIX)
-        ip = client_ip(scope)
-        if guarded and self.limiter.blocked(ip):
+        window: RateWindow | None = None  # only personal links (/s/...) are counted
+        if scope.get("path", "").startswith(TOKEN_PREFIX):
+            window = self.window if self.window is not None else rate_window()
+        key = f"tok|{client_ip(scope)}"
+        if window is not None and await count_async(window, key, self.miss_window) >= self.miss_limit:
             await send({"type": "http.response.start", "status": 429, "headers": [
                 (b"content-type", b"text/html; charset=utf-8"), (b"retry-after", b"300"), *extra]})
             await send({"type": "http.response.body", "body": TOO_MANY})
@@ -134,8 +101,8 @@ class SecurityMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                if guarded and message.get("status") == 404:
-                    self.limiter.hit(ip)
+                if window is not None and message.get("status") == 404:
+                    await hit_async(window, key, self.miss_limit, self.miss_window)
                 kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
                 message["headers"] = kept + extra
             await send(message)

@@ -1,64 +1,39 @@
 """Abuse limits for the public forms.
 
-- Per client IP: a sliding window kept in this process's memory (IP addresses are not stored
-  in the database). With several web workers each keeps its own window, so the effective limit
-  is `QR_IP_LIMIT` x workers; the per-counter limit below is the shared backstop.
+- Per client IP: a sliding window in `core.ratewindow.rate_window()` (`ip_allowed`). With
+  REDIS_URL set it is shared by every web worker and machine; without it each web worker keeps
+  its own window, so the effective limit is `QR_IP_LIMIT` x workers and the per-counter limit
+  below is the shared backstop. IP addresses are not stored in the database (in Redis only as
+  keyed hashes, expiring with the window).
 - Per counter (loket): counted in the database from the registrations themselves
   (`Assignment.created_at`), so it holds across workers and restarts.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from datetime import timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from core.clock import utcnow
+from core.config import get_settings
 from core.models import Assignment, AssignmentKind, Person
+from core.ratewindow import hit_async, rate_window
 
 
-class SlidingWindow:
-    """At most `limit` hits per key in any `window` seconds (thread-safe, bounded memory)."""
-
-    def __init__(self, max_keys: int = 100_000) -> None:
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-        self._max_keys = max_keys
-
-    def hit(self, key: str, limit: int, window: float, now: float | None = None) -> bool:
-        """Record a hit; False (and nothing recorded) when the key is over its limit."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            hits = self._hits.get(key)
-            if hits is None:
-                if len(self._hits) >= self._max_keys:
-                    self._evict(now, window)
-                hits = self._hits[key] = deque()
-            while hits and hits[0] <= now - window:
-                hits.popleft()
-            if len(hits) >= limit:
-                return False
-            hits.append(now)
-            return True
-
-    def _evict(self, now: float, window: float) -> None:
-        stale = [k for k, v in self._hits.items() if not v or v[-1] <= now - window]
-        for key in stale:
-            del self._hits[key]
-        if len(self._hits) >= self._max_keys:  # still full: forget the oldest half
-            for key in list(self._hits)[: self._max_keys // 2]:
-                del self._hits[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._hits.clear()
+def ip_allowed(form: str, ip: str) -> bool:
+    """Record one submission of `form` ("reg", "gb") from `ip`; False when the IP is over
+    QR_IP_LIMIT in QR_IP_WINDOW_SECONDS (nothing recorded then)."""
+    settings = get_settings()
+    return rate_window().hit(f"{form}|{ip}", settings.qr_ip_limit, settings.qr_ip_window_seconds)
 
 
-ip_window = SlidingWindow()
+async def ip_allowed_async(form: str, ip: str) -> bool:
+    """`ip_allowed` for async handlers (a Redis window is asked from a thread)."""
+    settings = get_settings()
+    return await hit_async(rate_window(), f"{form}|{ip}", settings.qr_ip_limit,
+                           settings.qr_ip_window_seconds)
 
 
 def counter_registrations(session: Session, campaign_id: int, unit_id: int, counter: str | None,

@@ -246,7 +246,6 @@ async def register(inst_code: str, unit_code: str, request: Request,
     """Validation and limits in the event loop; the write goes to the registration writer
     (qr.writer: one thread, a batch of waiting registrations per transaction). The form is
     read by `_form_values`, not by FastAPI's Form(...) parameters (which cost ~0.3 ms a POST)."""
-    settings = get_settings()
     values = await _form_values(request)
     view = await _registration_view(request, inst_code, unit_code)
     if isinstance(view, HTMLResponse):
@@ -261,8 +260,7 @@ async def register(inst_code: str, unit_code: str, request: Request,
                                 _action(REGISTRATION, institution, unit, counter))
         return _page(request, "qr/register.html", 422, counter=counter,
                      values={k: v[:300] for k, v in values.items()}, errors=errors, **context)
-    if not ratelimit.ip_window.hit(f"reg|{_client_ip(request)}", settings.qr_ip_limit,
-                                   settings.qr_ip_window_seconds):
+    if not await ratelimit.ip_allowed_async("reg", _client_ip(request)):
         return _message(request, "rate_ip", 429, institution=institution)
     saved = await writer.save(campaign.id, unit, counter, form)
     if saved.refused == "rate_counter":
@@ -326,8 +324,7 @@ def guestbook_submit(
             return _page(request, "qr/guestbook.html", 422, errors=errors,
                          values={k: v[:300] for k, v in values.items()},
                          **_guestbook_context(institution, unit, campaign))
-        if not ratelimit.ip_window.hit(f"gb|{_client_ip(request)}", settings.qr_ip_limit,
-                                       settings.qr_ip_window_seconds):
+        if not ratelimit.ip_allowed("gb", _client_ip(request)):
             return _message(request, "rate_ip", 429, institution=institution)
         if ratelimit.guestbook_entries(session, unit.id, settings.qr_counter_window_seconds  # type: ignore[arg-type]
                                        ) >= settings.qr_counter_limit:

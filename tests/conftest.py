@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+
+import pytest
 
 from tests import netguard
 
@@ -16,6 +19,7 @@ os.environ.update(
         "EMAIL_BACKEND": "sandbox",
         "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
         "TWILIO_AUTH_TOKEN": "test-auth-token",
+        "REDIS_URL": "",  # per-process rate windows; tests of the Redis window opt in
     }
 )
 os.environ.pop("TWILIO_EDGE", None)
@@ -28,4 +32,15 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.browser",
     "tests.fixtures.server",
+    "tests.fixtures.redis",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_window() -> Iterator[None]:
+    """Each test starts with an empty per-IP window (its 404s and registrations are its own)."""
+    from core.ratewindow import reset_rate_window  # after the environment above is set
+
+    reset_rate_window()
+    yield
+    reset_rate_window()

@@ -6,10 +6,12 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 
-from core.security import CSP, SecurityMiddleware, SlidingWindowLimiter
+from core.ratewindow import MemoryWindow, RateWindow, RedisWindow
+from core.security import CSP, SecurityMiddleware
+from tests.fixtures.redis import RedisServer
 
 
-def _app(limiter: SlidingWindowLimiter) -> FastAPI:
+def _app(window: RateWindow, miss_limit: int = 5, miss_window: float = 60) -> FastAPI:
     app = FastAPI()
 
     @app.get("/s/{token}", response_class=HTMLResponse)
@@ -22,12 +24,13 @@ def _app(limiter: SlidingWindowLimiter) -> FastAPI:
     def pic() -> dict[str, str]:
         return {"ok": "yes"}
 
-    app.add_middleware(SecurityMiddleware, token_limiter=limiter)
+    app.add_middleware(SecurityMiddleware, window=window, miss_limit=miss_limit,
+                       miss_window=miss_window)
     return app
 
 
 def test_headers_on_every_response() -> None:
-    client = TestClient(_app(SlidingWindowLimiter(5, 60)))
+    client = TestClient(_app(MemoryWindow()))
     for path in ("/pic", "/s/good", "/s/bad", "/nowhere"):
         r = client.get(path)
         assert r.headers["content-security-policy"] == CSP, path
@@ -41,10 +44,10 @@ def test_headers_on_every_response() -> None:
 
 
 def test_hsts_only_over_https() -> None:
-    app = _app(SlidingWindowLimiter(5, 60))
+    app = _app(MemoryWindow())
     # The test environment's PUBLIC_BASE_URL is https, so HSTS is always sent there.
     assert "max-age" in TestClient(app).get("/pic").headers["strict-transport-security"]
-    mw = SecurityMiddleware(app, SlidingWindowLimiter(5, 60))
+    mw = SecurityMiddleware(app, MemoryWindow())
     mw.always_hsts = False
     names = [k for k, _ in mw._headers({"path": "/pic", "scheme": "http"})]
     assert b"strict-transport-security" not in names
@@ -54,25 +57,56 @@ def test_hsts_only_over_https() -> None:
 
 def test_token_guessing_is_limited_per_ip_then_released() -> None:
     now = [0.0]
-    limiter = SlidingWindowLimiter(3, 60, clock=lambda: now[0])
-    client = TestClient(_app(limiter))
+    window = MemoryWindow(clock=lambda: now[0])
+    client = TestClient(_app(window, miss_limit=3, miss_window=60))
+    assert client.get("/s/good").status_code == 200  # found links are not counted
     assert [client.get(f"/s/guess{i}").status_code for i in range(3)] == [404, 404, 404]
     blocked = client.get("/s/good")
     assert blocked.status_code == 429
     assert "Terlalu banyak percobaan" in blocked.text
     assert blocked.headers["retry-after"] == "300"
+    assert blocked.headers["x-frame-options"] == "DENY"
     assert client.get("/pic").status_code == 200  # other pages are not affected
+    assert window.count("tok|testclient", 60) == 3
     now[0] = 61.0
     assert client.get("/s/good").status_code == 200
 
 
-def test_limiter_counts_per_key_and_bounds_memory() -> None:
-    limiter = SlidingWindowLimiter(2, 10, clock=lambda: 0.0, max_keys=3)
-    assert limiter.hit("a") and limiter.hit("a") and not limiter.hit("a")
-    assert limiter.hit("b")
-    for k in "cdef":
-        limiter.hit(k)
-    assert len(limiter._events) <= 3
+def test_token_guessing_is_counted_once_for_all_workers_through_redis(
+    redis_server: RedisServer,
+) -> None:
+    # Two apps with their own Redis clients: two web workers (or machines) sharing one Redis.
+    workers = [RedisWindow(redis_server.url, "k" * 32, prefix=redis_server.prefix) for _ in "ab"]
+    first, second = (TestClient(_app(w, miss_limit=4, miss_window=60)) for w in workers)
+    assert [first.get(f"/s/guess{i}").status_code for i in range(2)] == [404, 404]
+    assert [second.get(f"/s/guess{i}").status_code for i in range(2)] == [404, 404]
+    assert first.get("/s/good").status_code == 429
+    assert second.get("/s/good").status_code == 429
+    assert all(w.fallback.size() == 0 for w in workers)  # counted in Redis, not in memory
+    for w in workers:
+        w.close()
+
+
+def test_the_app_counts_in_the_process_window(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from core.config import reset_settings
+    from core.ratewindow import rate_window
+
+    monkeypatch.setenv("TOKEN_MISS_LIMIT", "2")
+    reset_settings()
+    try:
+        app = FastAPI()
+
+        @app.get("/s/{token}")
+        def missing(token: str) -> HTMLResponse:
+            return HTMLResponse("tidak ditemukan", status_code=404)
+
+        app.add_middleware(SecurityMiddleware)
+        client = TestClient(app)
+        assert [client.get(f"/s/x{i}").status_code for i in range(3)] == [404, 404, 429]
+        assert rate_window().count("tok|testclient", 600) == 2
+    finally:
+        monkeypatch.delenv("TOKEN_MISS_LIMIT")
+        reset_settings()
 
 
 def test_whole_app_sends_headers(monkeypatch) -> None:  # type: ignore[no-untyped-def]

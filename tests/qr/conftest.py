@@ -12,16 +12,15 @@ from sqlmodel import Session
 
 from core.clock import utcnow
 from core.models import Campaign, Institution, Unit
-from qr import cache, ratelimit
+from qr import cache
 from tests.factories import make_campaign, make_institution, make_unit
 
 
 @pytest.fixture(autouse=True)
-def _fresh_ip_window() -> Iterator[None]:
-    ratelimit.ip_window.clear()
+def _fresh_cache() -> Iterator[None]:
+    # The per-IP window is reset for every test by tests/conftest.py.
     cache.clear()
     yield
-    ratelimit.ip_window.clear()
     cache.clear()
 
 

@@ -46,6 +46,21 @@ def test_guestbook_adds_an_eligible_service_user(world: World, client: TestClien
     assert session.exec(select(Assignment)).first() is None  # population only, no survey yet
 
 
+def test_guestbook_limits_entries_per_ip(world: World, client: TestClient, session: Session,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.config import reset_settings
+
+    monkeypatch.setenv("QR_IP_LIMIT", "2")
+    reset_settings()
+    assert client.post(BOOK, data=entry(email=""), follow_redirects=False).status_code == 422
+    for n in range(2):  # the invalid entry above was not counted
+        reply = client.post(BOOK, data=entry(email=f"tamu{n}@contoh.id"), follow_redirects=False)
+        assert reply.status_code == 303
+    blocked = client.post(BOOK, data=entry(email="tamu9@contoh.id"), follow_redirects=False)
+    assert blocked.status_code == 429
+    assert len(session.exec(select(Person)).all()) == 2
+
+
 def test_guestbook_needs_a_contact_and_explains(world: World, client: TestClient,
                                                  session: Session) -> None:
     reply = client.post(BOOK, data=entry(email=""))

@@ -14,6 +14,8 @@ from core.assignments import find_by_token
 from core.clock import utcnow
 from core.config import reset_settings
 from core.models import Assignment, Person
+from core.ratewindow import RedisWindow
+from tests.fixtures.redis import RedisServer
 from tests.qr.conftest import World, build_world
 
 FORM = "/daftar/KAB-KTG/DUKCAPIL"
@@ -211,15 +213,36 @@ def test_per_ip_limit(world: World, client: TestClient, monkeypatch: pytest.Monk
     assert client.post(FORM, data=valid(wa="x")).status_code == 422
 
 
+def test_per_ip_limit_is_shared_by_workers_through_redis(
+    world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch, session: Session,
+    redis_server: RedisServer,
+) -> None:
+    from qr import ratelimit
+
+    monkeypatch.setenv("QR_IP_LIMIT", "2")
+    reset_settings()
+    workers = [RedisWindow(redis_server.url, "k" * 32, prefix=redis_server.prefix) for _ in "ab"]
+    for n, worker in enumerate(workers):  # each request answered by another web worker
+        monkeypatch.setattr(ratelimit, "rate_window", lambda w=worker: w)
+        ok = client.post(FORM, data=valid(wa=f"0812345678{n:02d}"), follow_redirects=False)
+        assert ok.status_code == 303
+    blocked = client.post(FORM, data=valid(wa="081234567899"), follow_redirects=False)
+    assert blocked.status_code == 429 and "Terlalu banyak pendaftaran" in blocked.text
+    assert count(session, Assignment) == 2
+    assert redis_server.keys() == [workers[0].redis_key("reg|testclient")]
+    for worker in workers:
+        worker.close()
+
+
 def test_per_counter_limit_is_shared_and_per_counter(
     world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch, session: Session
 ) -> None:
     monkeypatch.setenv("QR_COUNTER_LIMIT", "2")
     reset_settings()
-    from qr import ratelimit
+    from core.ratewindow import reset_rate_window
 
     for n in range(2):
-        ratelimit.ip_window.clear()  # as if from different phones' networks
+        reset_rate_window()  # as if from different phones' networks
         assert client.post(f"{FORM}?loket=L1", data=valid(wa=f"0812345678{n:02d}"),
                            follow_redirects=False).status_code == 303
     blocked = client.post(f"{FORM}?loket=L1", data=valid(wa="081234567850"))
