@@ -68,9 +68,11 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> int:
         return 0
     dialect = session.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(T)
-    # executemany with RETURNING: compiled once, sent in batches ("insertmanyvalues")
-    stmt = ins.on_conflict_do_nothing(index_elements=["key"]).returning(T.c.id)
-    return len(session.execute(stmt, rows).all())
+    # The driver's own executemany (psycopg: pipelined), whose row count is the rows inserted.
+    # With RETURNING, SQLAlchemy would send "insertmanyvalues" batches instead: one statement of
+    # ~19,000 placeholders per 1,000 rows, which psycopg re-parses every time (half the enqueue).
+    stmt = ins.on_conflict_do_nothing(index_elements=["key"]).execution_options(preserve_rowcount=True)
+    return int(session.execute(stmt, rows).rowcount)  # type: ignore[attr-defined]
 
 
 def _row(
