@@ -109,7 +109,7 @@ async def fire(url: str, phones: list[str], tag: str) -> tuple[dict[str, float],
     and would measure itself."""
     from urllib.parse import urlencode, urlsplit
 
-    from dispatch.twilio_webhooks import sign
+    from dispatch.channels.twilio.webhooks import sign
 
     host, port = urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port or 80
     requests: list[bytes] = []

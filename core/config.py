@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     twilio_content_sid_registration: str = "HXregistration000000000000000000"
     twilio_timeout_seconds: float = 10.0  # a send with no answer by then is reconciled, not resent
     whatsapp_rate_per_sender: float = 80.0
+    # WhatsApp messaging limit: unique numbers reached with templates in any rolling 24 h, over
+    # both senders (Meta's tier: 250, 2000, 10000, 100000; 0 = unlimited). Unset: unlimited, and
+    # `spibot check` refuses to send in production until it is set.
+    whatsapp_daily_limit: int | None = None
     # How much a request's time in transit to the provider may vary (seconds). The per-second cap
     # is kept at the provider's clock as long as transit varies by no more than this; `inf` keeps
     # it whatever the delays, at the cost of rate (each message then counts until its answer + 1 s).
@@ -77,6 +81,9 @@ class Settings(BaseSettings):
     reminder_max_count: int = 3
     last_call_days_before_close: int = 2
     reconcile_delay_seconds: float = 20.0  # wait before looking up an ambiguous (timed-out) send
+
+    # Admins who get an email when bulk sending stops by itself (comma-separated).
+    alert_emails: str = ""
 
     # --- bot -------------------------------------------------------------------------------
     call_centre: str = "Call center SPI 198 (setiap hari 08.30-22.00 WIB)"

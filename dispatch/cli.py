@@ -32,7 +32,7 @@ def templates(
     if not create:
         console.print_json(json.dumps(definitions, ensure_ascii=False))
         return
-    from dispatch.templates_api import create_templates
+    from dispatch.channels.twilio.content_api import create_templates
 
     for name, sid in create_templates(definitions):
         console.print(f"[green]created[/green] {name}: {sid}  (set TWILIO_CONTENT_SID_... in .env)")

@@ -148,7 +148,7 @@ def email_parts(template: str, variables: dict[str, str], link: str, unsubscribe
 
 
 def build_email(
-    *, to: str, sender: str, subject: str, text: str, html: str, msg_id: str, unsubscribe: str
+    *, to: str, sender: str, subject: str, text: str, html: str, msg_id: str, unsubscribe: str | None
 ) -> bytes:
     """The MIME message (multipart/alternative: text + HTML) as bytes, built directly: the stdlib
     `EmailMessage` header machinery costs ~5 ms a message, which caps a blast at ~200/s."""
@@ -161,13 +161,15 @@ def build_email(
         f"Subject: {Header(subject, 'utf-8').encode()}",
         f"Date: {formatdate(usegmt=True)}",
         f"Message-ID: {msg_id}",
-        f"List-Unsubscribe: <{unsubscribe}>",
-        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        *([f"List-Unsubscribe: <{unsubscribe}>", "List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
+          if unsubscribe else []),  # not on alerts to our own admins
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
     parts = []
     for subtype, body in (("plain", text), ("html", html)):
+        if subtype == "html" and not html:
+            continue
         encoded = base64.encodebytes(body.encode("utf-8")).decode("ascii")
         parts.append(f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
                      f"Content-Transfer-Encoding: base64\r\n\r\n{encoded.replace(chr(10), chr(13) + chr(10))}")

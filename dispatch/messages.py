@@ -23,6 +23,10 @@ def build_message(item: Claimed) -> OutMessage:
             outbox_id=item.id, channel="whatsapp", to=item.to_address, sender=item.sender,
             template=p["template"], content_sid=_sid(p["template"], p.get("content_sid")),
             content_variables=content.content_variables(p["vars"], token))
+    if "nonce" not in p:  # an alert to the admins: plain text, no personal link
+        return OutMessage(outbox_id=item.id, channel="email", to=item.to_address,
+                          sender=item.sender or get_settings().email_from, subject=str(p["subject"]),
+                          text=str(p["text"]), message_id=content.message_id(item.id, item.key))
     _, link = content.link_for_nonce(p["nonce"])
     unsubscribe = content.unsubscribe_url(item.id)
     subject, text, html = content.email_parts(p["template"], p["vars"], link, unsubscribe)

@@ -49,6 +49,7 @@ class Purpose(StrEnum):
     last_call = "last_call"
     registration = "registration"
     reply = "reply"
+    alert = "alert"  # an email to the admins (a sender held, the quality guard tripped)
 
 
 BULK_PURPOSES = (Purpose.invitation, Purpose.reminder, Purpose.last_call)
@@ -143,3 +144,48 @@ class Unreachable(SQLModel, table=True):
     channel: str = Field(max_length=16)
     error_code: str | None = Field(default=None, max_length=20)
     at: datetime | None = utc_field(nullable=False)
+
+
+class WhatsAppReach(SQLModel, table=True):
+    """The messaging-limit ledger: when each number last got a business-initiated (template)
+    WhatsApp message. Meta counts unique users reached with templates in any rolling 24 h per
+    business portfolio (both SPI senders together); a number with `last_at` in the last 24 h is
+    already counted, so another template to it is free. Written when a template is claimed (a
+    reservation: a send that then fails still counts, so the limit is never overrun)."""
+
+    __tablename__ = "dispatch_wa_reach"
+    address: str = Field(primary_key=True, max_length=254)
+    last_at: datetime | None = utc_field(nullable=False, index=True)
+
+
+class HoldScope(StrEnum):
+    sender = "sender"  # a WhatsApp sender's bulk lane (configuration problem or quality guard)
+    campaign = "campaign"  # a whole campaign, paused by a person
+    wave = "wave"  # one wave of a campaign ("<campaign id>:<wave number>"), paused by a person
+
+
+class Hold(SQLModel, table=True):
+    """Bulk sending stopped for a sender, a campaign or a wave. Held rows stay `pending` (nothing
+    is failed); deleting the hold (resume) lets them go, each once: the outbox key guarantees it."""
+
+    __tablename__ = "dispatch_hold"
+    __table_args__ = (Index("ux_dispatch_hold", "scope", "target", unique=True),)
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=12)  # HoldScope
+    target: str = Field(max_length=254)
+    code: str | None = Field(default=None, max_length=20)  # provider error code, or "manual"
+    reason: str = Field(default="", max_length=300)  # English, for admins and logs
+    actor: str = Field(default="system", max_length=120)
+    since: datetime | None = utc_field(nullable=False)
+
+
+class TemplateApproval(SQLModel, table=True):
+    """WhatsApp approval of one Content API template, as last read from Twilio."""
+
+    __tablename__ = "dispatch_template"
+    name: str = Field(primary_key=True, max_length=40)  # invitation | reminder | registration
+    content_sid: str = Field(max_length=34)
+    category: str | None = Field(default=None, max_length=20)  # UTILITY | MARKETING | AUTHENTICATION
+    status: str = Field(default="unsubmitted", max_length=20)  # received|pending|approved|rejected|paused|disabled
+    rejection_reason: str | None = Field(default=None, max_length=300)
+    checked_at: datetime | None = utc_field()

@@ -50,6 +50,8 @@ class Claimed:
     attempt_id: str
     attempts: int
     lease_until: datetime
+    campaign_id: int | None = None
+    wave: int = 1
 
 
 def claimable(now: datetime, allowed_zones: list[str] | None) -> Any:
@@ -62,9 +64,10 @@ def claimable(now: datetime, allowed_zones: list[str] | None) -> Any:
 
 def claim(
     session: Session, *, limit: int, lease_seconds: float, allowed_zones: list[str] | None,
-    now: datetime | None = None, lane: int | None = None,
+    now: datetime | None = None, lane: int | None = None, exclude: Any = None,
 ) -> list[Claimed]:
-    """Lease up to `limit` due rows (of one `lane` if given), replies first. PostgreSQL: FOR UPDATE
+    """Lease up to `limit` due rows (of one `lane` if given; none `exclude`d, e.g. held bulk rows),
+    replies first. PostgreSQL: FOR UPDATE
     SKIP LOCKED, so any number of workers share the outbox; SQLite: the write transaction
     (BEGIN IMMEDIATE) serialises. The caller commits before calling any provider."""
     now = now or utcnow()
@@ -73,6 +76,8 @@ def claim(
     cond = claimable(now, allowed_zones)
     if lane is not None:
         cond = and_(cond, T.c.lane == lane)
+    if exclude is not None:
+        cond = and_(cond, exclude)
     # MATERIALIZED: evaluated once. As a plain `IN (subquery)` PostgreSQL may plan a nested-loop
     # semi join that re-runs the LIMIT ... SKIP LOCKED subquery for every outer row, and then one
     # claim takes every due row (seen on a freshly enqueued, not yet analysed outbox).
@@ -91,13 +96,13 @@ def claim(
         .values(status=Status.sending, attempt_id=attempt, lease_until=lease, claimed_at=now,
                 attempts=T.c.attempts + 1, updated_at=now)
         .returning(T.c.id, T.c.key, T.c.lane, T.c.channel, T.c.purpose, T.c.to_address,
-                   T.c.sender, T.c.payload, T.c.attempts)
+                   T.c.sender, T.c.payload, T.c.attempts, T.c.campaign_id, T.c.wave)
     )
     rows = session.execute(stmt).all()
     claimed = [
         Claimed(id=r.id, key=r.key, lane=r.lane, channel=r.channel, purpose=r.purpose,
                 to_address=r.to_address, sender=r.sender, payload=r.payload, attempt_id=attempt,
-                attempts=r.attempts, lease_until=lease)
+                attempts=r.attempts, lease_until=lease, campaign_id=r.campaign_id, wave=r.wave)
         for r in rows
     ]
     claimed.sort(key=lambda c: (c.lane, c.id))
@@ -212,23 +217,31 @@ def mark_ambiguous(session: Session, items: list[dict[str, Any]], *, delay: floa
 
 def mark_failed(
     session: Session, row_id: int, attempt_id: str | None, *, code: str | None, error_class: str,
-    message: str, unreachable: bool,
+    message: str, unreachable: bool, fallback: bool = False,
 ) -> bool:
-    """Fail one row (permanent error); mark the address unreachable and fall back if asked."""
+    """Fail one row. `unreachable`: the address is marked unreachable on its channel and the
+    message falls back to the other one; `fallback` alone: the other channel, address kept.
+    Without `attempt_id`, a row the provider accepted and then refused (`sent`) fails too."""
     now = utcnow()
-    cond = [T.c.id == row_id, T.c.status.in_([Status.sending, Status.pending])]
     if attempt_id is not None:
-        cond.append(T.c.attempt_id == attempt_id)
+        cond = [T.c.id == row_id, T.c.status.in_([Status.sending, Status.pending]), T.c.attempt_id == attempt_id]
+    else:
+        cond = [T.c.id == row_id, T.c.status.in_([Status.sending, Status.pending, Status.sent])]
     res = session.execute(
         update(T).where(*cond).values(
             status=Status.failed, error_code=code, error_class=error_class,
             error_message=mask_text(message)[:300], updated_at=now, lease_until=None))
     if not res.rowcount:  # type: ignore[attr-defined]
         return False
-    if unreachable:
+    if unreachable or fallback:
         row = session.get(Outbox, row_id)
         if row is not None:
-            on_unreachable(session, row, code)
+            if unreachable:
+                on_unreachable(session, row, code)
+            elif row.assignment_id is not None and row.purpose != "reply":
+                from dispatch.service import enqueue_fallback
+
+                enqueue_fallback(session, row)
     return True
 
 
@@ -257,10 +270,22 @@ def on_unreachable(session: Session, row: Outbox, code: str | None) -> None:
 def apply_status(
     session: Session, provider_id: str, status: str, error_code: str | None = None,
 ) -> bool:
-    """Move a row forward to `status` if that is progress; never backwards. Returns True if moved."""
+    """Move a row forward to `status` if that is progress; never backwards. Returns True if moved.
+
+    A failure the provider reports after accepting the message goes through the channel's error
+    table like a refusal at send time: the messaging limit or a held-back marketing message puts
+    the row back to `pending` for later, a configuration problem holds the sender, an unreachable
+    number falls back to the other channel."""
     rank = STATUS_RANK.get(status)
     if rank is None:
         return False
+    if status == Status.failed and error_code:
+        row = session.execute(select(Outbox).where(col(Outbox.provider_id) == provider_id)).scalar_one_or_none()
+        if row is not None and row.status in (Status.sent, Status.sending):
+            from dispatch.channels import error_for_code
+            from dispatch.outcomes import after_provider_failure
+
+            return after_provider_failure(session, row, error_for_code(row.channel, error_code, row.purpose))
     lower = [s for s, r in STATUS_RANK.items() if r < rank and s != Status.pending]
     now = utcnow()
     values: dict[str, Any] = {"status": status, "updated_at": now, "lease_until": None}
@@ -271,16 +296,26 @@ def apply_status(
         values["error_class"] = "delivery"
     res = session.execute(
         update(T).where(T.c.provider_id == provider_id, T.c.status.in_(lower)).values(**values))
-    moved = bool(res.rowcount)  # type: ignore[attr-defined]
-    if moved and status == Status.failed and error_code:
-        from dispatch.channels.base import OptedOutError, PermanentError, classify_twilio
+    return bool(res.rowcount)  # type: ignore[attr-defined]
 
-        err = classify_twilio(400, error_code, "")
-        row = session.execute(select(Outbox).where(Outbox.provider_id == provider_id)).scalar_one()  # type: ignore[arg-type]
-        if isinstance(err, PermanentError | OptedOutError):
-            row.error_class = err.error_class
-            on_unreachable(session, row, error_code)
-    return moved
+
+def requeue(session: Session, row_id: int, *, attempt_id: str | None, next_at: datetime,
+            error_class: str, code: str | None, message: str, count_attempt: bool) -> bool:
+    """Back to `pending` until `next_at`: claimed by this attempt (`attempt_id`) and not sent, or
+    (attempt_id None) accepted by the provider and then refused (its provider id is dropped, so
+    the next attempt's callbacks are the ones that count)."""
+    if attempt_id is not None:
+        cond = [T.c.id == row_id, T.c.attempt_id == attempt_id, T.c.status == Status.sending]
+    else:
+        cond = [T.c.id == row_id, T.c.status.in_([Status.sent, Status.sending])]
+    values: dict[str, Any] = {
+        "status": Status.pending, "next_attempt_at": next_at, "lease_until": None,
+        "error_code": code, "error_class": error_class, "error_message": mask_text(message)[:300],
+        "updated_at": utcnow(), "provider_id": None, "sent_at": None}
+    if not count_attempt:
+        values["attempts"] = T.c.attempts - 1
+    res = session.execute(update(T).where(*cond).values(**values))
+    return bool(res.rowcount)  # type: ignore[attr-defined]
 
 
 def _apply_early_events(session: Session, provider_ids: list[str]) -> None:

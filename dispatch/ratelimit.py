@@ -67,6 +67,12 @@ def _load(session: Session, key: str) -> RateBucket:
     return bucket
 
 
+def lock(session: Session, key: str) -> None:
+    """Hold the row lock of bucket `key` until the caller commits (serialises a shared decision,
+    e.g. the messaging limit's admissions, across workers; SQLite's write lock already does)."""
+    _load(session, key)
+
+
 def reserve(session: Session, key: str, n: int, rate: float, now: float | None = None) -> tuple[float, float]:
     """Reserve `n` slots; returns (start epoch seconds, interval between slots). The caller commits.
 

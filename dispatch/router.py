@@ -14,9 +14,9 @@ from core.clock import utcnow
 from core.db import session_scope
 from core.models import OptOut
 from dispatch import content, outbox
-from dispatch.channels.twilio_whatsapp import TWILIO_STATUS
+from dispatch.channels.twilio.webhooks import verified_form
+from dispatch.channels.twilio.whatsapp import TWILIO_STATUS
 from dispatch.models import DeliveryEvent, Outbox
-from dispatch.twilio_webhooks import verified_form
 
 router = APIRouter()
 log = logging.getLogger("spibot.dispatch")

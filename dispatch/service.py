@@ -63,7 +63,7 @@ def commit_and_rearm(session: Session) -> None:
         session.connection(execution_options={"sqlite_immediate": True})
 
 
-def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> int:
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
@@ -75,7 +75,7 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> int:
     return int(session.execute(stmt, rows).rowcount)  # type: ignore[attr-defined]
 
 
-def _row(
+def new_row(
     *, key: str, channel: str, purpose: str, wave: int, to: str, sender: str, tz: str, lane: int,
     payload: dict[str, Any], campaign_id: int | None, assignment_id: int | None,
     unit_id: int | None, institution_id: int | None, now: datetime, fallback_of: int | None = None,
@@ -158,7 +158,7 @@ def _bulk_rows(
             content.validate(channel, template, variables)
             validated.add((channel, template))
         wave = wave_of[assignment.id]
-        rows.append(_row(
+        rows.append(new_row(
             key=message_key(purpose, wave, assignment.id, channel),
             channel=channel, purpose=purpose, wave=wave, to=address,
             sender=sender_for(channel, assignment.group, campaign), tz=institution.timezone,
@@ -193,7 +193,7 @@ def enqueue_invitations(
         wave_of = {a.id: 1 for a, _, _ in chunk}
         rows = _bulk_rows(session, campaign, institution, chunk, purpose=Purpose.invitation,
                           wave_of=wave_of, lane=Lane.bulk, now=now, validated=validated)  # type: ignore[arg-type]
-        total += _insert_rows(session, rows)
+        total += insert_rows(session, rows)
         if commit_chunks:
             commit_and_rearm(session)
     record(session, actor, "dispatch.invitations", institution_id=institution.id,
@@ -264,7 +264,7 @@ def enqueue_reminder(
                 wave_of[a.id] = count + 1  # type: ignore[index]
         rows = _bulk_rows(session, campaign, institution, chunk, purpose=purpose, wave_of=wave_of,
                           lane=Lane.bulk, now=now, validated=validated)
-        total += _insert_rows(session, rows)
+        total += insert_rows(session, rows)
         if commit_chunks:
             commit_and_rearm(session)
     record(session, actor, f"dispatch.{purpose}", institution_id=institution.id,
@@ -291,14 +291,14 @@ def enqueue_link(session: Session, assignment: Assignment, *, purpose: str = "re
         if not address or address in blocked:
             continue
         content.validate(channel, template, variables)
-        rows.append(_row(
+        rows.append(new_row(
             key=message_key(purpose, 1, assignment.id, channel), channel=channel, purpose=purpose,  # type: ignore[arg-type]
             wave=1, to=address, sender=sender_for(channel, assignment.group, campaign),
             tz=institution.timezone, lane=Lane.reply,
             payload={"template": template, "vars": variables, "nonce": assignment.token_nonce},
             campaign_id=campaign.id, assignment_id=assignment.id, unit_id=assignment.unit_id,
             institution_id=institution.id, now=now))
-    return _insert_rows(session, rows)
+    return insert_rows(session, rows)
 
 
 class LinkRecipient(Protocol):
@@ -340,14 +340,14 @@ def enqueue_links(session: Session, campaign: Campaign, institution: Institution
             if channel not in validated:
                 content.validate(channel, template, variables)
                 validated.add(channel)
-            rows.append(_row(
+            rows.append(new_row(
                 key=message_key(purpose, 1, r.assignment_id, channel), channel=channel, purpose=purpose,
                 wave=1, to=address, sender=sender_for(channel, r.group, campaign),
                 tz=institution.timezone, lane=Lane.reply,
                 payload={"template": template, "vars": variables, "nonce": r.nonce},
                 campaign_id=campaign.id, assignment_id=r.assignment_id,
                 unit_id=r.unit.id if r.unit else None, institution_id=institution.id, now=now))
-    return _insert_rows(session, rows)
+    return insert_rows(session, rows)
 
 
 def enqueue_reply(
@@ -363,13 +363,13 @@ def enqueue_reply(
         raise ValueError("reply body is empty")
     address = normalize_address(to)
     now = utcnow()
-    row = _row(
+    row = new_row(
         key=f"reply:{key}" if not key.startswith("reply:") else key, channel="whatsapp",
         purpose=Purpose.reply, wave=1, to=address,
         sender=sender or get_settings().whatsapp_sender_internal, tz="UTC", lane=Lane.reply,
         payload={"body": body[:1600]}, campaign_id=campaign_id, assignment_id=assignment_id,
         unit_id=None, institution_id=None, now=now)
-    if not _insert_rows(session, [row]):
+    if not insert_rows(session, [row]):
         return None
     return session.execute(select(Outbox).where(Outbox.key == row["key"])).scalar_one()
 
@@ -392,14 +392,14 @@ def enqueue_fallback(session: Session, failed: Outbox) -> int:
     assert campaign is not None
     payload = dict(failed.payload)
     content.validate(other, payload["template"], payload["vars"])
-    row = _row(
+    row = new_row(
         key=message_key(failed.purpose, failed.wave, assignment.id, other), channel=other,  # type: ignore[arg-type]
         purpose=failed.purpose, wave=failed.wave, to=address,
         sender=sender_for(other, assignment.group, campaign), tz=failed.tz, lane=failed.lane,
         payload=payload, campaign_id=failed.campaign_id, assignment_id=assignment.id,
         unit_id=failed.unit_id, institution_id=failed.institution_id, now=utcnow(),
         fallback_of=failed.id)
-    n = _insert_rows(session, [row])
+    n = insert_rows(session, [row])
     if n:
         log.info("fallback to %s for outbox row %s", other, failed.id)
     return n

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import TemplateError
@@ -34,16 +34,17 @@ from core.clock import local, parse_hhmm, utcnow
 from core.config import Settings, get_settings
 from core.db import session_scope
 from core.models import Institution, OptOut
-from dispatch import outbox, ratelimit
+from dispatch import holds, limits, outbox, outcomes, ratelimit
 from dispatch.channels import make_channel
 from dispatch.channels.base import (
+    Action,
     AmbiguousError,
     Channel,
     ChannelError,
-    OptedOutError,
-    PermanentError,
+    ContentError,
     RateLimitedError,
     RetryableError,
+    SendResult,
 )
 from dispatch.messages import build_message
 from dispatch.models import Lane, Outbox, Status, Unreachable
@@ -52,6 +53,9 @@ from dispatch.reconcile import reconcile
 log = logging.getLogger("spibot.dispatch")
 T = Outbox.__table__  # type: ignore[attr-defined]
 REPLY_POLL_SECONDS = 0.1
+# `--once` waits for rows due within this long (retries after a short back-off) and stops when
+# only later ones are left (deferred by the messaging limit, a marketing retry hours away).
+ONCE_HORIZON_SECONDS = 300.0
 
 
 def allowed_zones(now: datetime, zones: list[str], settings: Settings) -> list[str] | None:
@@ -75,12 +79,24 @@ class Stats:
     failed: int = 0
     ambiguous: int = 0
     blocked: int = 0
+    deferred: int = 0  # waiting for the messaging-limit window (not failed)
+    held: int = 0  # given back because their sender is held (not failed)
     reconciled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def as_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "retried": self.retried, "failed": self.failed,
-                "ambiguous": self.ambiguous, "blocked": self.blocked,
-                "reconciled": dict(self.reconciled)}
+                "ambiguous": self.ambiguous, "blocked": self.blocked, "deferred": self.deferred,
+                "held": self.held, "reconciled": dict(self.reconciled)}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed message: sent (`result`), refused (`error`), or not sent at
+    all (neither: its lease ran short, or its sender was held meanwhile)."""
+
+    item: outbox.Claimed
+    result: SendResult | None = None
+    error: ChannelError | None = None
 
 
 @dataclass
@@ -98,7 +114,7 @@ class Worker:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.channels: dict[str, Channel] = {}  # made inside the event loop (aiohttp needs one)
-        self.results: list[tuple[str, outbox.Claimed, Any]] = []
+        self.results: list[Outcome] = []
         self.inflight = 0
         self.stats = Stats()
         self._zones: tuple[float, list[str]] = (0.0, [])
@@ -111,6 +127,7 @@ class Worker:
         self._pacers: dict[str, _Pacer] = {}
         self._seq = itertools.count()
         self._reply_polled = 0.0
+        self._held: holds.Held = holds.Held()  # as of the last claim, plus holds this worker set
 
     # --- database side (runs in a thread) -------------------------------------------------------
 
@@ -131,12 +148,15 @@ class Worker:
         return ratelimit.bucket_key("whatsapp", item.sender)
 
     def claim(self, limit: int, *, lane: int | None = None) -> list[tuple[outbox.Claimed, float]]:
-        """Claim rows, drop those whose address is opted out / unreachable, reserve rate slots."""
+        """Claim rows (none that a hold stops), drop those whose address is opted out or
+        unreachable, put back those over the messaging limit, reserve rate slots for the rest."""
         now = utcnow()
         zones = allowed_zones(now, self._known_zones(), self.settings)
         with session_scope(write=True) as session:
+            held = self._held = holds.current(session)
             items = outbox.claim(session, limit=limit, lease_seconds=self.settings.lease_seconds,
-                                 allowed_zones=zones, now=now, lane=lane)
+                                 allowed_zones=zones, now=now, lane=lane,
+                                 exclude=held.excludes() if held else None)
             if not items:
                 return []
             addrs = list({i.to_address for i in items if i.purpose != "reply"})
@@ -153,8 +173,11 @@ class Worker:
                     self.stats.blocked += 1
                 else:
                     keep.append(it)
+            admission = limits.admit(session, keep, limit=self.settings.whatsapp_daily_limit, now=now)
+            limits.defer_rows(session, admission.deferred, note="waiting for the WhatsApp messaging-limit window")
+            self.stats.deferred += len(admission.deferred)
             by_bucket: dict[str, list[outbox.Claimed]] = defaultdict(list)
-            for it in keep:
+            for it in admission.admitted:
                 by_bucket[self._bucket(it)].append(it)
             scheduled: list[tuple[outbox.Claimed, float]] = []
             for key, group in by_bucket.items():
@@ -163,28 +186,35 @@ class Worker:
         scheduled.sort(key=lambda x: (x[0].lane, x[1]))
         return scheduled
 
-    def write_results(self, results: list[tuple[str, outbox.Claimed, Any]]) -> None:
+    def write_results(self, results: list[Outcome]) -> None:
         sent, retry, ambiguous, unsent, penalise = [], [], [], [], set()
         with session_scope(write=True) as session:
-            for kind, it, value in results:
+            for o in results:
+                it, err = o.item, o.error
                 base = {"id": it.id, "attempt_id": it.attempt_id, "attempts": it.attempts}
-                if kind == "sent":
-                    sent.append({**base, "provider_id": value.provider_id, "status": value.status,
-                                 "backend": value.backend})
-                elif kind == "ambiguous":
-                    ambiguous.append({**base, "code": value.code, "message": str(value)})
-                elif kind == "retry":
-                    retry.append({**base, "code": value.code, "error_class": value.error_class,
-                                  "message": str(value)})
-                    if isinstance(value, RateLimitedError):
-                        penalise.add(self._bucket(it))
-                elif kind == "unsent":
+                if o.result is not None:
+                    sent.append({**base, "provider_id": o.result.provider_id, "status": o.result.status,
+                                 "backend": o.result.backend})
+                elif err is None:
                     unsent.append(base)
-                else:  # permanent / failed
-                    outbox.mark_failed(session, it.id, it.attempt_id, code=value.code,
-                                       error_class=value.error_class, message=str(value),
-                                       unreachable=isinstance(value, PermanentError))
-                    self.stats.failed += 1
+                elif isinstance(err, AmbiguousError):
+                    ambiguous.append({**base, "code": err.code, "message": str(err)})
+                elif isinstance(err, RetryableError):
+                    retry.append({**base, "code": err.code, "error_class": err.error_class, "message": str(err)})
+                    if isinstance(err, RateLimitedError):
+                        penalise.add(self._bucket(it))
+                else:
+                    ref = outcomes.Ref(id=it.id, attempt_id=it.attempt_id, attempts=it.attempts,
+                                       channel=it.channel, sender=it.sender)
+                    became = outcomes.after_error(session, ref, err)
+                    if became == "failed":
+                        self.stats.failed += 1
+                    elif became == "deferred":
+                        self.stats.deferred += 1
+                    elif became == "held":
+                        self.stats.held += 1
+                    else:
+                        self.stats.retried += 1
             outbox.mark_sent(session, sent)
             self.stats.failed += len(outbox.mark_retry(session, retry, max_attempts=self.settings.max_attempts))
             outbox.mark_ambiguous(session, ambiguous, delay=self.settings.reconcile_delay_seconds)
@@ -194,6 +224,10 @@ class Worker:
         self.stats.sent += len(sent)
         self.stats.retried += len(retry)
         self.stats.ambiguous += len(ambiguous)
+        self.stats.held += sum(1 for o in results if o.result is None and o.error is None and self._is_held(o.item))
+
+    def _is_held(self, item: outbox.Claimed) -> bool:
+        return self._held.holds(lane=item.lane, sender=item.sender, campaign_id=item.campaign_id, wave=item.wave)
 
     def reply_due(self) -> bool:
         """A cheap read (no write lock): is a reply waiting to be claimed?"""
@@ -202,12 +236,17 @@ class Worker:
             return s.execute(select(T.c.id).where(cond).limit(1)).first() is not None
 
     def has_work(self) -> bool:
-        """Anything pending or in flight that this worker could still send (quiet hours aside)."""
-        zones = allowed_zones(utcnow(), self._known_zones(), self.settings)
-        cond = T.c.status == Status.pending
+        """Anything this worker could still send soon: due within ONCE_HORIZON_SECONDS, not held,
+        outside quiet hours; or in flight. Rows deferred to a later window do not count."""
+        now = utcnow()
+        zones = allowed_zones(now, self._known_zones(), self.settings)
+        cond = (T.c.status == Status.pending) & (T.c.next_attempt_at <= now + timedelta(seconds=ONCE_HORIZON_SECONDS))
         if zones is not None:
             cond = cond & or_(T.c.lane == Lane.reply, T.c.tz.in_(zones))
         with session_scope() as s:
+            held = holds.current(s)
+            if held:
+                cond = cond & held.excludes()
             return s.execute(select(T.c.id).where(or_(cond, T.c.status == Status.sending)).limit(1)).first() is not None
 
     # --- sending ----------------------------------------------------------------------------------
@@ -243,44 +282,38 @@ class Worker:
     async def _send_one(self, item: outbox.Claimed, sem: asyncio.Semaphore) -> None:
         try:
             async with sem:
-                try:
-                    message = build_message(item)  # before the window: no work between start and send
-                except (TemplateError, KeyError, ValueError) as exc:
-                    err = ChannelError(f"cannot build the message: {exc}", code="content")
-                    err.error_class = "content"
-                    self.results.append(("failed", item, err))
-                    return
-                rate = self._rate_for(item.channel)
-                window = self._windows[self._bucket(item)] if rate > 0 else None
-                started = await window.acquire(max(1, int(rate))) if window is not None else 0.0
-                if (item.lease_until - utcnow()).total_seconds() < self._lease_margin:
-                    # Past its lease a reconcile may find the row, see nothing at the provider
-                    # and reopen it: sending now could send twice. Give it back unsent.
-                    if window is not None:
-                        window.cancel()
-                    self.results.append(("unsent", item, None))
-                    return
-                try:
-                    result = await self.channels[item.channel].send(message)
-                    self.results.append(("sent", item, result))
-                except AmbiguousError as exc:
-                    self.results.append(("ambiguous", item, exc))
-                except RetryableError as exc:
-                    self.results.append(("retry", item, exc))
-                except (PermanentError, OptedOutError, ChannelError) as exc:
-                    self.results.append(("failed", item, exc))
-                except (TemplateError, KeyError, ValueError) as exc:
-                    err = ChannelError(f"cannot build the message: {exc}", code="content")
-                    err.error_class = "content"
-                    self.results.append(("failed", item, err))
-                except Exception as exc:  # noqa: BLE001 - a bug must not lose the row: retry later
-                    log.exception("unexpected error sending outbox row %s", item.id)
-                    self.results.append(("retry", item, RetryableError(f"internal: {type(exc).__name__}")))
-                finally:
-                    if window is not None:
-                        window.release(started)
+                self.results.append(await self._attempt(item))
         finally:
             self.inflight -= 1
+
+    async def _attempt(self, item: outbox.Claimed) -> Outcome:
+        if self._is_held(item):  # its sender was held since the claim: give it back unsent
+            return Outcome(item)
+        try:
+            message = build_message(item)  # before the window: no work between start and send
+        except (TemplateError, KeyError, ValueError) as exc:
+            return Outcome(item, error=ContentError(f"cannot build the message: {exc}", code="content"))
+        rate = self._rate_for(item.channel)
+        window = self._windows[self._bucket(item)] if rate > 0 else None
+        started = await window.acquire(max(1, int(rate))) if window is not None else 0.0
+        if (item.lease_until - utcnow()).total_seconds() < self._lease_margin:
+            # Past its lease a reconcile may find the row, see nothing at the provider and reopen
+            # it: sending now could send twice. Give it back unsent.
+            if window is not None:
+                window.cancel()
+            return Outcome(item)
+        try:
+            return Outcome(item, result=await self.channels[item.channel].send(message))
+        except ChannelError as exc:
+            if exc.action is Action.hold:  # stop this sender's other waiting messages at once
+                self._held = holds.Held(self._held.senders | {item.sender}, self._held.campaigns, self._held.waves)
+            return Outcome(item, error=exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must not lose the row: retry later
+            log.exception("unexpected error sending outbox row %s", item.id)
+            return Outcome(item, error=RetryableError(f"internal: {type(exc).__name__}"))
+        finally:
+            if window is not None:
+                window.release(started)
 
     async def _flush(self) -> None:
         if not self.results:

@@ -23,8 +23,8 @@ from core.config import get_settings, reset_settings
 from core.db import session_scope
 from core.models import Assignment, Person
 from core.services import add_institution, create_campaign
+from dispatch.channels.twilio.webhooks import sign
 from dispatch.service import enqueue_invitations
-from dispatch.twilio_webhooks import sign
 from dispatch.worker import run_until_idle
 from population.importer import import_files
 from population.sampling import draw_sample

@@ -1,25 +1,52 @@
 """What a channel is: `async send(message) -> SendResult`, in our own types.
 
-Exceptions (every provider error is turned into one of these; nothing vendor-specific escapes):
+Every provider answer is turned into one of these errors (nothing vendor-specific escapes); its
+`action` says what the worker does next:
 
     ChannelError
-    ├── RetryableError      timeouts, 5xx, provider busy -> back off with jitter, bounded attempts
-    │   ├── RateLimitedError    429 / 20429 / 63018 -> also slow the sender down
-    │   └── AmbiguousError      the provider may have accepted it (timeout after sending):
-    │                           reconcile by status lookup, never resend blindly
-    └── PermanentError      this address cannot be reached on this channel (21211, 63024, 63003...)
-        └── OptedOutError       the person unsubscribed (21610)
+    ├── RetryableError        retry       timeouts, 5xx, provider busy: back off with jitter
+    │   ├── RateLimitedError  rate_limited  429 / 20429: also slow the sender down
+    │   └── AmbiguousError    (retry)     the provider may have accepted it (timeout after
+    │                                     sending): reconcile by status look-up, never resend blindly
+    ├── DeferredError         defer       the WhatsApp messaging limit (63018): pending until the
+    │                                     rolling 24-hour window frees; not a failure, no attempt used
+    ├── MarketingLimitError   marketing   Meta held a marketing message back (63049): retry hours
+    │                                     later, growing; then the other channel
+    ├── FallbackError         fallback    not on this channel now (63032): the other channel at once;
+    │                                     the address stays reachable
+    ├── HoldError             hold        our configuration is wrong for everyone (placeholder
+    │                                     ContentSid, paused template, account limit): stop the
+    │                                     sender's bulk lane, keep rows pending, alert an admin
+    ├── RejectedError         rejected    refused for this message only: failed, address kept
+    └── PermanentError        unreachable this address cannot be reached on this channel
+        └── OptedOutError     opted_out   the person unsubscribed
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
+
+
+class Action(StrEnum):
+    """What the worker does with a message after an error (see the module docstring)."""
+
+    retry = "retry"
+    rate_limited = "rate_limited"
+    defer = "defer"
+    marketing = "marketing"
+    fallback = "fallback"
+    hold = "hold"
+    rejected = "rejected"
+    unreachable = "unreachable"
+    opted_out = "opted_out"
 
 
 class ChannelError(Exception):
     error_class = "error"
+    action = Action.rejected
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -28,22 +55,69 @@ class ChannelError(Exception):
 
 class RetryableError(ChannelError):
     error_class = "retryable"
+    action = Action.retry
 
 
 class RateLimitedError(RetryableError):
     error_class = "rate_limited"
+    action = Action.rate_limited
 
 
 class AmbiguousError(RetryableError):
     error_class = "ambiguous"
 
 
+class DeferredError(ChannelError):
+    error_class = "deferred"
+    action = Action.defer
+
+
+class MarketingLimitError(ChannelError):
+    error_class = "marketing_limit"
+    action = Action.marketing
+
+
+class FallbackError(ChannelError):
+    error_class = "fallback"
+    action = Action.fallback
+
+
+class HoldError(ChannelError):
+    error_class = "config"
+    action = Action.hold
+
+
+class RejectedError(ChannelError):
+    error_class = "rejected"
+    action = Action.rejected
+
+
+class ContentError(ChannelError):
+    """The message could not be built from its row (a template or variable is missing)."""
+
+    error_class = "content"
+    action = Action.rejected
+
+
 class PermanentError(ChannelError):
     error_class = "permanent"
+    action = Action.unreachable
 
 
 class OptedOutError(PermanentError):
     error_class = "opted_out"
+    action = Action.opted_out
+
+
+_ERROR_OF_ACTION: dict[Action, type[ChannelError]] = {
+    Action.retry: RetryableError, Action.rate_limited: RateLimitedError, Action.defer: DeferredError,
+    Action.marketing: MarketingLimitError, Action.fallback: FallbackError, Action.hold: HoldError,
+    Action.rejected: RejectedError, Action.unreachable: PermanentError, Action.opted_out: OptedOutError,
+}
+
+
+def error_for(action: Action, message: str, code: str | None) -> ChannelError:
+    return _ERROR_OF_ACTION[action](message, code=code)
 
 
 @dataclass(frozen=True)
@@ -96,42 +170,7 @@ class Channel(Protocol):
     async def close(self) -> None: ...
 
 
-# --- classification of provider error codes ------------------------------------------------------
-
-RATE_LIMIT_CODES = {"20429", "63018"}
-OPTED_OUT_CODES = {"21610"}
-PERMANENT_CODES = {
-    "21211",  # invalid 'To' number
-    "21614",  # not a mobile number
-    "63024",  # invalid message recipient: not on WhatsApp
-    "63003",  # channel could not find the To address
-    "21408",  # permission to send to this region not enabled
-    "63032",  # user's WhatsApp account is not eligible
-}
-# Failures that say nothing about the recipient (our configuration or template): retry is useless,
-# but the person is not unreachable either.
-CONFIG_CODES = {"63016", "63027", "21606", "21703", "20003", "21656"}
-
-
-def classify_twilio(status: int | None, code: int | str | None, message: str) -> ChannelError:
-    code_s = str(code) if code is not None else None
-    if code_s in RATE_LIMIT_CODES or status == 429:
-        return RateLimitedError(message, code=code_s or "429")
-    if code_s in OPTED_OUT_CODES:
-        return OptedOutError(message, code=code_s)
-    if code_s in PERMANENT_CODES:
-        return PermanentError(message, code=code_s)
-    if code_s in CONFIG_CODES:
-        err = ChannelError(message, code=code_s)
-        err.error_class = "config"
-        return err
-    if status is None or status >= 500:
-        return RetryableError(message, code=code_s or (str(status) if status else None))
-    # any other 4xx: our request is wrong for this recipient; do not hammer the provider
-    err = ChannelError(message, code=code_s or str(status))
-    err.error_class = "rejected"
-    return err
-
+# --- SMTP replies ------------------------------------------------------------------------------
 
 def classify_smtp(code: int | None, message: str) -> ChannelError:
     if code is None:

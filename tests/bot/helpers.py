@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from core.clock import utcnow
 from core.config import get_settings
 from core.models import Assignment, Campaign, Institution, Person, Unit
-from dispatch.twilio_webhooks import sign
+from dispatch.channels.twilio.webhooks import sign
 from tests import factories
 
 _sids = itertools.count(1)

@@ -92,7 +92,7 @@ def test_signature_check_agrees_with_twilios_validator() -> None:
 def test_other_content_types_and_oversized_bodies(client: TestClient, session: Session) -> None:
     """A multipart form is parsed too (Twilio sends urlencoded); a huge body is refused (413)."""
     from core.config import get_settings
-    from dispatch.twilio_webhooks import sign
+    from dispatch.channels.twilio.webhooks import sign
 
     make_world(session)
     form = inbound_form(PHONE, "Isi Survei")

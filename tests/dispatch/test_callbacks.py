@@ -7,9 +7,9 @@ import pytest
 from sqlmodel import Session, select
 
 from core.config import get_settings
+from dispatch.channels.twilio.webhooks import sign
 from dispatch.models import Outbox
 from dispatch.service import enqueue_invitations
-from dispatch.twilio_webhooks import sign
 from dispatch.worker import run_until_idle
 from tests.dispatch.helpers import campaign_with
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from core.config import get_settings
 from core.db import get_engine
-from dispatch.twilio_webhooks import sign
+from dispatch.channels.twilio.webhooks import sign
 
 EXAMPLES = 60
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,

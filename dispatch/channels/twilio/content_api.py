@@ -7,7 +7,7 @@ from typing import Any
 from twilio.rest.content.v1.content import ContentList
 
 from core.config import get_settings
-from dispatch.channels.twilio_whatsapp import make_client
+from dispatch.channels.twilio.whatsapp import make_client
 
 
 def create_templates(definitions: list[dict[str, Any]]) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 import aiohttp
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
@@ -22,13 +22,15 @@ from dispatch.channels.base import (
     ProviderMessage,
     RetryableError,
     SendResult,
-    classify_twilio,
 )
+from dispatch.channels.twilio.errors import classify
 
 TWILIO_STATUS = {
     "accepted": "sent", "scheduled": "sent", "queued": "sent", "sending": "sent", "sent": "sent",
     "delivered": "delivered", "read": "read", "failed": "failed", "undelivered": "failed",
     "canceled": "failed", "receiving": "sent", "received": "sent",
+    # Some parts of a multi-part message arrived, not all: accepted, not confirmed delivered.
+    "partially_delivered": "sent",
 }
 
 
@@ -69,7 +71,10 @@ class TwilioWhatsAppChannel:
             async with asyncio.timeout(self.settings.twilio_timeout_seconds):
                 msg = await self.client.messages.create_async(**kwargs)
         except TwilioRestException as exc:
-            raise classify_twilio(exc.status, exc.code, exc.msg or str(exc)) from None
+            raise classify(exc.status, exc.code, exc.msg or str(exc), free_form=not message.content_sid) from None
+        except TwilioServiceException as exc:  # RFC 9457 problem details (newer Twilio APIs)
+            raise classify(exc.status, exc.code, exc.detail or exc.title,
+                           free_form=not message.content_sid) from None
         except (TimeoutError, aiohttp.ServerDisconnectedError) as exc:
             # The request may have reached Twilio: look it up later, never resend blindly.
             raise AmbiguousError(f"no answer from Twilio: {type(exc).__name__}", code="timeout") from None

@@ -1,0 +1,97 @@
+"""Holds: bulk sending stopped for a WhatsApp sender, a campaign or one wave of it.
+
+A sender is held by the worker when the provider says our configuration is wrong for everyone
+(placeholder or unapproved ContentSid, paused template, account limit); a campaign or wave is
+paused by a person. Held rows stay `pending`; nothing is failed. Replies (the respondent's own
+"Isi Survei", Tanya SPI) keep flowing. Resuming deletes the hold: every row still goes once, as
+the outbox key and the claim's lease guarantee.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, delete, not_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from core.audit import record
+from core.clock import utcnow
+from core.masking import mask_text
+from dispatch.models import Hold, HoldScope, Lane, Outbox
+
+log = logging.getLogger("spibot.dispatch")
+H = Hold.__table__  # type: ignore[attr-defined]
+T = Outbox.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Held:
+    senders: frozenset[str] = frozenset()
+    campaigns: frozenset[int] = frozenset()
+    waves: frozenset[tuple[int, int]] = field(default_factory=frozenset)
+
+    def __bool__(self) -> bool:
+        return bool(self.senders or self.campaigns or self.waves)
+
+    def excludes(self) -> object:
+        """SQL condition: an outbox row that may be claimed despite these holds."""
+        held = []
+        if self.senders:
+            held.append(T.c.sender.in_(sorted(self.senders)))
+        if self.campaigns:
+            held.append(T.c.campaign_id.in_(sorted(self.campaigns)))
+        held.extend(and_(T.c.campaign_id == c, T.c.wave == w) for c, w in sorted(self.waves))
+        return not_(and_(T.c.lane == Lane.bulk, or_(*held)))
+
+    def holds(self, *, lane: int, sender: str, campaign_id: int | None, wave: int) -> bool:
+        return lane == Lane.bulk and (
+            sender in self.senders or campaign_id in self.campaigns or (campaign_id or 0, wave) in self.waves)
+
+
+def wave_target(campaign_id: int, wave: int) -> str:
+    return f"{campaign_id}:{wave}"
+
+
+def current(session: Session) -> Held:
+    senders, campaigns, waves = set(), set(), set()
+    for scope, target in session.execute(select(H.c.scope, H.c.target)).all():
+        if scope == HoldScope.sender:
+            senders.add(target)
+        elif scope == HoldScope.campaign:
+            campaigns.add(int(target))
+        elif scope == HoldScope.wave:
+            c, w = target.split(":")
+            waves.add((int(c), int(w)))
+    return Held(frozenset(senders), frozenset(campaigns), frozenset(waves))
+
+
+def hold(session: Session, scope: HoldScope, target: str, *, reason: str, code: str | None = None,
+         actor: str = "system", institution_id: int | None = None) -> bool:
+    """Stop bulk sending for `target`; idempotent. Returns True if this call created the hold."""
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(H)
+    res = session.execute(ins.values(scope=scope, target=target, code=code, reason=mask_text(reason)[:300],
+                                     actor=actor, since=utcnow()).on_conflict_do_nothing())
+    created = bool(res.rowcount)  # type: ignore[attr-defined]
+    if created:
+        log.warning("bulk sending held: %s %s (%s)", scope, mask_text(target), mask_text(reason))
+        record(session, actor, "dispatch.hold", institution_id=institution_id,
+               target=f"{scope}:{target}", details={"code": code, "reason": mask_text(reason)[:300]})
+    return created
+
+
+def resume(session: Session, scope: HoldScope, target: str, *, actor: str,
+           institution_id: int | None = None) -> bool:
+    """Lift a hold; returns False if there was none."""
+    res = session.execute(delete(H).where(H.c.scope == scope, H.c.target == target))
+    lifted = bool(res.rowcount)  # type: ignore[attr-defined]
+    if lifted:
+        log.info("bulk sending resumed: %s %s by %s", scope, mask_text(target), actor)
+        record(session, actor, "dispatch.resume", institution_id=institution_id, target=f"{scope}:{target}")
+    return lifted
+
+
+def listed(session: Session) -> list[Hold]:
+    return list(session.execute(select(Hold).order_by(H.c.since)).scalars())
