@@ -7,6 +7,8 @@ import json
 import typer
 from rich.console import Console
 
+from dispatch.models import HoldScope
+
 console = Console()
 send_app = typer.Typer(help="Enqueue messages to respondents.", no_args_is_help=True)
 
@@ -39,19 +41,126 @@ def templates(
 
 
 @send_app.command("invitations")
-def send_invitations(campaign: int = typer.Option(..., "--campaign", help="Campaign id.")) -> None:
-    """Enqueue the first wave (invitations) of a campaign; idempotent."""
+def send_invitations(
+    campaign: int = typer.Option(..., "--campaign", help="Campaign id."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Enqueue the first wave (invitations) of a campaign; idempotent. Shows the number of
+    messages, their estimated cost and the projected finish under the messaging limit first."""
     from core.audit import cli_actor
     from core.db import session_scope
+    from dispatch.cost import format_cost_id
+    from dispatch.preview import wave_preview
     from dispatch.service import enqueue_invitations
 
     try:
+        with session_scope() as session:
+            preview = wave_preview(session, campaign)
+        console.print(f"{preview.whatsapp} WhatsApp, {preview.email} email — {format_cost_id(preview.cost)}")
+        console.print(_plan_line(campaign, extra=preview.whatsapp))
+        if not yes and not typer.confirm("Kirim sekarang? / Send now?"):
+            raise typer.Exit(1)
         with session_scope(write=True) as session:
             n = enqueue_invitations(session, campaign, actor=cli_actor())
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     console.print(f"{n} invitations enqueued for campaign {campaign}.")
+
+
+def _plan_line(campaign: int | None, extra: int = 0) -> str:
+    from core.config import get_settings
+    from core.db import session_scope
+    from dispatch.limits import describe, plan
+
+    with session_scope() as session:
+        return describe(plan(session, limit=get_settings().whatsapp_daily_limit, campaign_id=campaign,
+                             extra=extra))
+
+
+def plan_command(campaign: int | None = typer.Option(None, "--campaign", help="Campaign id.")) -> None:
+    """When the last waiting WhatsApp invitation is expected to go, under WHATSAPP_DAILY_LIMIT."""
+    console.print(_plan_line(campaign))
+
+
+def _hold_target(campaign: int | None, wave: int | None, sender: str | None,
+                 template: str | None) -> tuple[HoldScope, str]:
+    from dispatch.holds import wave_target
+
+    chosen = [x is not None for x in (campaign, sender, template)]
+    if sum(chosen) != 1 or (wave is not None and campaign is None):
+        console.print("[red]Give exactly one of --campaign (optionally with --wave), --sender, --template.[/red]")
+        raise typer.Exit(2)
+    if sender is not None:
+        return HoldScope.sender, sender if sender.startswith("whatsapp:") else f"whatsapp:{sender}"
+    if template is not None:
+        return HoldScope.template, template
+    assert campaign is not None
+    if wave is not None:
+        return HoldScope.wave, wave_target(campaign, wave)
+    return HoldScope.campaign, str(campaign)
+
+
+def pause(
+    campaign: int = typer.Option(..., "--campaign", help="Campaign id."),
+    wave: int | None = typer.Option(None, "--wave", help="Only this wave (1 = invitations)."),
+) -> None:
+    """Pause bulk sending of a campaign (or one wave); nothing is lost, `resume` continues."""
+    from core.audit import cli_actor
+    from core.db import session_scope
+    from dispatch import holds
+
+    scope, target = _hold_target(campaign, wave, None, None)
+    with session_scope(write=True) as session:
+        created = holds.hold(session, scope, target, reason="paused by a person", code="manual", actor=cli_actor())
+    console.print(f"{scope} {target}: " + ("paused." if created else "was already paused."))
+
+
+def resume(
+    campaign: int | None = typer.Option(None, "--campaign", help="Campaign id."),
+    wave: int | None = typer.Option(None, "--wave", help="Only this wave."),
+    sender: str | None = typer.Option(None, "--sender", help="A WhatsApp sender held by the worker."),
+    template: str | None = typer.Option(None, "--template", help="A template held as not approved."),
+) -> None:
+    """Resume what `pause` (or the worker, or the quality guard) stopped; each message goes once."""
+    from core.audit import cli_actor
+    from core.db import session_scope
+    from dispatch import holds
+
+    scope, target = _hold_target(campaign, wave, sender, template)
+    with session_scope(write=True) as session:
+        lifted = holds.resume(session, scope, target, actor=cli_actor())
+    console.print(f"{scope} {target}: " + ("resumed." if lifted else "was not held."))
+
+
+def cancel(
+    campaign: int = typer.Option(..., "--campaign", help="Campaign id."),
+    wave: int | None = typer.Option(None, "--wave", help="Only this wave."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Cancel the messages a campaign (or wave) still has waiting; they are never sent."""
+    from core.audit import cli_actor
+    from core.db import session_scope
+    from dispatch import holds
+
+    if not yes and not typer.confirm(f"Cancel every waiting message of campaign {campaign}?"):
+        raise typer.Exit(1)
+    with session_scope(write=True) as session:
+        n = holds.cancel(session, campaign, wave=wave, actor=cli_actor())
+    console.print(f"{n} waiting messages cancelled.")
+
+
+def holds_command() -> None:
+    """List what is held (paused campaigns and waves, senders held by the worker) and why."""
+    from core.db import session_scope
+    from dispatch import holds
+
+    with session_scope() as session:
+        rows = holds.listed(session)
+    if not rows:
+        console.print("Nothing is held.")
+    for h in rows:
+        console.print(f"{h.scope} {h.target}  since {h.since:%Y-%m-%d %H:%M} UTC  by {h.actor}  {h.code or ''} {h.reason}")
 
 
 def remind(
@@ -77,4 +186,9 @@ def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
     app.command("templates")(templates)
     app.command("remind")(remind)
+    app.command("plan")(plan_command)
+    app.command("pause")(pause)
+    app.command("resume")(resume)
+    app.command("cancel")(cancel)
+    app.command("holds")(holds_command)
     app.add_typer(send_app, name="send")

@@ -1,4 +1,5 @@
-"""Holds: bulk sending stopped for a WhatsApp sender, a campaign or one wave of it.
+"""Holds: bulk sending stopped for a WhatsApp sender, a campaign or one wave of it; and every
+WhatsApp message of a template that is not approved (rejected, paused, re-categorised).
 
 A sender is held by the worker when the provider says our configuration is wrong for everyone
 (placeholder or unapproved ContentSid, paused template, account limit); a campaign or wave is
@@ -10,15 +11,17 @@ the outbox key and the claim's lease guarantee.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from sqlalchemy import and_, delete, not_, or_, select
+from sqlalchemy import and_, delete, not_, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from core.audit import record
 from core.clock import utcnow
 from core.masking import mask_text
+from dispatch.content import TEMPLATE_OF_PURPOSE
 from dispatch.models import Hold, HoldScope, Lane, Outbox
 
 log = logging.getLogger("spibot.dispatch")
@@ -31,21 +34,34 @@ class Held:
     senders: frozenset[str] = frozenset()
     campaigns: frozenset[int] = frozenset()
     waves: frozenset[tuple[int, int]] = field(default_factory=frozenset)
+    templates: frozenset[str] = frozenset()  # WhatsApp templates not approved (any lane)
 
     def __bool__(self) -> bool:
-        return bool(self.senders or self.campaigns or self.waves)
+        return bool(self.senders or self.campaigns or self.waves or self.templates)
 
-    def excludes(self) -> object:
+    def with_sender(self, sender: str) -> Held:
+        return replace(self, senders=self.senders | {sender})
+
+    def _purposes(self) -> list[str]:
+        return sorted(p for p, t in TEMPLATE_OF_PURPOSE.items() if t in self.templates)
+
+    def excludes(self) -> Any:
         """SQL condition: an outbox row that may be claimed despite these holds."""
-        held = []
+        bulk = []
         if self.senders:
-            held.append(T.c.sender.in_(sorted(self.senders)))
+            bulk.append(T.c.sender.in_(sorted(self.senders)))
         if self.campaigns:
-            held.append(T.c.campaign_id.in_(sorted(self.campaigns)))
-        held.extend(and_(T.c.campaign_id == c, T.c.wave == w) for c, w in sorted(self.waves))
-        return not_(and_(T.c.lane == Lane.bulk, or_(*held)))
+            bulk.append(T.c.campaign_id.in_(sorted(self.campaigns)))
+        bulk.extend(and_(T.c.campaign_id == c, T.c.wave == w) for c, w in sorted(self.waves))
+        held = [and_(T.c.lane == Lane.bulk, or_(*bulk))] if bulk else []
+        if self.templates:
+            held.append(and_(T.c.channel == "whatsapp", T.c.purpose.in_(self._purposes())))
+        return not_(or_(*held)) if held else true()
 
-    def holds(self, *, lane: int, sender: str, campaign_id: int | None, wave: int) -> bool:
+    def holds(self, *, lane: int, sender: str, campaign_id: int | None, wave: int,
+              channel: str = "", purpose: str = "") -> bool:
+        if channel == "whatsapp" and purpose in self._purposes():
+            return True
         return lane == Lane.bulk and (
             sender in self.senders or campaign_id in self.campaigns or (campaign_id or 0, wave) in self.waves)
 
@@ -55,16 +71,18 @@ def wave_target(campaign_id: int, wave: int) -> str:
 
 
 def current(session: Session) -> Held:
-    senders, campaigns, waves = set(), set(), set()
+    senders, campaigns, waves, templates = set(), set(), set(), set()
     for scope, target in session.execute(select(H.c.scope, H.c.target)).all():
         if scope == HoldScope.sender:
             senders.add(target)
+        elif scope == HoldScope.template:
+            templates.add(target)
         elif scope == HoldScope.campaign:
             campaigns.add(int(target))
         elif scope == HoldScope.wave:
             c, w = target.split(":")
             waves.add((int(c), int(w)))
-    return Held(frozenset(senders), frozenset(campaigns), frozenset(waves))
+    return Held(frozenset(senders), frozenset(campaigns), frozenset(waves), frozenset(templates))
 
 
 def hold(session: Session, scope: HoldScope, target: str, *, reason: str, code: str | None = None,
@@ -95,3 +113,25 @@ def resume(session: Session, scope: HoldScope, target: str, *, actor: str,
 
 def listed(session: Session) -> list[Hold]:
     return list(session.execute(select(Hold).order_by(H.c.since)).scalars())
+
+
+def cancel(session: Session, campaign_id: int, *, wave: int | None = None, actor: str,
+           institution_id: int | None = None) -> int:
+    """Cancel what a campaign (or one wave of it) still has waiting: its pending bulk rows fail
+    as `cancelled` (never sent; messages already with the provider are not recalled). Returns the
+    rows cancelled; a second call cancels nothing more."""
+    from sqlalchemy import update
+
+    from dispatch.models import Status
+
+    cond = [T.c.campaign_id == campaign_id, T.c.lane == Lane.bulk, T.c.status == Status.pending]
+    if wave is not None:
+        cond.append(T.c.wave == wave)
+    res = session.execute(update(T).where(*cond).values(
+        status=Status.failed, error_class="cancelled", error_code=None,
+        error_message=f"cancelled by {actor}"[:300], updated_at=utcnow()))
+    n = int(res.rowcount)  # type: ignore[attr-defined]
+    record(session, actor, "dispatch.cancel", institution_id=institution_id,
+           target=f"campaign:{campaign_id}" + (f"/wave:{wave}" if wave is not None else ""),
+           details={"cancelled": n})
+    return n

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from core.clock import as_utc, utcnow
+from core.clock import as_utc, format_date_id, utcnow
 from core.models import Campaign
 from dispatch import ratelimit
 from dispatch.models import Outbox, Purpose, Status, WhatsAppReach
@@ -147,24 +147,26 @@ class Plan:
 
 
 def plan(session: Session, *, limit: int | None, campaign_id: int | None = None,
-         now: datetime | None = None) -> Plan:
+         extra: int = 0, now: datetime | None = None) -> Plan:
     """Project when the waiting template messages go out under the limit.
 
     The limit is shared by every campaign on the same numbers, so the queue ahead of a campaign's
     last message is every pending template of the portfolio: the date is when the whole queue is
     through (an upper bound for a campaign whose rows go first). With `campaign_id`, a campaign
-    with nothing waiting gets an empty plan. Quiet hours are not modelled: show it as "± a day"."""
+    with nothing waiting gets an empty plan. `extra`: numbers about to be added (a wave's preview,
+    before it is enqueued). Quiet hours are not modelled: show it as "± a day"."""
     now = now or utcnow()
     since = now - WINDOW
     waiting = (T.c.status.in_([Status.pending, Status.sending]) & (T.c.channel == "whatsapp")
                & (T.c.purpose != Purpose.reply))
     in_window = int(session.execute(select(func.count()).select_from(R).where(R.c.last_at > since)).scalar_one())
-    if campaign_id is not None:
+    if campaign_id is not None and not extra:
         mine = session.execute(select(T.c.id).where(waiting, T.c.campaign_id == campaign_id).limit(1)).first()
         if mine is None:
             return Plan(limit, 0, in_window, None, 0)
     counted = select(R.c.address).where(R.c.address == T.c.to_address, R.c.last_at > since).exists()
     todo = int(session.execute(select(func.count(T.c.to_address.distinct())).where(waiting, ~counted)).scalar_one())
+    todo += extra
     if not todo:
         return Plan(limit, 0, in_window, None, 0)
     if not limit or limit <= 0:
@@ -178,4 +180,18 @@ def plan(session: Session, *, limit: int | None, campaign_id: int | None = None,
     return Plan(limit, todo, in_window, at, (at.date() - now.date()).days + 1)
 
 
-__all__ = ["Admission", "Plan", "admit", "defer_rows", "is_template", "plan", "window_frees_at"]
+def _n(value: int) -> str:
+    return f"{value:,}".replace(",", ".")
+
+
+def describe(p: Plan, tz: str = "Asia/Jakarta") -> str:
+    """The plan in one Indonesian line for the PIC."""
+    if p.finish_at is None:
+        return "Tidak ada undangan WhatsApp yang menunggu."
+    if not p.limit:
+        return f"{_n(p.waiting)} nomor menunggu; tanpa batas harian WhatsApp, terkirim hari ini."
+    return (f"Undangan terakhir terkirim ± {format_date_id(p.finish_at, tz)} ({_n(p.waiting)} nomor "
+            f"menunggu; batas WhatsApp {_n(p.limit)} nomor per 24 jam, {p.days} hari).")
+
+
+__all__ = ["Admission", "Plan", "admit", "defer_rows", "describe", "is_template", "plan", "window_frees_at"]

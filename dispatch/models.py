@@ -162,6 +162,7 @@ class HoldScope(StrEnum):
     sender = "sender"  # a WhatsApp sender's bulk lane (configuration problem or quality guard)
     campaign = "campaign"  # a whole campaign, paused by a person
     wave = "wave"  # one wave of a campaign ("<campaign id>:<wave number>"), paused by a person
+    template = "template"  # a WhatsApp template not (or no longer) approved: "invitation" ...
 
 
 class Hold(SQLModel, table=True):

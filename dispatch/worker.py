@@ -227,7 +227,8 @@ class Worker:
         self.stats.held += sum(1 for o in results if o.result is None and o.error is None and self._is_held(o.item))
 
     def _is_held(self, item: outbox.Claimed) -> bool:
-        return self._held.holds(lane=item.lane, sender=item.sender, campaign_id=item.campaign_id, wave=item.wave)
+        return self._held.holds(lane=item.lane, sender=item.sender, campaign_id=item.campaign_id,
+                                wave=item.wave, channel=item.channel, purpose=item.purpose)
 
     def reply_due(self) -> bool:
         """A cheap read (no write lock): is a reply waiting to be claimed?"""
@@ -306,7 +307,7 @@ class Worker:
             return Outcome(item, result=await self.channels[item.channel].send(message))
         except ChannelError as exc:
             if exc.action is Action.hold:  # stop this sender's other waiting messages at once
-                self._held = holds.Held(self._held.senders | {item.sender}, self._held.campaigns, self._held.waves)
+                self._held = self._held.with_sender(item.sender)
             return Outcome(item, error=exc)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the row: retry later
             log.exception("unexpected error sending outbox row %s", item.id)
