@@ -112,7 +112,7 @@ def window_frees_at(session: Session, need: int, *, limit: int, now: datetime) -
 def _offsets(session: Session, items: list[Claimed], now: datetime) -> dict[int, timedelta]:
     campaign_of = {i.id: i.campaign_id for i in items}
     ids = {c for c in campaign_of.values() if c is not None}
-    closes = dict(session.execute(select(col(Campaign.id), col(Campaign.closes_at)).where(col(Campaign.id).in_(ids))).tuples().all()) if ids else {}
+    closes = dict(session.execute(select(col(Campaign.id), col(Campaign.closes_at)).where(col(Campaign.id).in_(ids))).all()) if ids else {}
     out = {}
     for item in items:
         closing = closes.get(campaign_of[item.id])
