@@ -84,6 +84,16 @@ class Settings(BaseSettings):
 
     # Admins who get an email when bulk sending stops by itself (comma-separated).
     alert_emails: str = ""
+    # Quality guard: over the last QUALITY_WINDOW_HOURS, once a sender has sent at least
+    # QUALITY_MIN_SENT templates, its bulk lane pauses by itself when opt-outs (STOP), messages
+    # WhatsApp held back (per-user marketing limits, experiments) or undelivered messages pass these
+    # shares of what it sent, or the read share falls under QUALITY_MIN_READ_RATE (0 = not checked).
+    quality_window_hours: float = 24.0
+    quality_min_sent: int = 100
+    quality_max_optout_rate: float = 0.02
+    quality_max_held_back_rate: float = 0.05
+    quality_max_undelivered_rate: float = 0.15
+    quality_min_read_rate: float = 0.0
 
     # --- bot -------------------------------------------------------------------------------
     call_centre: str = "Call center SPI 198 (setiap hari 08.30-22.00 WIB)"

@@ -34,7 +34,7 @@ from core.clock import local, parse_hhmm, utcnow
 from core.config import Settings, get_settings
 from core.db import session_scope
 from core.models import Institution, OptOut
-from dispatch import holds, limits, outbox, outcomes, ratelimit
+from dispatch import holds, limits, outbox, outcomes, quality, ratelimit
 from dispatch.channels import make_channel
 from dispatch.channels.base import (
     Action,
@@ -230,6 +230,10 @@ class Worker:
         return self._held.holds(lane=item.lane, sender=item.sender, campaign_id=item.campaign_id,
                                 wave=item.wave, channel=item.channel, purpose=item.purpose)
 
+    def check_quality(self) -> None:
+        with session_scope(write=True) as session:
+            quality.check(session)
+
     def reply_due(self) -> bool:
         """A cheap read (no write lock): is a reply waiting to be claimed?"""
         cond = outbox.claimable(utcnow(), None) & (T.c.lane == Lane.reply)
@@ -335,6 +339,7 @@ class Worker:
         deadline = time.monotonic() + timeout if timeout else None
         reconcile_every = 1.0 if until_idle else 15.0
         last_reconcile = 0.0
+        last_quality = 0.0
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
@@ -347,6 +352,12 @@ class Worker:
                             self.stats.reconciled[k] += v
                     except Exception:  # noqa: BLE001
                         log.exception("reconcile failed")
+                if time.monotonic() - last_quality > quality.QUALITY_CHECK_SECONDS:
+                    last_quality = time.monotonic()
+                    try:
+                        await asyncio.to_thread(self.check_quality)
+                    except Exception:  # noqa: BLE001
+                        log.exception("quality check failed")
                 if len(self.results) >= 250:
                     await self._flush()
                 room = self.max_inflight - self.inflight
