@@ -29,6 +29,7 @@ def chat(
     from bot.service import receive
     from core.config import get_settings
     from core.db import session_scope
+    from dispatch.channels.base import Incoming
 
     if phone_of(phone) is None:
         console.print(f"{phone!r} bukan nomor E.164; tulis seperti +6281234567890.", style="red",
@@ -43,10 +44,10 @@ def chat(
             break
         if not text.strip():
             break
-        form = {"MessageSid": f"SMcli{secrets.token_hex(12)}", "From": f"whatsapp:{phone}",
-                "To": settings.whatsapp_sender_internal, "Body": text, "NumMedia": "0"}
+        message = Incoming(sid=f"SMcli{secrets.token_hex(12)}", sender=f"whatsapp:{phone}",
+                           to=settings.whatsapp_sender_internal, body=text)
         with session_scope(write=True) as session:
-            result = receive(session, form)
+            result = receive(session, message)
         # soft_wrap: the terminal wraps long lines; rich would break a personal link in two
         for reply in result.replies:
             console.print(f"spi> {reply}", style="green", highlight=False, markup=False, soft_wrap=True)

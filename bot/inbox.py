@@ -20,27 +20,28 @@ from concurrent.futures import Future
 
 from bot.service import accept_many, accepting, wake, write_lock
 from core.db import session_scope
+from dispatch.channels.base import Incoming
 
 log = logging.getLogger("spibot.bot")
 
 MAX_BATCH = 200
 
-_Item = tuple[dict[str, str], "Future[bool]"]
+_Item = tuple[Incoming, "Future[bool]"]
 
 
 class GroupWriter:
-    """One daemon thread per process storing queued inbound forms a batch at a time."""
+    """One daemon thread per process storing queued inbound messages a batch at a time."""
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
 
-    def submit(self, form: dict[str, str]) -> Future[bool]:
-        """Queue one form; the future says whether it was stored (False: a retry / no sid)."""
+    def submit(self, message: Incoming) -> Future[bool]:
+        """Queue one message; the future says whether it was stored (False: a retry / no id)."""
         future: Future[bool] = Future()
         accepting.add(1)
-        self._queue.put((form, future))
+        self._queue.put((message, future))
         if self._thread is None or not self._thread.is_alive():
             with self._start:
                 if self._thread is None or not self._thread.is_alive():
@@ -67,10 +68,10 @@ class GroupWriter:
                 wake()  # decide the replies (the decider yields while webhooks keep arriving)
 
     def _store(self, batch: list[_Item]) -> list[bool | BaseException]:
-        """Store the batch in one transaction; if that fails, each form on its own."""
+        """Store the batch in one transaction; if that fails, each message on its own."""
         try:
             with write_lock(), session_scope(write=True) as session:
-                return list(accept_many(session, [form for form, _ in batch]))
+                return list(accept_many(session, [message for message, _ in batch]))
         except Exception as exc:  # noqa: BLE001 - answered to the webhook(s) concerned
             if len(batch) == 1:
                 return [exc]

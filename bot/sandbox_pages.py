@@ -27,6 +27,7 @@ from core.db import get_session, session_scope
 from core.masking import mask_phone
 from core.models import Assignment, Campaign, Institution, Person, Unit
 from core.templating import get_env
+from dispatch.channels.base import Incoming
 
 router = APIRouter(prefix="/sandbox/whatsapp", include_in_schema=False)
 templates = Jinja2Templates(env=get_env())
@@ -124,16 +125,10 @@ def sandbox_send(person_id: int, text: str = Form("", max_length=4000)) -> Redir
     """Type a message as this respondent: the same path as a real webhook, then send the reply."""
     with session_scope() as session:
         phone = _person(session, person_id).phone
-    form = {
-        "MessageSid": f"SMsandbox{secrets.token_hex(12)}",
-        "AccountSid": get_settings().twilio_account_sid,
-        "From": f"whatsapp:{phone}",
-        "To": get_settings().whatsapp_sender_internal,
-        "Body": text,
-        "NumMedia": "0",
-    }
+    message = Incoming(sid=f"SMsandbox{secrets.token_hex(12)}", sender=f"whatsapp:{phone}",
+                       to=get_settings().whatsapp_sender_internal, body=text)
     with write_lock(), session_scope(write=True) as session:
-        receive(session, form)
+        receive(session, message)
     from dispatch.worker import run_until_idle
 
     run_until_idle(timeout=10)

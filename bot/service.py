@@ -33,12 +33,11 @@ from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import is_sqlite, session_scope
 from core.masking import mask_phone
+from dispatch.channels.base import Incoming
 
 log = logging.getLogger("spibot.bot")
 
 MAX_BODY_CHARS = 4000  # stored; WhatsApp allows 4096
-MEDIA_TYPES = {"image", "video", "audio", "voice", "sticker", "location", "document", "contacts",
-               "unsupported", "interactive", "reaction"}
 _LINK_TOKEN = re.compile(r"(/s/)[A-Za-z0-9_\-]{8,}")
 
 
@@ -64,19 +63,10 @@ def redact_links(text: str) -> str:
     return _LINK_TOKEN.sub(r"\1…", text)
 
 
-def _num_media(form: dict[str, str]) -> int:
-    value = (form.get("NumMedia") or "").strip()
-    return min(int(value), 100) if value.isdigit() and len(value) < 6 else 0
-
-
-def _kind(form: dict[str, str], body: str) -> str:
+def _kind(message: Incoming, body: str) -> str:
     if body.strip():
         return "long" if len(body) > intents.MAX_MATCH_CHARS else "text"
-    num_media = _num_media(form)
-    message_type = (form.get("MessageType") or "").lower()
-    if num_media > 0 or form.get("Latitude") or message_type in MEDIA_TYPES:
-        return "media"
-    return "empty"
+    return "media" if message.media else "empty"
 
 
 def _state_of(session: Session, phone: str, now: datetime) -> ConversationState:
@@ -123,43 +113,43 @@ def _outcome(ctx: handlers.Context, kind: str) -> handlers.Outcome:
     return handlers.decide(ctx)
 
 
-def _inbound_values(form: dict[str, str], now: datetime) -> dict[str, Any] | None:
-    """The row for one webhook's form; None (and a warning) when it has no MessageSid."""
-    sid = clean_text(form.get("MessageSid") or form.get("SmsMessageSid") or "", 64).strip()
+def _inbound_values(message: Incoming, now: datetime) -> dict[str, Any] | None:
+    """The row for one inbound message; None (and a warning) when it has no message id."""
+    sid = clean_text(message.sid, 64).strip()
     if not sid:
-        log.warning("inbound webhook without MessageSid ignored")
+        log.warning("inbound message without a message id ignored")
         return None
-    body = clean_text(form.get("Body") or form.get("ButtonText") or "")
-    return {"message_sid": sid, "from_number": phone_of(form.get("From")) or clean_text(form.get("From"), 40),
-            "to_number": clean_text(form.get("To"), 60), "body": body, "kind": _kind(form, body),
-            "num_media": _num_media(form), "intent": None, "status": "received", "received_at": now}
+    body = clean_text(message.body)
+    return {"message_sid": sid, "from_number": phone_of(message.sender) or clean_text(message.sender, 40),
+            "to_number": clean_text(message.to, 60), "body": body, "kind": _kind(message, body),
+            "num_media": message.num_media, "intent": None, "status": "received", "received_at": now}
 
 
-def accept_many(session: Session, forms: list[dict[str, str]], *,
+def accept_many(session: Session, messages: list[Incoming], *,
                 now: datetime | None = None) -> list[bool]:
-    """Store a burst of webhooks with ONE `INSERT ... ON CONFLICT (message_sid) DO NOTHING`:
-    True for each form stored now; False for a retry (also one inside the burst) or no sid."""
+    """Store a burst of inbound messages with ONE `INSERT ... ON CONFLICT (message_sid) DO
+    NOTHING`: True for each stored now; False for a retry (also one inside the burst) or no id."""
     now = now or utcnow()
     first: dict[str, int] = {}
     rows = []
-    for n, form in enumerate(forms):
-        values = _inbound_values(form, now)
+    for n, message in enumerate(messages):
+        values = _inbound_values(message, now)
         if values is not None and values["message_sid"] not in first:
             first[values["message_sid"]] = n
             rows.append(values)
     if not rows:
-        return [False] * len(forms)
+        return [False] * len(messages)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = (insert(InboundMessage.__table__).values(rows)  # type: ignore[attr-defined]
             .on_conflict_do_nothing(index_elements=["message_sid"])
             .returning(InboundMessage.__table__.c.message_sid))  # type: ignore[attr-defined]
     stored = {first[sid] for sid in session.execute(stmt).scalars()}
-    return [n in stored for n in range(len(forms))]
+    return [n in stored for n in range(len(messages))]
 
 
-def accept(session: Session, form: dict[str, str], *, now: datetime | None = None) -> InboundMessage | None:
-    """Store an inbound webhook once (status "received"); None for a retry or one without a sid."""
-    values = _inbound_values(form, now or utcnow())
+def accept(session: Session, message: Incoming, *, now: datetime | None = None) -> InboundMessage | None:
+    """Store an inbound message once (status "received"); None for a retry or one without an id."""
+    values = _inbound_values(message, now or utcnow())
     if values is None:
         return None
     sid = values["message_sid"]
@@ -213,12 +203,11 @@ def process(session: Session, inbound: InboundMessage, *, now: datetime | None =
     return Received(status, outcome.intent, [r.text for r in outcome.replies])
 
 
-def receive(session: Session, form: dict[str, str], *, now: datetime | None = None) -> Received:
+def receive(session: Session, message: Incoming, *, now: datetime | None = None) -> Received:
     """Store and handle one inbound message in one transaction (simulator, CLI, tests)."""
-    inbound = accept(session, form, now=now)
+    inbound = accept(session, message, now=now)
     if inbound is None:
-        has_sid = bool((form.get("MessageSid") or form.get("SmsMessageSid") or "").strip())
-        return Received("duplicate" if has_sid else "invalid")
+        return Received("duplicate" if message.sid.strip() else "invalid")
     return process(session, inbound, now=now)
 
 

@@ -18,19 +18,14 @@ against the twilio library's `RequestValidator`.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hmac
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, urlparse
-
-from twilio.request_validator import add_port, remove_port
 
 from bot.inbox import writer
 from bot.service import answering
 from core.config import get_settings
+from dispatch.channels.twilio.webhooks import parse_form, parse_inbound, public_url, verify
 
 log = logging.getLogger("spibot.webhooks")
 
@@ -43,33 +38,6 @@ MAX_BODY_BYTES = 256 * 1024  # a Twilio form is a few KB; a 4,096-character body
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 FORBIDDEN = b'{"detail":"invalid signature"}'
 FORM_TYPE = b"application/x-www-form-urlencoded"
-
-
-@lru_cache(maxsize=64)
-def signed_urls(url: str) -> tuple[str, ...]:
-    """The URL as Twilio may have signed it: as configured first, then without and with the
-    default port (Twilio's own validator accepts either)."""
-    parsed = urlparse(url)
-    return tuple(dict.fromkeys((url, remove_port(parsed), add_port(parsed))))
-
-
-def signature(token: str, url: str, params: dict[str, str]) -> bytes:
-    """Twilio's X-Twilio-Signature of a form POST (one value per field)."""
-    data = url + "".join(name + params[name] for name in sorted(params))
-    return base64.b64encode(hmac.digest(token.encode(), data.encode("utf-8"), "sha1"))
-
-
-def verify(url: str, params: dict[str, str], header: bytes, token: str) -> bool:
-    if not header:
-        return False
-    return any(hmac.compare_digest(signature(token, variant, params), header)
-               for variant in signed_urls(url))
-
-
-def parse_form(body: bytes) -> dict[str, str]:
-    """application/x-www-form-urlencoded -> fields (the last value of a repeated field), as
-    Starlette's parser decodes them (latin-1 bytes, then percent-decoding as UTF-8)."""
-    return dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -135,14 +103,12 @@ async def _handle(scope: Scope, receive: Receive, send: Send) -> None:
         form = parse_form(body)
     else:
         form = await _multipart_form(scope, body)
-    settings = get_settings()
-    query = scope.get("query_string", b"").decode("latin-1")
-    url = settings.public_base_url.rstrip("/") + scope["path"] + (f"?{query}" if query else "")
-    if not verify(url, form, signature_header, settings.twilio_auth_token):
+    url = public_url(scope["path"], scope.get("query_string", b"").decode("latin-1"))
+    if not verify(url, form, signature_header, get_settings().twilio_auth_token):
         log.warning("rejected webhook with a bad signature on %s", scope["path"])
         await _respond(send, 403, FORBIDDEN, b"application/json")
         return
-    await asyncio.wrap_future(writer.submit(form))
+    await asyncio.wrap_future(writer.submit(parse_inbound(form)))
     await _respond(send, 200, EMPTY_TWIML, b"application/xml")
 
 

@@ -141,6 +141,19 @@ class OutMessage:
 
 
 @dataclass(frozen=True)
+class Incoming:
+    """A message a respondent sent us, in our own terms (whatever the provider's webhook looked
+    like): what the bot, the WhatsApp simulator and `spibot bot chat` all hand to the bot."""
+
+    sid: str  # the provider's message id: a message is handled once per sid ("" = unusable)
+    sender: str  # as received, e.g. "whatsapp:+6281234567890" (normalised by the bot)
+    to: str = ""
+    body: str = ""  # the text, or the text of a pressed button
+    num_media: int = 0
+    media: bool = False  # a picture, voice note, location, sticker ... (no text to read)
+
+
+@dataclass(frozen=True)
 class SendResult:
     provider_id: str
     status: str  # sent | delivered (the sandbox delivers at once)

@@ -12,7 +12,8 @@ from sqlmodel import Session, select
 from core.clock import utcnow
 from core.config import get_settings
 from core.models import Assignment, Campaign, Institution, Person, Unit
-from dispatch.channels.twilio.webhooks import sign
+from dispatch.channels.base import Incoming
+from dispatch.channels.twilio.webhooks import parse_inbound, sign
 from tests import factories
 
 _sids = itertools.count(1)
@@ -32,6 +33,11 @@ def inbound_form(phone: str, body: str = "", sid: str | None = None, **extra: st
     }
     form.update(extra)
     return form
+
+
+def inbound(phone: str, body: str = "", sid: str | None = None, **extra: str) -> Incoming:
+    """The same message as the bot receives it (through the Twilio adapter's parser)."""
+    return parse_inbound(inbound_form(phone, body, sid, **extra))
 
 
 def post_signed(client: Any, form: dict[str, str], path: str = "/twilio/inbound") -> Any:

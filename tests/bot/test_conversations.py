@@ -11,15 +11,16 @@ from bot.service import Received, receive
 from core.clock import utcnow
 from core.db import session_scope
 from core.models import OptOut
+from dispatch.channels.twilio.webhooks import parse_inbound
 from tests import factories
-from tests.bot.helpers import inbound_form, make_world, past, replies_to, second_survey
+from tests.bot.helpers import inbound, make_world, past, replies_to, second_survey
 
 PHONE = "+6281200000001"
 
 
 def say(body: str, phone: str = PHONE, **extra: str) -> Received:
     with session_scope(write=True) as s:
-        return receive(s, inbound_form(phone, body, **extra))
+        return receive(s, inbound(phone, body, **extra))
 
 
 def test_isi_survei_resends_the_personal_link_naming_institution_and_unit(session: Session) -> None:
@@ -111,12 +112,12 @@ def test_opted_out_number_is_never_invited_by_the_dispatcher(session: Session) -
 
 def test_retried_webhook_never_replies_twice(session: Session) -> None:
     make_world(session)
-    form = inbound_form(PHONE, "isi survei")
+    message = inbound(PHONE, "isi survei")
     with session_scope(write=True) as s:
-        assert receive(s, form).status == "replied"
+        assert receive(s, message).status == "replied"
     for _ in range(3):
         with session_scope(write=True) as s:
-            assert receive(s, dict(form)).status == "duplicate"
+            assert receive(s, inbound(PHONE, "isi survei", sid=message.sid)).status == "duplicate"
     assert len(replies_to(session, PHONE)) == 1
     count = session.exec(select(func.count()).select_from(InboundMessage)).one()
     assert count == 1
@@ -132,7 +133,7 @@ def test_rate_limit_one_please_wait_then_ignored_others_unaffected(session: Sess
     assert say("isi survei", phone="+6281200000009").status == "replied"
     # After the mute, the number is answered again.
     with session_scope(write=True) as s:
-        later = receive(s, inbound_form(PHONE, "isi survei"), now=utcnow() + timedelta(minutes=6))
+        later = receive(s, inbound(PHONE, "isi survei"), now=utcnow() + timedelta(minutes=6))
     assert later.status == "replied"
 
 
@@ -158,6 +159,6 @@ def test_odd_addresses_and_bodies_never_raise(session: Session) -> None:
     make_world(session)
     assert say("isi survei", phone="not-a-phone").status == "no_reply"
     with session_scope(write=True) as s:
-        assert receive(s, {"Body": "x"}).status == "invalid"
-        assert receive(s, {"MessageSid": "SMx", "From": "whatsapp:+6281200000001",
-                           "Body": "\x00\ud800 isi survei \x07", "NumMedia": "abc"}).status == "replied"
+        assert receive(s, parse_inbound({"Body": "x"})).status == "invalid"
+        assert receive(s, parse_inbound({"MessageSid": "SMx", "From": "whatsapp:+6281200000001",
+                                         "Body": "\x00\ud800 isi survei \x07", "NumMedia": "abc"})).status == "replied"

@@ -14,7 +14,7 @@ from bot.replies import faq_problem
 from bot.service import Received, receive
 from core.config import reset_settings
 from core.db import session_scope
-from tests.bot.helpers import inbound_form, make_world
+from tests.bot.helpers import inbound, make_world
 
 PHONE = "+6281200000001"
 GOOD = """topics:
@@ -26,7 +26,7 @@ GOOD = """topics:
 
 def say(body: str) -> Received:
     with session_scope(write=True) as s:
-        return receive(s, inbound_form(PHONE, body))
+        return receive(s, inbound(PHONE, body))
 
 
 @pytest.fixture

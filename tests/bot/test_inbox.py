@@ -13,8 +13,9 @@ from sqlmodel import Session, func, select
 from bot import inbox, service
 from bot.models import InboundMessage
 from core.db import session_scope
+from dispatch.channels.base import Incoming
 from tests import factories
-from tests.bot.helpers import inbound_form, make_world, post_signed, replies_to
+from tests.bot.helpers import inbound, inbound_form, make_world, post_signed, replies_to
 
 
 def test_a_burst_of_webhooks_is_stored_once_each_and_answered_once_each(live_app: Any,
@@ -48,15 +49,15 @@ def test_a_form_that_cannot_be_stored_fails_alone(db_url: str, session: Session,
     make_world(session)
     real = service.accept_many
 
-    def accept_many(s: Session, forms: list[dict[str, str]], **kw: Any) -> list[bool]:
-        if any(form.get("Body") == "BOOM" for form in forms):
+    def accept_many(s: Session, messages: list[Incoming], **kw: Any) -> list[bool]:
+        if any(m.body == "BOOM" for m in messages):
             raise RuntimeError("cannot store")
-        return real(s, forms, **kw)
+        return real(s, messages, **kw)
 
     monkeypatch.setattr(inbox, "accept_many", accept_many)
     writer = inbox.GroupWriter()
-    good = [inbound_form(f"+6281200000{n:03d}", "halo") for n in range(5)]
-    batch = [(form, inbox.Future[bool]()) for form in [*good[:2], inbound_form("+6281200000999", "BOOM"), *good[2:]]]
+    good = [inbound(f"+6281200000{n:03d}", "halo") for n in range(5)]
+    batch = [(m, inbox.Future[bool]()) for m in [*good[:2], inbound("+6281200000999", "BOOM"), *good[2:]]]
     results = writer._store(batch)  # one transaction fails, then each form alone
     assert isinstance(results[2], RuntimeError)
     assert [r for n, r in enumerate(results) if n != 2] == [True] * 5
@@ -68,10 +69,10 @@ def test_a_form_that_cannot_be_stored_fails_alone(db_url: str, session: Session,
 
 
 def test_accept_many_stores_each_message_sid_once(db_url: str, session: Session) -> None:
-    forms = [inbound_form("+6281200000001", "isi survei", sid="SMmany1"),
-             inbound_form("+6281200000002", "halo", sid="SMmany2"),
-             inbound_form("+6281200000001", "isi survei", sid="SMmany1"),  # retry in the burst
-             {**inbound_form("+6281200000003", "halo"), "MessageSid": ""}]  # no sid: ignored
+    forms = [inbound("+6281200000001", "isi survei", sid="SMmany1"),
+             inbound("+6281200000002", "halo", sid="SMmany2"),
+             inbound("+6281200000001", "isi survei", sid="SMmany1"),  # retry in the burst
+             inbound("+6281200000003", "halo", MessageSid="")]  # no sid: ignored
     with session_scope(write=True) as s:
         assert service.accept_many(s, forms) == [True, True, False, False]
     with session_scope(write=True) as s:  # Twilio retries later
@@ -95,8 +96,8 @@ def test_batches_apply_the_rate_limit_and_state_as_one_message_at_a_time_does(
     factories.make_assignment(session, world.campaign,
                               factories.make_person(session, world.unit, phone="+6281200000002"))
     session.commit()
-    flood = [inbound_form("+6281200000001", f"halo {n}", sid=f"SMflood{n:03d}") for n in range(31)]
-    calm = [inbound_form("+6281200000002", body, sid=f"SMcalm{n}")
+    flood = [inbound("+6281200000001", f"halo {n}", sid=f"SMflood{n:03d}") for n in range(31)]
+    calm = [inbound("+6281200000002", body, sid=f"SMcalm{n}")
             for n, body in enumerate(["Tanya SPI", "4", "isi survei"])]
     now = utcnow()
     with session_scope(write=True) as s:  # the flood arrived within the minute, then the calm one

@@ -8,14 +8,14 @@ from sqlmodel import Session
 from bot import stats
 from bot.service import receive
 from core.db import session_scope
-from tests.bot.helpers import inbound_form, make_world, second_survey
+from tests.bot.helpers import inbound, make_world, second_survey
 
 PHONE = "+6281200000001"
 
 
 def say(body: str, phone: str = PHONE) -> None:
     with session_scope(write=True) as s:
-        receive(s, inbound_form(phone, body))
+        receive(s, inbound(phone, body))
 
 
 def _texts(session: Session, institution_id: int) -> str:

@@ -14,14 +14,14 @@ from core.clock import utcnow
 from core.config import reset_settings
 from core.db import session_scope
 from tests import factories
-from tests.bot.helpers import inbound_form, make_world, second_survey
+from tests.bot.helpers import inbound, make_world, second_survey
 
 PHONE = "+6281200000001"
 
 
 def say(body: str, phone: str = PHONE) -> None:
     with session_scope(write=True) as s:
-        receive(s, inbound_form(phone, body))
+        receive(s, inbound(phone, body))
 
 
 def test_activity_counts_re_requests_conversions_topics_and_opt_outs(session: Session) -> None:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from bot.models import InboundMessage
-from tests.bot.helpers import inbound_form, make_world, post_signed, replies_to, settle
+from tests.bot.helpers import inbound, inbound_form, make_world, post_signed, replies_to, settle
 
 PHONE = "+6281200000001"
 
@@ -154,8 +154,8 @@ def test_stored_but_unhandled_messages_are_picked_up_and_a_bug_never_blocks_the_
 
     make_world(session)
     with session_scope(write=True) as s:
-        first = service.accept(s, inbound_form(PHONE, "BOOM"))
-        service.accept(s, inbound_form(PHONE, "isi survei"))
+        first = service.accept(s, inbound(PHONE, "BOOM"))
+        service.accept(s, inbound(PHONE, "isi survei"))
         assert first is not None
     real = service.process
 
