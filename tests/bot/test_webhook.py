@@ -64,11 +64,11 @@ def test_the_app_decides_on_its_own_after_answering(client: TestClient, session:
 
 
 def test_signature_check_agrees_with_twilios_validator() -> None:
-    """bot.webhook's fast check accepts exactly what twilio's RequestValidator accepts, with and
+    """The fast signature check accepts exactly what twilio's RequestValidator accepts, with and
     without the default port in the signed URL, and rejects any change of URL, field or token."""
     from twilio.request_validator import RequestValidator
 
-    from bot.webhook import parse_form, verify
+    from dispatch.channels.twilio.webhooks import parse_form, verify
 
     token = "secret-token"  # noqa: S105
     form = inbound_form(PHONE, "Isi Survei 🙏 & = + ü", ButtonText="", Latitude="-6.2")
