@@ -9,8 +9,9 @@ any number of machines never admit more than the limit together. A message admit
 refused still counts: the limit is never overrun, at worst under-used.
 
 Messages that do not fit wait (`pending`, no attempt used) until enough of the window has aged out
-for a claim's worth of them, first invitations and registrations, then reminders; earliest closing
-campaign first. Free-form replies (inside the 24-hour window the respondent opened) never count.
+for a claim's worth of them, in this order: invitations and registrations before reminders; then
+the units and groups furthest from their target (lowest response share) first; then the campaign
+closing earliest. Free-form replies (inside the window the respondent opened) never count.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from core.clock import as_utc, format_date_id, utcnow
-from core.models import Campaign
+from core.models import Assignment, Campaign
 from dispatch import ratelimit
 from dispatch.models import Outbox, Purpose, Status, WhatsAppReach
 from dispatch.outbox import Claimed, in_values
@@ -33,11 +34,13 @@ WINDOW = timedelta(hours=24)
 PORTFOLIO_KEY = "wa-portfolio"  # the lock row (a rate bucket row) that serialises admissions
 T = Outbox.__table__  # type: ignore[attr-defined]
 R = WhatsAppReach.__table__  # type: ignore[attr-defined]
-# Order among waiting messages, as seconds added to the moment the window frees: first
-# invitations and walk-in registrations, then reminders; within each, earliest closing first.
+# Order among waiting messages, as seconds added to the moment the window frees (the claim takes
+# the earliest first): purpose rank, then response share of the (unit, group) in 2% steps, then
+# days to the campaign's close. At most ~1 h 50 min after the window frees.
 PURPOSE_RANK = {"registration": 0, "invitation": 0, "reminder": 1, "last_call": 1}
-RANK_STEP_SECONDS = 900
-MAX_CLOSING_OFFSET_SECONDS = 899
+RANK_STEP_SECONDS = 3600
+SHARE_STEP_SECONDS = 30  # per 2% of the unit and group's response share
+MAX_CLOSING_DAYS = 29
 
 
 def is_template(channel: str, purpose: str) -> bool:
@@ -110,14 +113,29 @@ def window_frees_at(session: Session, need: int, *, limit: int, now: datetime) -
 
 
 def _offsets(session: Session, items: list[Claimed], now: datetime) -> dict[int, timedelta]:
-    campaign_of = {i.id: i.campaign_id for i in items}
-    ids = {c for c in campaign_of.values() if c is not None}
-    closes = dict(session.execute(select(col(Campaign.id), col(Campaign.closes_at)).where(col(Campaign.id).in_(ids))).all()) if ids else {}
+    campaigns = {i.campaign_id for i in items if i.campaign_id is not None}
+    closes = dict(session.execute(select(col(Campaign.id), col(Campaign.closes_at))
+                                  .where(col(Campaign.id).in_(campaigns))).all()) if campaigns else {}
+    assignments = {i.assignment_id for i in items if i.assignment_id is not None}
+    groups = {a: (u, g) for a, u, g in session.execute(
+        select(col(Assignment.id), col(Assignment.unit_id), col(Assignment.group))
+        .where(col(Assignment.id).in_(assignments))).all()} if assignments else {}
+    shares: dict[tuple[int | None, int | None, str], float] = {}
+    if campaigns:
+        for cid, unit, group, total, done in session.execute(
+                select(col(Assignment.campaign_id), col(Assignment.unit_id), col(Assignment.group), func.count(),
+                       func.count(col(Assignment.responded_at)))
+                .where(col(Assignment.campaign_id).in_(campaigns), col(Assignment.active).is_(True))
+                .group_by(col(Assignment.campaign_id), col(Assignment.unit_id), col(Assignment.group))).all():
+            shares[(cid, unit, group)] = done / total if total else 0.0
     out = {}
     for item in items:
-        closing = closes.get(campaign_of[item.id])
-        days = (as_utc(closing) - now).days if closing else MAX_CLOSING_OFFSET_SECONDS
-        seconds = PURPOSE_RANK.get(item.purpose, 0) * RANK_STEP_SECONDS + min(max(days, 0), MAX_CLOSING_OFFSET_SECONDS)
+        unit, group = groups.get(item.assignment_id, (None, ""))
+        share = shares.get((item.campaign_id, unit, group), 0.0)
+        closing = closes.get(item.campaign_id)
+        days = (as_utc(closing) - now).days if closing else MAX_CLOSING_DAYS
+        seconds = (PURPOSE_RANK.get(item.purpose, 0) * RANK_STEP_SECONDS + int(share * 50) * SHARE_STEP_SECONDS
+                   + min(max(days, 0), MAX_CLOSING_DAYS))
         out[item.id] = timedelta(seconds=seconds)
     return out
 

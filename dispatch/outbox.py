@@ -52,6 +52,7 @@ class Claimed:
     lease_until: datetime
     campaign_id: int | None = None
     wave: int = 1
+    assignment_id: int | None = None
 
 
 def claimable(now: datetime, allowed_zones: list[str] | None) -> Any:
@@ -96,13 +97,14 @@ def claim(
         .values(status=Status.sending, attempt_id=attempt, lease_until=lease, claimed_at=now,
                 attempts=T.c.attempts + 1, updated_at=now)
         .returning(T.c.id, T.c.key, T.c.lane, T.c.channel, T.c.purpose, T.c.to_address,
-                   T.c.sender, T.c.payload, T.c.attempts, T.c.campaign_id, T.c.wave)
+                   T.c.sender, T.c.payload, T.c.attempts, T.c.campaign_id, T.c.wave, T.c.assignment_id)
     )
     rows = session.execute(stmt).all()
     claimed = [
         Claimed(id=r.id, key=r.key, lane=r.lane, channel=r.channel, purpose=r.purpose,
                 to_address=r.to_address, sender=r.sender, payload=r.payload, attempt_id=attempt,
-                attempts=r.attempts, lease_until=lease, campaign_id=r.campaign_id, wave=r.wave)
+                attempts=r.attempts, lease_until=lease, campaign_id=r.campaign_id, wave=r.wave,
+                assignment_id=r.assignment_id)
         for r in rows
     ]
     claimed.sort(key=lambda c: (c.lane, c.id))

@@ -113,3 +113,30 @@ def test_invitations_go_before_reminders_when_the_window_frees(session: Session,
     travel.shift(timedelta(hours=24, minutes=2))
     run_until_idle(timeout=20)
     assert counts(session) == {"delivered": 50}
+
+
+def test_the_unit_furthest_from_its_target_goes_first(session: Session, travel) -> None:  # type: ignore[no-untyped-def]
+    from tests import factories
+
+    filler, _, _, _ = campaign_with(session, 10, email=False)
+    enqueue_invitations(session, filler.id)
+    session.commit()
+    assert run_until_idle(timeout=20)["sent"] == 10  # the window is full
+    inst = factories.make_institution(session)
+    ahead, behind = factories.make_unit(session, inst, name="Unit Maju"), factories.make_unit(session, inst, name="Unit Tertinggal")
+    campaign = factories.make_campaign(session, inst)
+    for n in range(10):
+        factories.make_assignment(session, campaign, factories.make_person(session, behind, email=None))
+        assignment, _ = factories.make_assignment(session, campaign, factories.make_person(session, ahead, email=None))
+        if n < 5:
+            assignment.responded_at = START  # half of "Unit Maju" already answered
+    session.commit()
+    assert enqueue_invitations(session, campaign.id) == 15
+    session.commit()
+    assert run_until_idle(timeout=20)["sent"] == 0
+    travel.shift(timedelta(hours=24, minutes=5))
+    assert run_until_idle(timeout=20)["sent"] == 10
+    session.commit()
+    first_day = set(session.execute(select(Outbox.unit_id).where(
+        Outbox.campaign_id == campaign.id, Outbox.sent_at.is_not(None))).scalars())  # type: ignore[union-attr]
+    assert first_day == {behind.id}
