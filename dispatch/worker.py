@@ -287,7 +287,10 @@ class Worker:
     async def _send_one(self, item: outbox.Claimed, sem: asyncio.Semaphore) -> None:
         try:
             async with sem:
-                self.results.append(await self._attempt(item))
+                outcome = await self._attempt(item)
+            # Only now look up the list: `_flush` swaps `self.results` while a send is awaited, and
+            # `self.results.append(await ...)` would append to the list already written (lost).
+            self.results.append(outcome)
         finally:
             self.inflight -= 1
 
