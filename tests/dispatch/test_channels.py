@@ -149,7 +149,7 @@ def test_cli_templates_send_and_remind(db_url: str, fake_twilio) -> None:  # typ
     with session_scope(write=True) as s:
         campaign, _, unit, _ = campaign_with(s, 2)
         cid, uid = campaign.id, unit.id
-    out = runner.invoke(app, ["send", "invitations", "--campaign", str(cid)])
+    out = runner.invoke(app, ["send", "invitations", "--campaign", str(cid), "--yes"])
     assert out.exit_code == 0 and "2 invitations" in out.output
     out = runner.invoke(app, ["remind", "--campaign", str(cid), "--unit", str(uid)])
     assert out.exit_code == 0 and "0 reminders" in out.output  # minimum gap since the invitation

@@ -53,10 +53,12 @@ def test_twilio_invitation_uses_content_template(session: Session, fake_twilio) 
 
 
 def test_campaign_overrides_sender_and_template(session: Session, fake_twilio) -> None:  # type: ignore[no-untyped-def]
-    config = {"content_sids": {"invitation": "HXcustom"}, "senders": {"internal": "whatsapp:+628199999999"}}
+    custom = fake_twilio.add_content("spi_invitation_custom")  # another approved template
+    fake_twilio.senders.add("whatsapp:+628199999999")  # another sender of the account
+    config = {"content_sids": {"invitation": custom}, "senders": {"internal": "whatsapp:+628199999999"}}
     campaign, _, _, [(_, person)] = campaign_with(session, 1, email=False, config=config)
     enqueue_invitations(session, campaign.id)
     session.commit()
     run_until_idle(timeout=20)
     [m] = fake_twilio.to(person.phone)
-    assert m["ContentSid"] == "HXcustom" and m["From"] == "whatsapp:+628199999999"
+    assert m["ContentSid"] == custom and m["From"] == "whatsapp:+628199999999"
