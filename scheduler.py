@@ -50,12 +50,30 @@ def job_flag_open_campaigns() -> dict[str, Any]:
     return flag_open_campaigns()
 
 
+def job_sync_template_approvals() -> dict[str, Any]:
+    """WhatsApp template status and category from Twilio: hold a template that is not approved
+    as UTILITY, release it when it is again (nothing to do unless WHATSAPP_BACKEND=twilio)."""
+    from dispatch.templates import scheduled_sync
+
+    return scheduled_sync()
+
+
+def job_poll_bounces() -> dict[str, Any]:
+    """Late bounces (DSNs) from the bounce mailbox: a permanent one fails its email, marks the
+    address unreachable and falls back to WhatsApp (nothing to do unless BOUNCE_IMAP_HOST is set)."""
+    from dispatch.bounces import poll_bounces
+
+    return poll_bounces()
+
+
 JOBS = [
     (job_enqueue_due_waves, 60),
     (job_reconcile_expired_leases, 30),
     (job_answer_pending_inbound, 30),
     (job_refresh_dashboard_snapshots, 240),
     (job_flag_open_campaigns, 3600),
+    (job_sync_template_approvals, 900),
+    (job_poll_bounces, 300),
 ]
 
 

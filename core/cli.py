@@ -41,6 +41,10 @@ def serve(
     settings = get_settings()
     configure_logging(settings.log_level)
     upgrade()
+    if settings.env == "prod":  # before the worker starts: no bulk until `spibot check` passes
+        from dispatch.preflight import at_start
+
+        at_start(settings)
     import os
 
     import scheduler as scheduler_module

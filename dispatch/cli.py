@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from dispatch.models import HoldScope
+from dispatch.preflight import check
 
 console = Console()
 send_app = typer.Typer(help="Enqueue messages to respondents.", no_args_is_help=True)
@@ -26,10 +27,20 @@ def worker(once: bool = typer.Option(False, "--once", help="Stop when nothing is
 
 def templates(
     create: bool = typer.Option(False, "--create", help="Create them through Twilio's Content API."),
+    submit: bool = typer.Option(False, "--submit", help="Submit each configured Content SID for WhatsApp "
+                                "approval as UTILITY (once: an already submitted one is left alone)."),
+    status: bool = typer.Option(False, "--status", help="Read each template's approval status and "
+                                "category, store it, and hold any template not approved as UTILITY."),
 ) -> None:
     """Print the WhatsApp Content API definitions (twilio/call-to-action, Bahasa Indonesia)."""
     from dispatch.content import content_definitions
 
+    if submit or status:
+        if create:
+            console.print("[red]Create first, put the new SIDs into .env, then --submit / --status.[/red]")
+            raise typer.Exit(2)
+        _template_approvals(submit=submit, status=status)
+        return
     definitions = content_definitions()
     if not create:
         console.print_json(json.dumps(definitions, ensure_ascii=False))
@@ -38,6 +49,35 @@ def templates(
 
     for name, sid in create_templates(definitions):
         console.print(f"[green]created[/green] {name}: {sid}  (set TWILIO_CONTENT_SID_... in .env)")
+
+
+def _template_approvals(*, submit: bool, status: bool) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from core.config import get_settings
+    from core.db import session_scope
+    from dispatch import templates as service
+
+    if get_settings().whatsapp_backend != "twilio":
+        console.print("[red]WHATSAPP_BACKEND is not twilio: there are no Twilio templates to submit or check.[/red]")
+        raise typer.Exit(2)
+    if submit:
+        with session_scope() as session:
+            for s in service.submit(session):
+                console.print(f"{s.template} {s.content_sid}: {s.action} ({s.status or '-'}) {s.note}", markup=False)
+    if status:
+        fetched = service.fetch_approvals()  # before the write session: no lock held on the network
+        with session_scope(write=True) as session:
+            states = service.sync_approvals(session, fetched)
+        table = Table("template", "content SID", "status", "category", "sending", "note")
+        for t in states:
+            sending = "HELD" if t.held else "ok"
+            table.add_row(t.template, t.content_sid, t.status or "?", t.category or "-",
+                          sending + (f" ({t.change})" if t.change else ""), escape(t.error or t.rejection_reason))
+        console.print(table)
+        if any(t.held or t.error for t in states):
+            raise typer.Exit(1)
 
 
 @send_app.command("invitations")
@@ -191,4 +231,5 @@ def register(app: typer.Typer) -> None:
     app.command("resume")(resume)
     app.command("cancel")(cancel)
     app.command("holds")(holds_command)
+    app.command("check")(check)
     app.add_typer(send_app, name="send")

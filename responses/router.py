@@ -91,6 +91,13 @@ def _closed_message(request: Request, not_yet: bool, year: int) -> HTMLResponse:
 async def form_page(request: Request, token: str, p: str | None = None) -> Response:
     """The respondent's page: one read by the link reader thread (responses.page), the page
     filled from its cached skeleton in the event loop."""
+    if token == "contohtoken":  # noqa: S105 - the public sample token of the button submitted for review
+        return _message(request, "Contoh tautan survei", [
+            "Halaman ini adalah contoh tautan pada pesan undangan Survei Penilaian Integritas (SPI).",
+            "Setiap responden menerima tautan pribadinya sendiri; tombol ISI SURVEI pada pesan Anda "
+            "membuka kuesioner Anda. Halaman contoh ini tidak menyimpan jawaban apa pun.",
+            "Terima kasih atas perhatian Anda.",
+        ], 200)
     link = await link_page.reader.read(token)
     if link is None:
         return _not_found(request)
