@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from core.datafiles import read_yaml
 from core.models import Campaign, Institution
-from monitor import problems, sources, stats
+from monitor import problems, sending, sources, stats
 from monitor.models import CampaignSnapshot
 from monitor.tables import Table, lowest
 
@@ -90,7 +90,8 @@ def units(session: Session, campaign: Campaign, inst: Institution) -> PageData:
 
 
 def live_figures(session: Session, campaign: Campaign, inst: Institution) -> dict[str, str]:
-    """Every live-refreshing cell of the overview and units pages, by key."""
+    """Every live-refreshing cell of the overview and units pages, by key (and the overview's
+    sending plan line)."""
     figures: dict[str, str] = {}
     for page in (overview(session, campaign, inst), units(session, campaign, inst)):
         for t in page.tables:
@@ -99,6 +100,7 @@ def live_figures(session: Session, campaign: Campaign, inst: Institution) -> dic
                     if key:
                         figures[key] = str(value)
     figures["days_left"] = str(stats.days_left(campaign))
+    figures["sending.plan"] = sending.plan_line(session, campaign, inst.timezone)
     return figures
 
 

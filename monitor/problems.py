@@ -46,6 +46,16 @@ def reason_action(key: str) -> str:
     return _reasons()["actions"].get(key, _reasons()["actions"]["other"])
 
 
+def contact_ok(key: str) -> bool:
+    """The contact is fine (e.g. sent by email instead, cancelled): nothing for a unit to fix."""
+    return key in _reasons().get("contact_ok", {})
+
+
+def not_failure(key: str) -> bool:
+    """Not a delivery failure (cancelled, or still waiting): the respondent is not unreachable."""
+    return key in _reasons().get("not_failures", {})
+
+
 @dataclass(frozen=True)
 class Failure:
     assignment_id: int
@@ -96,7 +106,7 @@ def unreachable(session: Session, campaign: Campaign) -> dict[tuple[int | None, 
     if scanned is None:
         return None
     failed, reached = scanned
-    ids = sorted({f.assignment_id for f in failed.values()} - reached)
+    ids = sorted({f.assignment_id for f in failed.values() if not not_failure(f.reason)} - reached)
     counts: Counter[tuple[int | None, str]] = Counter()
     for start in range(0, len(ids), 500):
         for unit_id, group in session.exec(
@@ -131,8 +141,10 @@ def by_unit(session: Session, campaign: Campaign, found: list[Failure]) -> tuple
 def contact_list(session: Session, campaign: Campaign, found: list[Failure]) -> list[list[Any]]:
     """Rows for the units to fix: unit, name, channel, contact on file, reason, what to do.
 
-    Says nothing about whether anyone responded.
+    Says nothing about whether anyone responded. Reasons with nothing to fix (`contact_ok`) are
+    left out.
     """
+    found = [f for f in found if not contact_ok(f.reason)]
     if not found:
         return []
     ids = sorted({f.assignment_id for f in found})

@@ -6,6 +6,7 @@ Every route depends on `require_user`; every route that touches an institution's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -21,7 +22,7 @@ from core.config import get_settings
 from core.db import session_scope
 from core.models import Campaign, Institution, Unit
 from core.templating import get_env
-from monitor import auth, pages, snapshot, sources
+from monitor import auth, pages, sending, snapshot, sources
 from monitor.auth import CurrentUser, check_scope, require_user
 from monitor.models import Role
 from monitor.tables import to_csv, to_xlsx
@@ -39,10 +40,18 @@ def _render(request: Request, name: str, user: CurrentUser | None, **context: An
     context.setdefault("error", None)
     context.setdefault("live", False)
     context.setdefault("campaign", None)
+    context.setdefault("banners", _banners(user) if user is not None else [])
     return templates.TemplateResponse(
         request, f"monitor/{name}",
         {"user": user, "refresh_seconds": get_settings().monitor_refresh_seconds, **context},
     )
+
+
+def _banners(user: CurrentUser) -> list[sending.Stop]:
+    """What stops sending, shown on every page: held senders and templates for everyone, paused
+    campaigns of the user's institution (an admin: of every institution)."""
+    with session_scope() as session:
+        return sending.stops(session, institution_id=user.institution_id, every_institution=user.is_admin)
 
 
 def _campaign(session: Session, user: CurrentUser, campaign_id: int) -> tuple[Campaign, Institution]:
@@ -161,6 +170,23 @@ def live(campaign_id: int, user: Viewer) -> JSONResponse:
                         headers={"Cache-Control": "no-store"})
 
 
+def _flash(params: Mapping[str, str]) -> str | None:
+    """The message after a reminder or reserve redirect (query `ok` and its details)."""
+    ok = params.get("ok")
+    if ok == "pengingat":
+        return f"Pengingat dijadwalkan untuk {params.get('n', '0')} responden."
+    if ok == "tidak-tersedia":
+        return "Fitur ini belum tersedia (modulnya belum terpasang)."
+    if ok == "cadangan":
+        unit, rank = params.get("u", ""), params.get("r", "?")
+        sent = "undangan sudah diantrekan" if params.get("n", "0") != "0" else \
+            "undangan dikirim bersama gelombang undangan"
+        return f"Cadangan ke-{rank} unit {unit} dipanggil; {sent}."
+    if ok == "cadangan-habis":
+        return f"Daftar cadangan unit {params.get('u', '')} sudah habis."
+    return None
+
+
 @router.get("/c/{campaign_id}/{page}", response_class=HTMLResponse)
 def campaign_page(request: Request, campaign_id: int, page: str, user: Viewer, hal: int = 0) -> HTMLResponse:
     if page not in pages.PAGES:
@@ -170,20 +196,10 @@ def campaign_page(request: Request, campaign_id: int, page: str, user: Viewer, h
         title, build = pages.PAGES[page]
         data = pages.bot(session, campaign, inst, max(0, min(hal, 10_000))) if page == "bot" \
             else build(session, campaign, inst)
-    message = None
-    if request.query_params.get("ok") == "pengingat":
-        message = f"Pengingat dijadwalkan untuk {request.query_params.get('n', '0')} responden."
-    elif request.query_params.get("ok") == "tidak-tersedia":
-        message = "Fitur ini belum tersedia (modulnya belum terpasang)."
-    elif request.query_params.get("ok") == "cadangan":
-        unit, rank = request.query_params.get("u", ""), request.query_params.get("r", "?")
-        sent = "undangan sudah diantrekan" if request.query_params.get("n", "0") != "0" else \
-            "undangan dikirim bersama gelombang undangan"
-        message = f"Cadangan ke-{rank} unit {unit} dipanggil; {sent}."
-    elif request.query_params.get("ok") == "cadangan-habis":
-        message = f"Daftar cadangan unit {request.query_params.get('u', '')} sudah habis."
+        panel = sending.panel(session, campaign, inst) if page == "ringkasan" else None
+    message = sending.flash(request.query_params) or _flash(request.query_params)
     return _render(request, f"{page}.html", user, campaign=campaign, institution=inst, page=page,
-                   title=title, data=data, pages=pages.PAGES, message=message,
+                   title=title, data=data, pages=pages.PAGES, message=message, sending=panel,
                    closed=_is_closed(campaign), live=page in ("ringkasan", "unit"))
 
 
@@ -250,8 +266,9 @@ def _include_extra() -> None:
     from monitor.audit_routes import router as audit
     from monitor.extra_routes import router as extra
     from monitor.integrity_routes import router as integrity
+    from monitor.sending_routes import router as sending_actions
 
-    for route in extra.routes + integrity.routes + audit.routes:
+    for route in extra.routes + integrity.routes + audit.routes + sending_actions.routes:
         router.routes.insert(0, route)
 
 

@@ -32,6 +32,10 @@ CAMPAIGN_ROUTES = [
     ("GET", "/pic/c/{c}/integritas/export/ditandai.csv"),
     ("POST", "/pic/c/{c}/integritas/periksa"),
     ("POST", "/pic/c/{c}/integritas/tinjau/1"),
+    ("POST", "/pic/c/{c}/pengiriman/jeda"),
+    ("POST", "/pic/c/{c}/pengiriman/lanjutkan"),
+    ("GET", "/pic/c/{c}/pengiriman/batalkan"),
+    ("POST", "/pic/c/{c}/pengiriman/batalkan"),
 ]
 ADMIN_ROUTES = [
     ("GET", "/pic/admin/pengguna"),
@@ -40,6 +44,7 @@ ADMIN_ROUTES = [
     ("POST", "/pic/admin/pengguna/pic.a/status"),
     ("GET", "/pic/admin/audit"),
     ("GET", "/pic/admin/audit.csv"),
+    ("POST", "/pic/admin/pengiriman/lanjutkan"),
 ]
 OTHER_ROUTES = [("GET", "/pic"), ("POST", "/pic/logout")]
 PUBLIC = {"/pic/login", "/pic/static/live.js"}
@@ -53,6 +58,8 @@ DECLARED = {
     "/pic/admin/pengguna/{login}/status", "/pic/c/{campaign_id}/integritas",
     "/pic/c/{campaign_id}/integritas/periksa", "/pic/c/{campaign_id}/integritas/tinjau/{response_id}",
     "/pic/admin/audit", "/pic/admin/audit.csv", "/pic/c/{campaign_id}/sampel/cadangan",
+    "/pic/c/{campaign_id}/pengiriman/jeda", "/pic/c/{campaign_id}/pengiriman/lanjutkan",
+    "/pic/c/{campaign_id}/pengiriman/batalkan", "/pic/admin/pengiriman/lanjutkan",
 }
 
 
