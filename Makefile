@@ -20,11 +20,12 @@ run: $(STAMP)
 test: lint system-deps
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-## Debian packages the tests use: Chromium (browser tests) and zbar (QR decoding).
+## Debian packages the tests use: Chromium (browser tests), zbar (QR decoding) and Dovecot (a real
+## IMAP server for the late-bounce tests; the tests start their own instance, none runs as a service).
 system-deps:
-	@command -v chromium >/dev/null && ldconfig -p | grep -q libzbar || \
-	  { if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium libzbar0 >/dev/null; \
-	    else sudo apt-get install -y -q chromium libzbar0 >/dev/null; fi; }
+	@command -v chromium >/dev/null && ldconfig -p | grep -q libzbar && test -x /usr/sbin/dovecot || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium libzbar0 dovecot-imapd >/dev/null; \
+	    else sudo apt-get install -y -q chromium libzbar0 dovecot-imapd >/dev/null; fi; }
 
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f; done

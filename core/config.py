@@ -69,6 +69,24 @@ class Settings(BaseSettings):
     email_from: str = "SPI <spi@example.go.id>"
     email_rate_per_server: float = 10.0
 
+    # --- email deliverability (Gmail/Yahoo bulk-sender rules, docs/whatsapp.md §6) -------------
+    # DKIM: every email is signed when all three are set (a PEM RSA key; its public half goes in
+    # DNS at <selector>._domainkey.<domain>). Use the From domain, so DMARC sees them aligned.
+    dkim_private_key_file: str | None = None  # a path (str: an empty value in .env is unset)
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    # VERP: each email's envelope sender (Return-Path) becomes <local>+<outbox id>-<hmac>@<domain>
+    # of this address, so a bounce that comes back later names its outbox row. Unset: From.
+    bounce_address: str | None = None
+    # The mailbox BOUNCE_ADDRESS delivers to, read every 5 minutes for late bounces (DSNs); an
+    # address that bounced for good is marked unreachable. Unset host: not read.
+    bounce_imap_host: str | None = None
+    bounce_imap_port: int = 993
+    bounce_imap_user: str | None = None
+    bounce_imap_password: str | None = None
+    bounce_imap_tls: bool = True  # implicit TLS (993); false: plaintext, for a local server only
+    bounce_imap_folder: str = "INBOX"
+
     # --- dispatch --------------------------------------------------------------------------
     quiet_start: str = "21:00"  # local time; no bulk message from here ...
     quiet_end: str = "08:30"  # ... until here

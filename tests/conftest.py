@@ -33,6 +33,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.server",
     "tests.fixtures.redis",
+    "tests.fixtures.imap",
 ]
 
 
