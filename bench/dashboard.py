@@ -74,7 +74,7 @@ LOAD_SQL = [
            1 + (g - 1) / {ASSIGNMENTS}, '+6281200000000', '', 'Asia/Jakarta', '{{}}'::json,
            (ARRAY['delivered','read','read','sent','failed','delivered','pending'])[1 + g % 7], 1,
            now(), CASE WHEN g % 7 = 4 THEN (ARRAY['63024','21211','552','21610'])[1 + g % 4] END,
-           CASE WHEN g % 7 = 4 THEN 'permanent' END,
+           CASE WHEN g % 7 = 4 THEN (ARRAY['not_whatsapp','invalid_address','mailbox_full','opted_out'])[1 + g % 4] END,
            a.campaign_id, a.id, a.unit_id, a.campaign_id, now() - (g % 18) * interval '1 day',
            now(), CASE WHEN g % 7 NOT IN (4, 6) THEN now() - (g % 18) * interval '1 day' END
     FROM generate_series(1, {OUTBOX}) g JOIN assignment a ON a.id = 1 + (g - 1) % {ASSIGNMENTS}""",

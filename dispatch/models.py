@@ -174,7 +174,7 @@ class Hold(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     scope: str = Field(max_length=12)  # HoldScope
     target: str = Field(max_length=254)
-    code: str | None = Field(default=None, max_length=20)  # provider error code, or "manual"
+    code: str | None = Field(default=None, max_length=20)  # why: a neutral reason (errors.Row.reason), "quality", "preflight" or "manual"
     reason: str = Field(default="", max_length=300)  # English, for admins and logs
     actor: str = Field(default="system", max_length=120)
     since: datetime | None = utc_field(nullable=False)

@@ -223,12 +223,13 @@ def mark_failed(
 ) -> bool:
     """Fail one row. `unreachable`: the address is marked unreachable on its channel and the
     message falls back to the other one; `fallback` alone: the other channel, address kept.
-    Without `attempt_id`, a row the provider accepted and then refused (`sent`) fails too."""
+    Without `attempt_id`, a row the provider accepted and then refused fails too: `sent`, or
+    `unknown` (a send whose answer never came: a late bounce proves the server had it)."""
     now = utcnow()
     if attempt_id is not None:
         cond = [T.c.id == row_id, T.c.status.in_([Status.sending, Status.pending]), T.c.attempt_id == attempt_id]
     else:
-        cond = [T.c.id == row_id, T.c.status.in_([Status.sending, Status.pending, Status.sent])]
+        cond = [T.c.id == row_id, T.c.status.in_([Status.sending, Status.pending, Status.sent, Status.unknown])]
     res = session.execute(
         update(T).where(*cond).values(
             status=Status.failed, error_code=code, error_class=error_class,

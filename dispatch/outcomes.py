@@ -69,19 +69,20 @@ def after_error(session: Session, ref: Ref, err: ChannelError, *, now: datetime 
         if ref.attempts <= len(MARKETING_DELAYS):
             back(now + MARKETING_DELAYS[max(ref.attempts, 1) - 1], count=True)
             return "retried"
-        outbox.mark_failed(session, ref.id, ref.attempt_id, code=code, error_class=err.error_class,
+        outbox.mark_failed(session, ref.id, ref.attempt_id, code=code, error_class=err.reason,
                            message=message, unreachable=False, fallback=True)
         return "failed"
     if action is Action.hold:
         back(now, count=False)
-        if holds.hold(session, HoldScope.sender, ref.sender, reason=message, code=code,
+        detail = f"{message} (provider code {code})" if code else message
+        if holds.hold(session, HoldScope.sender, ref.sender, reason=detail, code=err.reason,
                       institution_id=ref.institution_id):
-            alerts.sender_held(session, ref.sender, code, message)
+            alerts.sender_held(session, ref.sender, err.reason, detail)
         return "held"
     if action in (Action.retry, Action.rate_limited):
         back(now + LATE_RETRY_DELAY, count=True)
         return "retried"
-    outbox.mark_failed(session, ref.id, ref.attempt_id, code=code, error_class=err.error_class,
+    outbox.mark_failed(session, ref.id, ref.attempt_id, code=code, error_class=err.reason,
                        message=message, unreachable=action in (Action.unreachable, Action.opted_out),
                        fallback=action is Action.fallback)
     return "failed"

@@ -26,7 +26,8 @@ from dispatch.models import HoldScope, Outbox, Purpose, Status
 T = Outbox.__table__  # type: ignore[attr-defined]
 QUALITY_CHECK_SECONDS = 60.0
 HELD_BACK = ("marketing_limit", "fallback")  # WhatsApp held the message back from this user
-UNDELIVERED = ("delivery", "permanent", "opted_out", "rejected", "marketing_limit", "fallback")
+UNDELIVERED = ("delivery", "permanent", "not_whatsapp", "invalid_address", "opted_out", "rejected",
+               "marketing_limit", "fallback")
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,7 @@ class Worker:
                 elif isinstance(err, AmbiguousError):
                     ambiguous.append({**base, "code": err.code, "message": str(err)})
                 elif isinstance(err, RetryableError):
-                    retry.append({**base, "code": err.code, "error_class": err.error_class, "message": str(err)})
+                    retry.append({**base, "code": err.code, "error_class": err.reason, "message": str(err)})
                     if isinstance(err, RateLimitedError):
                         penalise.add(self._bucket(it))
                 else:

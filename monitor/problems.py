@@ -29,10 +29,8 @@ def _reasons() -> dict[str, dict[str, str]]:
     return {k: {str(a): str(b) for a, b in v.items()} for k, v in data.items()}
 
 
-def reason_key(code: Any, error_class: Any) -> str:
+def reason_key(error_class: Any) -> str:
     reasons = _reasons()
-    if code is not None and str(code).strip() in reasons["by_code"]:
-        return reasons["by_code"][str(code).strip()]
     if error_class and str(error_class) in reasons["by_class"]:
         return reasons["by_class"][str(error_class)]
     return "other"
@@ -70,26 +68,23 @@ def _scan(session: Session, campaign: Campaign) -> tuple[dict[tuple[int, str], F
     outbox = outbox_model()
     if outbox is None:
         return None
-    code = outbox_column(outbox, "error_code")
     klass = outbox_column(outbox, "error_class")
     stamp = outbox_column(outbox, "updated_at", "created_at", "id")
     columns = [outbox.assignment_id, outbox.unit_id, outbox.channel, outbox.status,
-               code if code is not None else outbox.status, klass if klass is not None else outbox.status,
-               stamp]
+               klass if klass is not None else outbox.status, stamp]
     ok: set[tuple[int, str]] = set()
     latest: dict[tuple[int, str], Failure] = {}
     rows = session.exec(
         select(*columns).where(outbox.campaign_id == campaign.id,
                                outbox.status.in_(("failed", *SENT))).order_by(stamp)
     )
-    for assignment_id, unit_id, channel, status, err_code, err_class, _ in rows:
+    for assignment_id, unit_id, channel, status, err_class, _ in rows:
         key = (assignment_id, channel)
         if status in SENT:
             ok.add(key)
             continue
         latest[key] = Failure(assignment_id, unit_id, channel,
-                              reason_key(err_code if code is not None else None,
-                                         err_class if klass is not None else None))
+                              reason_key(err_class if klass is not None else None))
     return {k: f for k, f in latest.items() if k not in ok}, {a for a, _ in ok}
 
 

@@ -48,9 +48,12 @@ class ChannelError(Exception):
     error_class = "error"
     action = Action.rejected
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, reason: str | None = None) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = code  # the provider's own code, for logs and admins
+        # Why, in our own neutral words (not_whatsapp, template_paused ...): what a failed row's
+        # error_class and a hold's code carry, so nothing outside the adapter reads provider codes.
+        self.reason = reason or self.error_class
 
 
 class RetryableError(ChannelError):
@@ -116,8 +119,8 @@ _ERROR_OF_ACTION: dict[Action, type[ChannelError]] = {
 }
 
 
-def error_for(action: Action, message: str, code: str | None) -> ChannelError:
-    return _ERROR_OF_ACTION[action](message, code=code)
+def error_for(action: Action, message: str, code: str | None, reason: str | None = None) -> ChannelError:
+    return _ERROR_OF_ACTION[action](message, code=code, reason=reason)
 
 
 @dataclass(frozen=True)
@@ -185,11 +188,17 @@ class Channel(Protocol):
 
 # --- SMTP replies ------------------------------------------------------------------------------
 
+# SMTP reply codes (RFC 5321) with a reason of their own; any other: the error's class.
+SMTP_REASONS = {452: "mailbox_full", 552: "mailbox_full", 550: "no_mailbox", 551: "no_mailbox",
+                553: "invalid_email"}
+
+
 def classify_smtp(code: int | None, message: str) -> ChannelError:
     if code is None:
         return RetryableError(message, code=None)
+    reason = SMTP_REASONS.get(code)
     if code in (421, 450, 451, 452) or 400 <= code < 500:
-        return RetryableError(message, code=str(code))
+        return RetryableError(message, code=str(code), reason=reason)
     if code in (550, 551, 553, 554, 501, 511, 521):
-        return PermanentError(message, code=str(code))
-    return RetryableError(message, code=str(code))
+        return PermanentError(message, code=str(code), reason=reason)
+    return RetryableError(message, code=str(code), reason=reason)

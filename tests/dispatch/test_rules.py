@@ -38,7 +38,7 @@ def test_permanent_whatsapp_error_falls_back_to_email(session: Session, fake_twi
     for r in rows(session):
         by_assignment.setdefault(r.assignment_id, []).append(r)
     wa0, em0 = sorted(by_assignment[a0.id], key=lambda r: r.channel == "email")
-    assert wa0.status == "failed" and wa0.error_code == "63024" and wa0.error_class == "permanent"
+    assert wa0.status == "failed" and wa0.error_code == "63024" and wa0.error_class == "not_whatsapp"
     assert em0.channel == "email" and em0.status == "sent" and em0.fallback_of == wa0.id
     [only] = by_assignment[a1.id]
     assert only.status == "failed"

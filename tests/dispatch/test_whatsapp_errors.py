@@ -174,3 +174,8 @@ def test_rfc9457_problem_details_are_classified_like_rest_errors() -> None:
     with pytest.raises(HoldError) as err:
         asyncio.run(send())
     assert err.value.code == "21655" and "invalid" in str(err.value).lower()
+
+
+def test_reasons_fit_the_columns_that_store_them() -> None:
+    """A reason is a failed row's error_class and a hold's code (both at most 20 characters)."""
+    assert not [row.reason for row in CODES.values() if len(row.reason) > 20]

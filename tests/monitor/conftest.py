@@ -79,7 +79,7 @@ def world(session: Session) -> World:
             status = ["delivered", "read", "sent", "failed"][k % 4]
             code = "63024" if status == "failed" else None
             add_outbox(session, asg, status=status, error_code=code,
-                       error_class="permanent" if code else None, at_offset_days=3)
+                       error_class="not_whatsapp" if code else None, at_offset_days=3)
     add_user(session, login="admin", password=PASSWORD, role="admin", institution_id=None, actor="test")
     add_user(session, login="pic.a", password=PASSWORD, role="pic", institution_id=a.inst.id,
              name="PIC Katingan", actor="test")

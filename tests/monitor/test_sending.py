@@ -160,7 +160,7 @@ def test_cancel_needs_the_confirmation_step(world: World, waiting: list[Any], as
 
 def test_admin_sees_and_lifts_a_sender_hold(world: World, as_user, client: TestClient,
                                              session: Session) -> None:
-    holds.hold(session, HoldScope.sender, SENDER, code="21655",
+    holds.hold(session, HoldScope.sender, SENDER, code="template_setup",
                reason="the ContentSid is invalid (placeholder, or not this account's): HX000")
     session.commit()
     text = ("Pengiriman WhatsApp massal dihentikan sementara: templat pesan WhatsApp belum terpasang "
@@ -177,7 +177,7 @@ def test_admin_sees_and_lifts_a_sender_hold(world: World, as_user, client: TestC
 
     admin = as_user("admin")
     home = admin.get("/pic").text
-    assert text in home and "21655: the ContentSid is invalid" in home and "Lanjutkan pengiriman" in home
+    assert text in home and "template_setup: the ContentSid is invalid" in home and "Lanjutkan pengiriman" in home
     csrf = csrf_of(admin, "/pic")
     assert _post(admin, "/pic/admin/pengiriman/lanjutkan", csrf, scope="campaign",
                  target=str(world.a.campaign.id)).status_code == 400  # a PIC's pause: from the panel
@@ -206,30 +206,49 @@ def test_template_hold_and_other_campaigns_in_the_admin_banner(world: World, as_
     assert "templat undangan ditahan" in page and "dijeda oleh pic.b" not in page
 
 
-def test_every_sender_hold_code_has_a_plain_indonesian_reason() -> None:
+def test_every_sender_hold_reason_has_a_plain_indonesian_text() -> None:
     from dispatch.channels.base import Action
     from dispatch.channels.twilio.errors import CODES
     from monitor import sending
 
     texts = sending._texts()["sender"]
-    assert not [code for code, (action, _) in CODES.items() if action is Action.hold and code not in texts]
+    reasons = {row.reason for row in CODES.values() if row.action is Action.hold}
+    assert reasons and not reasons - set(texts)
 
 
-@pytest.mark.parametrize(("code", "error_class", "label"), [
-    ("63049", "marketing_limit", "WhatsApp menahan pesan; dicoba lagi, lalu dikirim lewat email"),
-    ("63032", "fallback", "Dikirim lewat email (nomor tetap dapat dipakai)"),
-    ("63018", "deferred", "Menunggu kuota harian WhatsApp; dikirim otomatis"),
-    (None, "deferred", "Menunggu kuota harian WhatsApp; dikirim otomatis"),
-    (None, "marketing_limit", "WhatsApp menahan pesan; dicoba lagi, lalu dikirim lewat email"),
-    (None, "fallback", "Dikirim lewat email (nomor tetap dapat dipakai)"),
-    (None, "cancelled", "Dibatalkan oleh PIC"),
-    (None, "config", "Kesalahan pengaturan; pengiriman dijeda, tidak ada pesan yang hilang"),
-    ("63024", "permanent", "Nomor tidak terdaftar di WhatsApp"),
+@pytest.mark.parametrize(("code", "label"), [
+    ("63049", "WhatsApp menahan pesan; dicoba lagi, lalu dikirim lewat email"),
+    ("63032", "Dikirim lewat email (nomor tetap dapat dipakai)"),
+    ("63018", "Menunggu kuota harian WhatsApp; dikirim otomatis"),
+    ("63024", "Nomor tidak terdaftar di WhatsApp"),
+    ("21211", "Nomor tidak valid"),
+    ("21610", "Berhenti berlangganan (menolak pesan)"),
+    ("63027", "Kesalahan pengaturan; pengiriman dijeda, tidak ada pesan yang hilang"),
 ])
-def test_delivery_reasons_say_what_happens_now(code: str | None, error_class: str, label: str) -> None:
+def test_twilio_codes_reach_the_dashboard_only_as_neutral_reasons(code: str, label: str) -> None:
+    """The adapter turns the code into a reason; the dashboard reads only the reason."""
+    from dispatch.channels.twilio.errors import classify
     from monitor import problems
 
-    assert problems.reason_label(problems.reason_key(code, error_class)) == label
+    err = classify(400, code, "")
+    stored = "config" if err.error_class == "config" else err.reason  # holds keep rows pending as config
+    assert problems.reason_label(problems.reason_key(stored)) == label
+
+
+@pytest.mark.parametrize(("error_class", "label"), [
+    ("deferred", "Menunggu kuota harian WhatsApp; dikirim otomatis"),
+    ("marketing_limit", "WhatsApp menahan pesan; dicoba lagi, lalu dikirim lewat email"),
+    ("fallback", "Dikirim lewat email (nomor tetap dapat dipakai)"),
+    ("cancelled", "Dibatalkan oleh PIC"),
+    ("config", "Kesalahan pengaturan; pengiriman dijeda, tidak ada pesan yang hilang"),
+    ("not_whatsapp", "Nomor tidak terdaftar di WhatsApp"),
+    ("no_mailbox", "Alamat email tidak ada"),
+    ("mailbox_full", "Kotak surat penuh"),
+])
+def test_delivery_reasons_say_what_happens_now(error_class: str, label: str) -> None:
+    from monitor import problems
+
+    assert problems.reason_label(problems.reason_key(error_class)) == label
 
 
 def test_fallback_and_cancelled_are_not_contacts_to_fix(world: World, session: Session) -> None:
