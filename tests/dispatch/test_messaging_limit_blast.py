@@ -62,7 +62,8 @@ def test_five_thousand_on_a_thousand_a_day(session: Session, fake_twilio: FakeTw
                 live = limits.plan(session, limit=LIMIT, campaign_id=campaign.id)
                 assert live.finish_at is not None
                 assert abs(live.finish_at - before.finish_at) < timedelta(days=1)
-                assert by_status(session) == {"sent": LIMIT, "pending": N - LIMIT}  # deferred, not failed
+                now = by_status(session)  # deferred, not failed (a send that timed out was looked up: delivered)
+                assert now.get("sent", 0) + now.get("delivered", 0) == LIMIT and now.get("pending") == N - LIMIT, now
 
     # Counted at the provider: nothing refused, never more than the limit, everyone exactly once.
     refused = Counter(m["error_code"] for m in fake_twilio.messages if m["status"] == "failed")
@@ -70,7 +71,8 @@ def test_five_thousand_on_a_thousand_a_day(session: Session, fake_twilio: FakeTw
     assert fake_twilio.max_unique_in_any_24h(business_initiated_only=True) <= LIMIT
     counts = token_counts(fake_twilio.messages)
     assert len(counts) == N and max(counts.values()) == 1  # 0 lost, 0 duplicates
-    assert by_status(session) == {"sent": N}
+    final = by_status(session)
+    assert set(final) <= {"sent", "delivered"} and sum(final.values()) == N, final
     created = sorted(m["created"] for m in fake_twilio.messages)
     assert timedelta(days=4) <= created[-1] - created[0] < timedelta(days=5)  # over five days
     assert abs(created[-1] - before.finish_at) < timedelta(days=1)  # the projection held
