@@ -32,7 +32,8 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy core population dispatch bot qr responses monitor integrity
+	$(BIN)/lint-imports
+	$(BIN)/mypy app core population dispatch bot qr responses reports monitor integrity web.py cli.py scheduler.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts

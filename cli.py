@@ -1,24 +1,10 @@
-"""The `spibot` command. Every job a user runs is a subcommand; each package registers its own."""
+"""The `spibot` command (composed in app/cli.py: each package registers its own subcommands)."""
 
 from __future__ import annotations
 
-import importlib
+from app.cli import app
 
-import typer
-
-from core.registry import PACKAGES
-
-app = typer.Typer(help="spibot — SPI electronic fieldwork", no_args_is_help=True)
-
-
-def _register_all() -> None:
-    for name in ["core", *PACKAGES]:
-        module = importlib.import_module(f"{name}.cli")
-        module.register(app)
-    importlib.import_module("core.demo").register(app)
-
-
-_register_all()
+__all__ = ["app"]
 
 if __name__ == "__main__":
     app()

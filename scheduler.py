@@ -1,7 +1,8 @@
 """APScheduler wiring only: thin, idempotent, non-overlapping jobs that call services.
 
-The outbox is the truth about sending (DESIGN.md): every job here only *enqueues what is due* or
-*reconciles expired leases*, guarded by unique keys, so running a job twice is harmless.
+The outbox is the truth about sending (docs/architecture.md §3): every job here only *enqueues
+what is due* or *reconciles expired leases*, guarded by unique keys, so running a job twice is
+harmless.
 """
 
 from __future__ import annotations

@@ -11,9 +11,13 @@ once the previous one's replies reached the provider). Prints p50/p95/max of
   - webhook sent -> the reply handed to the provider.
 
     .venv/bin/python bench/bot.py                       # SQLite in a temp dir
-    .venv/bin/python bench/bot.py --pg                  # PostgreSQL (SPIBOT_TEST_PG admin URL)
+    .venv/bin/python bench/bot.py --pg                  # PostgreSQL (--pg-admin URL, --pg-port)
     .venv/bin/python bench/bot.py --rate 1000           # a faster (uncapped-like) blast
     .venv/bin/python bench/bot.py --serve-workers 2     # `spibot serve --workers 2`
+    .venv/bin/python bench/bot.py --port 8000 --twilio-port 8765   # fixed ports (default: free ones)
+
+The database is created for the run (PostgreSQL: under a name of its own, SQLite: in a new
+temporary directory) and dropped at the end.
 """
 
 from __future__ import annotations
@@ -24,12 +28,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._common import add_pg_arguments, database, pg_admin  # noqa: E402
 
 ENV = {
     "ENV": "dev", "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
@@ -41,18 +45,6 @@ ENV = {
 
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
-
-
-def database_url(use_pg: bool, tmp: Path) -> str:
-    if not use_pg:
-        return f"sqlite:///{tmp / 'bench.db'}"
-    import psycopg
-
-    admin = os.environ.get("SPIBOT_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "spibot_bench_bot" WITH (FORCE)')
-        conn.execute('CREATE DATABASE "spibot_bench_bot"')
-    return admin.rsplit("/", 1)[0] + "/spibot_bench_bot"
 
 
 def seed(n: int, senders: int) -> tuple[int, list[str]]:
@@ -210,15 +202,22 @@ def main() -> None:
     parser.add_argument("--serve-workers", type=int, default=1, help="`spibot serve --workers N`")
     parser.add_argument("--no-scheduler", action="store_true",
                         help="`spibot serve --no-scheduler` (the scheduler's jobs run elsewhere)")
+    parser.add_argument("--port", type=int, default=0, help="web server port (default: a free port)")
+    parser.add_argument("--twilio-port", type=int, default=0,
+                        help="fake Twilio API port (default: a free port)")
+    add_pg_arguments(parser)
     args = parser.parse_args()
 
     from tests.fakes.twilio_api import FakeTwilio
     from tests.fixtures.server import free_port, wait_until_healthy
 
-    tmp = Path(tempfile.mkdtemp(prefix="spibot-bench-bot-"))
-    fake = FakeTwilio(record_requests=False)
-    port = free_port()
-    env = {**ENV, "DATABASE_URL": database_url(args.pg, tmp), "TWILIO_API_BASE_URL": fake.start(),
+    fake = FakeTwilio(record_requests=False, auth_token=ENV["TWILIO_AUTH_TOKEN"])
+    # The fake refuses unknown Content SIDs as Twilio does (21655): the account's approved templates.
+    sids = {t: fake.add_content(f"spi_{t}") for t in ("invitation", "reminder", "registration")}
+    port = args.port or free_port()
+    db_url = database("postgresql" if args.pg else "sqlite", pg_admin(args), prefix="spibot_bench_bot")
+    env = {**ENV, "DATABASE_URL": db_url, "TWILIO_API_BASE_URL": fake.start(args.twilio_port),
+           **{f"TWILIO_CONTENT_SID_{t.upper()}": sid for t, sid in sids.items()},
            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "WHATSAPP_RATE_PER_SENDER": str(args.rate),
            "PORT": str(port), "HOST": "127.0.0.1"}
     os.environ.update(env)
@@ -228,7 +227,7 @@ def main() -> None:
     quiet_phones, bursts = phones[0::groups], [phones[k::groups] for k in range(1, groups)]
     print(f"seeding took {time.perf_counter() - t0:.1f} s; backend {'postgresql' if args.pg else 'sqlite'}, "
           f"rate cap {args.rate:g}/s per sender; web server processes: {args.serve_workers}")
-    py = str(ROOT / ".venv" / "bin" / "python")
+    py = sys.executable  # the interpreter running this script (its venv has spibot installed)
     # As in production: the web server (`spibot serve --no-worker`) and a separate `spibot worker`.
     serve = [py, "cli.py", "serve", "--no-worker", "--workers", str(args.serve_workers)]
     procs = [subprocess.Popen(serve + (["--no-scheduler"] if args.no_scheduler else []),

@@ -6,7 +6,8 @@ response with full answers for every assignment that responded (240,000) and its
 (Review rows) on 5% of the responses with reviewers' decisions, 1,000,000 audit rows, 300,000 bot
 intents with 800,000 conversation rows, and 30,000 QR registrations at counters. Every
 10th institution's campaign closed yesterday (its score report is available). Loaded with
-INSERT ... SELECT generate_series into a database created for the run and dropped at the end.
+INSERT ... SELECT generate_series into a database created for the run (under a name of its own)
+and dropped at the end.
 
 Measures every page of the dashboard (monitor/ routes: campaign pages, integrity, score report,
 national view, audit log, users) and its exports, for a PIC's institution and for the admin,
@@ -14,8 +15,8 @@ through the real app (FastAPI TestClient: routing, auth, queries, templates). Pr
 (cold) request, median and p95; then the integrity page right after a reviewer's decision and
 the score report right after correction points were entered (cached figures rebuilt).
 
-    .venv/bin/python bench/dashboard.py [--pg postgresql://root@127.0.0.1:5432/test] [--runs 40]
-        [--keep | --reuse NAME] [--only TEXT]
+    .venv/bin/python bench/dashboard.py [--pg postgresql://root@127.0.0.1:5432/test] [--pg-port 5432]
+        [--runs 40] [--keep | --reuse NAME] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import add_pg_arguments, pg_admin, unique_name  # noqa: E402
 
 INSTITUTIONS, UNITS_PER, ASSIGNMENTS, OUTBOX = 640, 30, 600_000, 2_000_000
 
@@ -184,18 +186,19 @@ def p95(samples: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pg", default=os.environ.get("SPIBOT_TEST_PG", "postgresql://root@127.0.0.1:5432/test"))
+    add_pg_arguments(parser, "--pg", "--pg-admin")
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--keep", action="store_true", help="Keep the database (to investigate).")
     parser.add_argument("--reuse", default="", help="Measure a kept database instead of loading.")
     parser.add_argument("--only", default="", help="Measure only the paths containing this text "
                         "('after': only the pages right after a data change).")
     args = parser.parse_args()
-    name = args.reuse or f"spibot_bench_dashboard_{os.getpid()}"
+    admin = pg_admin(args)
+    name = args.reuse or unique_name("spibot_bench_dashboard")
     if not args.reuse:
-        with psycopg.connect(args.pg, autocommit=True) as conn:
+        with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-    url = args.pg.rsplit("/", 1)[0] + f"/{name}"
+    url = admin.rsplit("/", 1)[0] + f"/{name}"
     os.environ.update({"DATABASE_URL": url, "ENV": "test", "PUBLIC_BASE_URL": "https://bench.example",
                        "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789"})
     try:
@@ -207,7 +210,7 @@ def main() -> None:
         if args.keep or args.reuse:
             print(f"kept database {name}")
         else:
-            with psycopg.connect(args.pg, autocommit=True) as conn:
+            with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

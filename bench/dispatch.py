@@ -1,13 +1,22 @@
 """Dispatch throughput benchmark: prints figures (not a test).
 
     .venv/bin/python bench/dispatch.py                       # everything, PostgreSQL + SQLite
-    .venv/bin/python bench/dispatch.py --only raw,uncapped --n 5000
+    .venv/bin/python bench/dispatch.py --only raw,uncapped --n 5000 --rounds 3
     .venv/bin/python bench/dispatch.py --only memory --memory-sizes 100000,600000
     .venv/bin/python bench/dispatch.py --only phases --n 10000   # where a worker's time goes
 
 The fake Twilio API and the SMTP sink run in their own processes on loopback (nothing leaves the
 machine); the worker runs in this process, through the real outbox, the real twilio client and
-aiosmtplib. PostgreSQL at SPIBOT_BENCH_PG (default postgresql://root@127.0.0.1:5432/test).
+aiosmtplib. Ports: --twilio-port (default 8791), --smtp-port (default: a free one); PostgreSQL at
+--pg-admin (default $SPIBOT_BENCH_PG or postgresql://root@127.0.0.1:5432/test), --pg-port.
+
+Every run gets databases of its own (PostgreSQL: a fresh name per database, SQLite: a new
+temporary directory), each dropped when the next one is made and the last at exit.
+
+`raw` and `uncapped` together are paired: each of --rounds rounds runs the raw client, then the
+worker on PostgreSQL, then on SQLite (A, B, A, B, ...), and the summary gives each backend's
+median ratio to the raw client of its own round, so a machine that slows down or speeds up
+during the run moves both sides of a ratio alike.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import ast
 import asyncio
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -25,12 +35,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PG_ADMIN = os.environ.get("SPIBOT_BENCH_PG", "postgresql://root@127.0.0.1:5432/test")
+PG_ENV = "SPIBOT_BENCH_PG"
+PG_ADMIN = os.environ.get(PG_ENV, "postgresql://root@127.0.0.1:5432/test")  # --pg-admin, --pg-port
+_CURRENT: list[tuple[str, str]] = []  # (kind, database name or directory) of the current database
+AUTH_TOKEN = "bench-token"  # noqa: S105 - the fake's, on loopback: the worker and the raw client use it
 
 os.environ.update({
     "ENV": "test", "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
     "PUBLIC_BASE_URL": "https://spi.bench.example", "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-    "TWILIO_AUTH_TOKEN": "bench-token", "QUIET_START": "00:00", "QUIET_END": "00:00",
+    "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "QUIET_START": "00:00", "QUIET_END": "00:00",
     "WHATSAPP_BACKEND": "twilio", "EMAIL_BACKEND": "sandbox", "LOG_LEVEL": "WARNING",
 })
 os.environ.pop("TWILIO_EDGE", None)
@@ -42,28 +55,38 @@ netguard.install()
 
 
 def fresh_db(kind: str) -> str:
+    """A new, empty database of a name no other run uses; the previous one of this run is
+    dropped first (the last one at exit: bench._common.database)."""
+    from bench._common import database
     from core.config import reset_settings
     from core.db import dispose_engines
     from core.migrate import upgrade
 
     dispose_engines()
+    drop_current()
+    url = database(kind, PG_ADMIN, prefix="spibot_bench_dispatch")
     if kind == "postgresql":
-        import psycopg
-
-        name = "spibot_bench_dispatch"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        _CURRENT.append((kind, url.rsplit("/", 1)[1]))
     else:
-        path = Path("/tmp/spibot_bench_dispatch.db")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
+        _CURRENT.append((kind, str(Path(url.removeprefix("sqlite:///")).parent)))
     os.environ["DATABASE_URL"] = url
     reset_settings()
     upgrade(url)
     return url
+
+
+def drop_current() -> None:
+    import shutil
+
+    from bench._common import drop_database
+
+    while _CURRENT:
+        kind, name = _CURRENT.pop()
+        if kind == "postgresql":
+            drop_database(PG_ADMIN, name)
+        else:
+            shutil.rmtree(name, ignore_errors=True)
 
 
 def setenv(**values: str) -> None:
@@ -141,7 +164,7 @@ def raw_client(url: str, n: int, content_sid: str) -> float:
 
     async def main() -> float:
         http = AsyncTwilioHttpClient()
-        client = Client("AC" + "0" * 32, "t", http_client=http)
+        client = Client("AC" + "0" * 32, AUTH_TOKEN, http_client=http)
         client.api.base_url = url
         sem = asyncio.Semaphore(64)
 
@@ -161,30 +184,34 @@ def raw_client(url: str, n: int, content_sid: str) -> float:
 
 
 def main() -> None:
+    global PG_ADMIN
+    from bench._common import add_pg_arguments, pg_admin
     from tests.fakes.twilio_api import add_content_remote, fetch_messages, start_process
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000, help="messages for the uncapped runs")
     ap.add_argument("--only", default="raw,uncapped,capped,email,memory")
     ap.add_argument("--memory-sizes", default="100000")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="paired rounds of raw client, worker on PostgreSQL, on SQLite (raw,uncapped)")
+    ap.add_argument("--twilio-port", type=int, default=8791, help="port of the fake Twilio API")
+    ap.add_argument("--smtp-port", type=int, default=0, help="port of the SMTP sink (default: a free port)")
+    ap.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
+    add_pg_arguments(ap, env=PG_ENV)
     args = ap.parse_args()
+    PG_ADMIN = pg_admin(args)
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
     only = set(args.only.split(","))
-    proc, url = start_process(8791)
+    proc, url = start_process(args.twilio_port, auth_token=AUTH_TOKEN)
     setenv(TWILIO_API_BASE_URL=url)
     # The fake refuses unknown Content SIDs as Twilio does (21655): the account's approved templates.
     sids = {t: add_content_remote(url, f"spi_{t}") for t in ("invitation", "reminder", "registration")}
     setenv(**{f"TWILIO_CONTENT_SID_{t.upper()}": sid for t, sid in sids.items()})
     try:
-        if "raw" in only:
-            print(f"raw twilio client (64 concurrent) : {raw_client(url, args.n, sids['invitation']):8.0f} msg/s")
-        if "uncapped" in only:
-            setenv(WHATSAPP_RATE_PER_SENDER="0")
-            for kind in ("postgresql", "sqlite"):
-                fresh_db(kind)
-                _, enq = populate(args.n)
-                stats, dt = run_worker()
-                print(f"outbox uncapped on {kind:10s}: {args.n / dt:8.0f} msg/s  "
-                      f"(enqueue {args.n / enq:7.0f} rows/s; sent {stats['sent']})")
+        if "raw" in only or "uncapped" in only:
+            raw_vs_worker(url, sids["invitation"], args.n, "raw" in only, "uncapped" in only, args.rounds)
         if "capped" in only:
             # (senders, worker processes, messages): the second worker is a subprocess sharing
             # the database's rate buckets with this one
@@ -220,14 +247,45 @@ def main() -> None:
                 populate(args.n)
                 phases(kind, args.n)
         if "email" in only:
-            bench_email(args.n // 2)
+            bench_email(args.n // 2, args.smtp_port)
         if "memory" in only:
             for size in [int(x) for x in args.memory_sizes.split(",")]:
-                out = subprocess.run([sys.executable, __file__, "--memory-child", str(size)],
-                                     capture_output=True, text=True, cwd=ROOT)
+                out = subprocess.run([sys.executable, __file__, "--memory-child", str(size),
+                                      "--pg-admin", PG_ADMIN], capture_output=True, text=True, cwd=ROOT)
                 print(out.stdout.strip() or out.stderr[-2000:])
     finally:
         proc.terminate()
+        drop_current()
+
+
+def raw_vs_worker(url: str, content_sid: str, n: int, raw: bool, worker: bool, rounds: int) -> None:
+    """The raw twilio client and the worker (PostgreSQL, SQLite), alternated round by round when
+    both run: each round's worker rates are compared with the raw rate of the same round."""
+    rounds = max(rounds, 1) if raw and worker else 1
+    raws: list[float] = []
+    rates: dict[str, list[float]] = {"postgresql": [], "sqlite": []}
+    for r in range(rounds):
+        tag = f"round {r + 1}/{rounds}: " if rounds > 1 else ""
+        if raw:
+            raws.append(raw_client(url, n, content_sid))
+            print(f"{tag}raw twilio client (64 concurrent) : {raws[-1]:8.0f} msg/s", flush=True)
+        if worker:
+            setenv(WHATSAPP_RATE_PER_SENDER="0")
+            for kind in ("postgresql", "sqlite"):
+                fresh_db(kind)
+                _, enq = populate(n)
+                stats, dt = run_worker()
+                rates[kind].append(n / dt)
+                share = f", {n / dt / raws[-1]:.0%} of raw" if raw else ""
+                print(f"{tag}outbox uncapped on {kind:10s}: {n / dt:8.0f} msg/s  "
+                      f"(enqueue {n / enq:7.0f} rows/s; sent {stats['sent']}{share})", flush=True)
+    if rounds > 1:
+        print(f"paired over {rounds} rounds (A, B, A, B): raw client median {statistics.median(raws):.0f} msg/s")
+        for kind, values in rates.items():
+            ratios = [v / base for v, base in zip(values, raws, strict=True)]
+            print(f"outbox uncapped on {kind:10s}: median {statistics.median(values):8.0f} msg/s, "
+                  f"median ratio to raw {statistics.median(ratios):.1%} "
+                  f"(rounds: {', '.join(f'{x:.0%}' for x in ratios)})")
 
 
 def phases(kind: str, n: int) -> None:
@@ -265,10 +323,10 @@ def phases(kind: str, n: int) -> None:
               f"CPU {acc.get(name + ' cpu', 0) / n * 1e3:.3f} ms/msg")
 
 
-def bench_email(n: int) -> None:
+def bench_email(n: int, port: int = 0) -> None:
     from tests.fixtures.server import free_port
 
-    port = free_port()
+    port = port or free_port()
     sink = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
                              "-c", "aiosmtpd.handlers.Sink"], cwd=ROOT)
     time.sleep(1.5)
@@ -299,7 +357,4 @@ def memory_child(size: int) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--memory-child":
-        memory_child(int(sys.argv[2]))
-    else:
-        main()
+    main()

@@ -1,11 +1,12 @@
 """Benchmark: importing population files (rows/s, peak memory) into SQLite and PostgreSQL.
 
     .venv/bin/python bench/intake.py --rows 200000 --format xlsx --db sqlite
-    .venv/bin/python bench/intake.py --rows 1000000 --format csv --db postgresql
+    .venv/bin/python bench/intake.py --rows 1000000 --format csv --db postgresql [--pg-port 5432]
 
 The file is generated once (in a separate process, so its memory does not count) under
 var/bench/; the import runs in this process on a fresh database, end to end (read, clean, judge,
-insert, summary) and is checked against the generator's expected counts.
+insert, summary) and is checked against the generator's expected counts. The database is created
+for the run under a name of its own and dropped at the end.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 REF = date(2024, 6, 30)
-from bench._common import PG_ADMIN, database, server_cpu  # noqa: E402
+from bench._common import add_pg_arguments, database, drop_database, pg_admin, server_cpu  # noqa: E402
 
 
 def ensure_file(rows: int, fmt: str) -> Path:
@@ -51,10 +52,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    add_pg_arguments(parser)
     args = parser.parse_args()
+    admin = pg_admin(args)
     path = ensure_file(args.rows, args.format)
     expected = pickle.load(open(str(path) + ".expected", "rb"))  # noqa: SIM115
-    url = database(args.db)
+    url = database(args.db, admin)
     os.environ["DATABASE_URL"] = url
     from core.db import session_scope
     from core.migrate import upgrade
@@ -84,10 +87,7 @@ def main() -> None:
         from core.db import dispose_engines
 
         dispose_engines()
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "spibot_bench_{os.getpid()}" WITH (FORCE)')
+        drop_database(admin, dbname)
 
 
 if __name__ == "__main__":

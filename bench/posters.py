@@ -5,6 +5,7 @@ under 50 concurrent users.
                                       [--skip-national] [--skip-http] [--skip-posters]
                                       [--backend sqlite|postgresql] [--web-workers N]
                                       [--users 50] [--seconds 15] [--think]
+                                      [--port 0] [--pg-admin URL] [--pg-port 5432]
 
 Prints posters/s for vector PDFs (one PDF per institution, 30 posters each), the projected time
 for the national set (640 x 30 = 19,200 posters), on-demand latencies, and page latencies: the
@@ -13,7 +14,9 @@ web server runs as `spibot serve --no-worker --no-scheduler --workers N` in its 
 /healthz, the registration page, the registration POST, the whole walk-in flow (form, POST,
 the questionnaire the 303 opens), and the answer POST (`answers`: each phone walks a fresh link's
 questionnaire: the page, the POST of its answers, the page the 303 opens, ... the confirm page's
-submission, then the next link); `--think` adds a realistic run with think time.
+submission, then the next link); `--think` adds a realistic run with think time. The web
+server listens on --port (0: a free port); its database is created for the run (PostgreSQL: under
+a name of its own) and dropped at the end.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import add_pg_arguments, pg_admin  # noqa: E402
+
 os.environ.setdefault("PUBLIC_BASE_URL", "https://spi.kpk.go.id")
 
 
@@ -338,7 +343,8 @@ def _seed_links(session: Any, campaign: Any, count: int) -> None:
 
 
 def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
-         warmup: float = 3.0, think: bool = False, only: str = "") -> None:
+         warmup: float = 3.0, think: bool = False, only: str = "", port: int = 0,
+         pg: str | None = None) -> None:
     import subprocess
 
     import uvloop
@@ -346,13 +352,13 @@ def http(backend: str, web_workers: int, users: int = 50, seconds: float = 15.0,
     from bench._common import database, server_cpu
     from tests.fixtures.server import free_port, wait_until_healthy
 
-    db_url = database(backend)
+    db_url = database(backend, pg)
     os.environ.update(HTTP_ENV)
     _seed_http(db_url, ANSWER_LINKS if only and "answers" in only.split(",") else 0)
-    port = free_port()
+    port = port or free_port()
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "DATABASE_URL": db_url, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
-    cmd = [str(root / ".venv" / "bin" / "python"), "cli.py", "serve", "--no-worker", "--no-scheduler",
+    cmd = [sys.executable, "cli.py", "serve", "--no-worker", "--no-scheduler",
            "--host", "127.0.0.1", "--port", str(port), "--workers", str(web_workers)]
     server = subprocess.Popen(cmd, cwd=root, env=env)
     try:
@@ -413,6 +419,8 @@ def main() -> None:
                         help="also a realistic run: users pause 5-15 s to fill the form")
     parser.add_argument("--only", default="",
                         help="closed-loop scenarios to run, e.g. post,flow (default: all)")
+    parser.add_argument("--port", type=int, default=0, help="web server port (default: a free port)")
+    add_pg_arguments(parser)
     args = parser.parse_args()
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     if not args.skip_posters:
@@ -421,7 +429,7 @@ def main() -> None:
         national(args.institutions, args.units, args.workers)
     if not args.skip_http:
         http(args.backend, args.web_workers, args.users, args.seconds, think=args.think,
-             only=args.only)
+             only=args.only, port=args.port, pg=pg_admin(args))
 
 
 if __name__ == "__main__":

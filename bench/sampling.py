@@ -1,8 +1,10 @@
-"""Benchmark: drawing samples for many institutions (SPEC §3: 640 institutions, ~1M eligible).
+"""Benchmark: drawing samples for many institutions (the national scale of docs/benchmarks.md,
+issue 3: 640 institutions, ~1M eligible).
 
     .venv/bin/python bench/sampling.py --people 1000000 --institutions 640 --db sqlite
     .venv/bin/python bench/sampling.py --people 1000000 --institutions 640 --db postgresql
     .venv/bin/python bench/sampling.py --people 1000000 --institutions 640 --db sqlite --national
+    (PostgreSQL elsewhere: --pg-admin URL and/or --pg-port PORT)
 
 People are bulk-inserted (not timed): 20 units per institution, half internal, half external;
 on PostgreSQL the database is then vacuumed and analyzed (not timed), as autovacuum would have
@@ -12,7 +14,8 @@ Then `draw_sample` runs for one campaign per institution, each in its own transa
 which selects in a worker process while this one writes), and the total is reported: wall time,
 CPU time of this process, of the selection worker and of the PostgreSQL server (its backends
 for this database, the worker's included), assignments written (the sampled people; reserves are
-listed in each draw record and get an assignment only when called up).
+listed in each draw record and get an assignment only when called up). The database is created
+for the run under a name of its own and dropped at the end.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import PG_ADMIN, database, server_cpu  # noqa: E402
+from bench._common import add_pg_arguments, database, drop_database, pg_admin, server_cpu  # noqa: E402
 
 
 def main() -> None:
@@ -36,8 +39,10 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--national", action="store_true",
                         help="all campaigns in one transaction (draw_samples) instead of one each")
+    add_pg_arguments(parser)
     args = parser.parse_args()
-    os.environ["DATABASE_URL"] = database(args.db)
+    admin = pg_admin(args)
+    os.environ["DATABASE_URL"] = database(args.db, admin)
     from datetime import timedelta
 
     from core.clock import utcnow
@@ -115,11 +120,8 @@ def main() -> None:
           f"{1 if args.national else len(campaigns)} commits): {elapsed - phases['_record'][0]:.1f} s"
           + (" (national: the selection runs in a worker process beside the writes)" if args.national else ""))
     if args.db == "postgresql":
-        import psycopg
-
         dispose_engines()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "spibot_bench_{os.getpid()}" WITH (FORCE)')
+        drop_database(admin, dbname)
 
 
 def _children_cpu() -> float:

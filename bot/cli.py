@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 
 import typer
-from rich.console import Console
 
-console = Console()
+from core.console import console
+
 bot_app = typer.Typer(help="The WhatsApp bot: intents and a terminal simulator.", no_args_is_help=True)
 
 

@@ -1,8 +1,10 @@
 """Handlers: given a number, its conversation state and a matched intent, decide the replies.
 
 Handlers are plain (sync) functions rather than coroutines: every one of them reads the database
-through a sync SQLModel session, and running those reads inside `async def` would block the event
-loop under a burst of webhooks. The webhook runs them in FastAPI's thread pool instead.
+through a sync SQLModel session, and none runs in the event loop. A real webhook only stores the
+message (bot.inbox); the bot's decider thread(s) decide its replies later (`service.wake` ->
+`service.process_pending`), as does the scheduler's catch-up job (`service.kick`). The terminal
+simulator and the sandbox page (a sync route) call them through `service.receive`.
 Handlers return an `Outcome` (texts + events); the service stores, logs and sends them.
 """
 

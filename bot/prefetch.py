@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from bot.lookup import phone_of
 from bot.models import ConversationState, InboundMessage
 from core.clock import as_utc, utcnow
+from core.db import insert_for
 
 WINDOW = timedelta(minutes=1)  # the rate limit counts a number's messages of the last minute
 
@@ -39,8 +39,7 @@ class BatchContext:
                 first.setdefault(phone, as_utc(inbound.received_at) if inbound.received_at else utcnow())
         if not first:
             return cls()
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        session.exec(insert(ConversationState).values(
+        session.exec(insert_for(session, ConversationState).values(
             [{"phone": p, "mode": "", "options": [], "updated_at": at} for p, at in first.items()]
         ).on_conflict_do_nothing(index_elements=["phone"]))
         states = session.exec(select(ConversationState)

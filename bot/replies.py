@@ -17,6 +17,7 @@ from bot.lookup import Survey
 from core.clock import format_date_id, format_datetime_id
 from core.config import get_settings
 from core.datafiles import DataFileError, read_yaml
+from core.errors import SpibotError
 from core.templating import get_env, render
 
 FAQ_FILE = Path(__file__).resolve().parent / "data" / "faq.yaml"
@@ -30,7 +31,7 @@ class Topic:
     answer: str
 
 
-class FaqError(ValueError):
+class FaqError(SpibotError, ValueError):
     """The FAQ file is missing a field or malformed (says which entry and how to fix it)."""
 
 

@@ -1,9 +1,12 @@
-"""Receiving one inbound WhatsApp message: store it once, rate-limit, decide, log, reply.
+"""Receiving inbound WhatsApp messages: store each once, then rate-limit, decide, log, reply.
 
-`receive()` runs inside ONE write transaction: the inbound row (UNIQUE MessageSid), the state
-change, the log and the outbox replies (keys derived from the MessageSid) commit together or not at
-all. A retried webhook finds its MessageSid and does nothing; a webhook that failed half-way left
-nothing behind, so Twilio's retry handles it afresh.
+Two steps, each in its own write transaction. The webhook stores the message (`accept_many`, by
+bot.inbox's group commit: INSERT ... ON CONFLICT (message_sid) DO NOTHING): a retried webhook
+stores nothing twice, and one whose store failed left nothing behind (it answers 500 and Twilio
+retries it). Then the bot's decider thread(s) (`wake` -> `kick` -> `process_pending`) handle the
+stored messages still "received": a message's state change, log, outbox replies (keys derived from
+the MessageSid) and new status commit together or not at all. `receive()` does both steps in ONE
+transaction (the terminal and sandbox simulators, tests).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -31,7 +33,7 @@ from bot.outbound import send_reply
 from bot.prefetch import BatchContext
 from core.clock import as_utc, utcnow
 from core.config import get_settings
-from core.db import is_sqlite, session_scope
+from core.db import insert_for, is_sqlite, session_scope
 from core.masking import mask_phone
 from dispatch.channels.base import Incoming
 
@@ -43,7 +45,7 @@ _LINK_TOKEN = re.compile(r"(/s/)[A-Za-z0-9_\-]{8,}")
 
 @dataclass
 class Received:
-    """What happened to one webhook (the route only needs `status`; tests and the CLI more)."""
+    """What happened to one inbound message (the terminal simulator and tests read it)."""
 
     status: str  # duplicate, replied, ignored, rate_limited, no_reply, invalid
     intent: str | None = None
@@ -71,9 +73,8 @@ def _kind(message: Incoming, body: str) -> str:
 
 def _state_of(session: Session, phone: str, now: datetime) -> ConversationState:
     """Get or create the number's state row (INSERT ... ON CONFLICT DO NOTHING: race-free)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(ConversationState).values(phone=phone, mode="", options=[], updated_at=now)
+    stmt = insert_for(session, ConversationState).values(phone=phone, mode="", options=[],
+                                                         updated_at=now)
     session.exec(stmt.on_conflict_do_nothing(index_elements=["phone"]))
     state = session.exec(select(ConversationState).where(ConversationState.phone == phone)).one()
     return state
@@ -139,8 +140,7 @@ def accept_many(session: Session, messages: list[Incoming], *,
             rows.append(values)
     if not rows:
         return [False] * len(messages)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = (insert(InboundMessage.__table__).values(rows)  # type: ignore[attr-defined]
+    stmt = (insert_for(session, InboundMessage.__table__).values(rows)  # type: ignore[attr-defined]
             .on_conflict_do_nothing(index_elements=["message_sid"])
             .returning(InboundMessage.__table__.c.message_sid))  # type: ignore[attr-defined]
     stored = {first[sid] for sid in session.execute(stmt).scalars()}
@@ -282,8 +282,9 @@ def process_pending(limit: int = 500) -> int:
     a bug never blocks the queue. SQLite has no fair queue for its write lock: a process that
     commits and at once begins again starves the writers of other processes (the dispatch
     worker's claims) sleeping in SQLite's busy handler, hence a short pause between batches.
-    Runs after each webhook's response (FastAPI background task); any run also picks up messages
-    a crashed process left behind. PostgreSQL: FOR UPDATE SKIP LOCKED lets runs share the work.
+    Runs on this process's decider thread(s), woken by bot.inbox after each stored batch, and from
+    the scheduler's job (both through `kick`); any run also picks up messages a crashed process
+    left behind. PostgreSQL: FOR UPDATE SKIP LOCKED lets runs share the work.
     """
     done, isolate = 0, 0
     while done < limit:
@@ -395,8 +396,9 @@ def _decide_forever() -> None:
 
 def kick() -> None:
     """Run `process_pending` in this process unless enough runs are already going (one of which
-    then loops once more): one on SQLite (one writer anyway), RUNNERS_PG on PostgreSQL. Keeps a
-    burst of webhooks from filling the web server's thread pool with runners."""
+    then loops once more): one on SQLite (one writer anyway), RUNNERS_PG on PostgreSQL. Called by
+    the decider thread(s) (`wake`) and by the scheduler's job for messages a crashed process left
+    behind: a wake during a run costs no second run, only one more loop of the running one."""
     runner = _sqlite_runner if get_settings().is_sqlite else _runners
     _wanted.set()
     while _wanted.is_set():

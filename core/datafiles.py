@@ -12,10 +12,12 @@ from typing import Any
 
 import yaml
 
+from core.errors import SpibotError
+
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class DataFileError(ValueError):
+class DataFileError(SpibotError, ValueError):
     """A data file that cannot be read: says which file, where in it, and what to fix."""
 
 

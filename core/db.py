@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Session, create_engine
 
@@ -95,6 +97,17 @@ def dispose_engines() -> None:
 def is_sqlite(session_or_engine: Session | Engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "sqlite"
+
+
+def insert_for(session_or_bind: OrmSession | Engine | Connection,
+               table: Any) -> postgresql.Insert | sqlite.Insert:
+    """`INSERT INTO table` in the bind's own dialect, the construct that has
+    `on_conflict_do_nothing()` and `on_conflict_do_update()`: PostgreSQL's on PostgreSQL, SQLite's
+    otherwise. `table`: a Table, or a mapped class (then executed as an ORM-enabled insert)."""
+    bind = session_or_bind
+    if isinstance(bind, OrmSession):
+        bind = bind.get_bind()
+    return (postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 @contextmanager

@@ -26,7 +26,8 @@ def json_field(default_factory: Any = dict) -> Any:
 
 
 class Group(StrEnum):
-    """Respondent groups (SPEC §1/§2). Vendors are external respondents from the PBJ form."""
+    """Respondent groups, one per KPK population form (population/data/headers.yaml). Vendors are
+    external respondents from the PBJ form."""
 
     internal = "internal"
     external = "external"

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from core.clock import ZONES, utcnow
+from core.errors import SpibotError
 from core.models import Campaign, Institution
 
 
-class CoreError(ValueError):
+class CoreError(SpibotError, ValueError):
     """A user error with a clear message."""
 
 

@@ -42,6 +42,7 @@ from sqlmodel import Session
 
 from core.config import Settings, get_settings
 from core.db import session_scope
+from core.errors import SpibotError
 from core.masking import mask_email, mask_text
 from core.tokens import token_for
 from dispatch import content, outbox
@@ -108,7 +109,7 @@ def parse_verp(address: str) -> VerpRef | None:
 # --- DSN -----------------------------------------------------------------------------------------
 
 
-class NotADsn(ValueError):
+class NotADsn(SpibotError, ValueError):
     """The message is not a delivery status notification we can read."""
 
 

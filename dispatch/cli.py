@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
 
+from core.console import console
 from dispatch.models import HoldScope
 from dispatch.preflight import check
 
-console = Console()
 send_app = typer.Typer(help="Enqueue messages to respondents.", no_args_is_help=True)
 
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import and_, delete, not_, or_, select, true
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from core.audit import record
 from core.clock import utcnow
+from core.db import insert_for
 from core.masking import mask_text
 from dispatch.content import TEMPLATE_OF_PURPOSE
 from dispatch.models import Hold, HoldScope, Lane, Outbox
@@ -88,8 +88,7 @@ def current(session: Session) -> Held:
 def hold(session: Session, scope: HoldScope, target: str, *, reason: str, code: str | None = None,
          actor: str = "system", institution_id: int | None = None) -> bool:
     """Stop bulk sending for `target`; idempotent. Returns True if this call created the hold."""
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(H)
+    ins = insert_for(session, H)
     res = session.execute(ins.values(scope=scope, target=target, code=code, reason=mask_text(reason)[:300],
                                      actor=actor, since=utcnow()).on_conflict_do_nothing())
     created = bool(res.rowcount)  # type: ignore[attr-defined]

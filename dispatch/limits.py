@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from core.clock import as_utc, format_date_id, utcnow
+from core.db import insert_for
 from core.models import Assignment, Campaign
 from dispatch import ratelimit
 from dispatch.models import Outbox, Purpose, Status, WhatsAppReach
@@ -95,8 +95,7 @@ def _record(session: Session, addresses: Iterable[str], now: datetime) -> None:
     rows = [{"address": a, "last_at": now} for a in addresses]
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(R)
+    ins = insert_for(session, R)
     session.execute(ins.on_conflict_do_update(index_elements=["address"], set_={"last_at": now}), rows)
 
 

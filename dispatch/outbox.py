@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col
 
 from core.clock import utcnow
+from core.db import insert_for
 from core.masking import mask_text
 from dispatch.models import STATUS_RANK, DeliveryEvent, Lane, Outbox, Status, Unreachable
 
@@ -251,10 +252,7 @@ def mark_failed(
 def add_unreachable(session: Session, address: str, channel: str, code: str | None) -> None:
     if session.execute(select(col(Unreachable.id)).where(col(Unreachable.address) == address)).first():
         return
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Unreachable.__table__)  # type: ignore[attr-defined]
+    ins = insert_for(session, Unreachable.__table__)  # type: ignore[attr-defined]
     session.execute(ins.values(address=address, channel=channel, error_code=code, at=utcnow())
                     .on_conflict_do_nothing())
 

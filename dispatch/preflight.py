@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import typer
 
 from core.config import Settings
+from core.errors import SpibotError
 
 log = logging.getLogger("spibot.dispatch")
 ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -155,7 +156,7 @@ def _daily_limit(settings: Settings) -> list[Problem]:
                     "100000; 0 = unlimited), see docs/whatsapp.md §1.")]
 
 
-class _LoginRefused(Exception):
+class _LoginRefused(SpibotError):
     """The SMTP server answered but would not log us in."""
 
 

@@ -31,6 +31,7 @@ import time
 from sqlalchemy import select
 from sqlmodel import Session
 
+from core.db import insert_for
 from dispatch.models import RateBucket
 
 # The schedule aims 3% under the cap: `AnswerWindow` then binds only when a message takes more
@@ -51,15 +52,12 @@ def bucket_key(channel: str, sender: str) -> str:
 
 
 def _load(session: Session, key: str) -> RateBucket:
-    bucket = session.execute(
+    bucket: RateBucket | None = session.execute(
         select(RateBucket).where(RateBucket.key == key).with_for_update()  # type: ignore[arg-type]
     ).scalar_one_or_none()
     if bucket is None:
         # Concurrent first use: insert-or-ignore, then lock the row.
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        dialect = session.get_bind().dialect.name
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(RateBucket.__table__)  # type: ignore[attr-defined]
+        ins = insert_for(session, RateBucket.__table__)  # type: ignore[attr-defined]
         session.execute(ins.values(key=key, next_at=0.0, factor=1.0, penalised_at=0.0).on_conflict_do_nothing())
         bucket = session.execute(
             select(RateBucket).where(RateBucket.key == key).with_for_update()  # type: ignore[arg-type]

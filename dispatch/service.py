@@ -10,13 +10,12 @@ from types import SimpleNamespace
 from typing import Any, Protocol, cast
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from core.audit import record
 from core.clock import utcnow
 from core.config import get_settings
-from core.db import analyze_if_stale, is_sqlite
+from core.db import analyze_if_stale, insert_for, is_sqlite
 from core.models import Assignment, Campaign, Institution, OptOut, Person, Unit
 from dispatch import content
 from dispatch.models import Lane, Outbox, Purpose, Unreachable
@@ -66,8 +65,7 @@ def commit_and_rearm(session: Session) -> None:
 def insert_rows(session: Session, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(T)
+    ins = insert_for(session, T)
     # The driver's own executemany (psycopg: pipelined), whose row count is the rows inserted.
     # With RETURNING, SQLAlchemy would send "insertmanyvalues" batches instead: one statement of
     # ~19,000 placeholders per 1,000 rows, which psycopg re-parses every time (half the enqueue).
@@ -371,7 +369,8 @@ def enqueue_reply(
         unit_id=None, institution_id=None, now=now)
     if not insert_rows(session, [row]):
         return None
-    return session.execute(select(Outbox).where(Outbox.key == row["key"])).scalar_one()
+    stored: Outbox = session.execute(select(Outbox).where(Outbox.key == row["key"])).scalar_one()
+    return stored
 
 
 def enqueue_fallback(session: Session, failed: Outbox) -> int:

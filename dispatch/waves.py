@@ -58,7 +58,7 @@ def _start_wave(session: Session, key: str, campaign_id: int, purpose: str, now:
     """True if this wave still has to run (new, or started but never finished)."""
     wave = session.execute(select(Wave).where(Wave.key == key)).scalar_one_or_none()  # type: ignore[arg-type]
     if wave is not None:
-        return wave.enqueued < 0  # -1 = started, not finished (a crash): run again, idempotently
+        return bool(wave.enqueued < 0)  # -1 = started, not finished (a crash): run again, idempotently
     session.add(Wave(key=key, campaign_id=campaign_id, purpose=purpose, enqueued=-1, created_at=now))
     commit_and_rearm(session)
     return True

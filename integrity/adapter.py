@@ -17,10 +17,11 @@ from sqlmodel import Session, col, func, select
 
 from core.clock import as_utc
 from core.models import Assignment, AssignmentKind, Campaign, Institution
+from dispatch import Outbox
 from integrity.signals import ResponseBatch, codes
 from responses.models import Response, ResponseLink, ResponseStatus
 
-EXPERIENCE_VALUES = {"ya": 1.0, "tidak": 6.0}  # "one is too many" (SPEC §5)
+EXPERIENCE_VALUES = {"ya": 1.0, "tidak": 6.0}  # "one is too many" (responses.scoring.engine)
 
 
 @dataclass
@@ -144,10 +145,6 @@ def load_campaign(session: Session, campaign_id: int) -> CampaignData:
 
 def _reminders(session: Session, campaign_id: int) -> list[tuple[int, float]]:
     """(unit id, first send time) of every reminder wave of every unit, from the dispatch outbox."""
-    try:
-        from dispatch.models import Outbox
-    except ImportError:  # pragma: no cover - dispatch is part of the project
-        return []
     rows = session.exec(
         select(col(Outbox.unit_id), col(Outbox.wave), func.min(func.coalesce(Outbox.sent_at, Outbox.created_at)))
         .where(col(Outbox.campaign_id) == campaign_id, col(Outbox.purpose) == "reminder",

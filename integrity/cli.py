@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
 
-console = Console()
+from core.console import console
+
 integrity_app = typer.Typer(help="Survey integrity: signals of coaching and anomalies, reviews.",
                             no_args_is_help=True)
 

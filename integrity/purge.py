@@ -23,13 +23,14 @@ from sqlmodel import Session, col, select
 from core import audit
 from core.clock import as_utc, format_date_id, utcnow
 from core.config import get_settings
+from core.errors import SpibotError
 from core.masking import mask_phone
 from core.models import Assignment, Campaign, Person
 
 CHUNK = 500
 
 
-class PurgeRefused(Exception):
+class PurgeRefused(SpibotError):
     """The campaign may not be purged (yet); the message says why and what to do."""
 
 

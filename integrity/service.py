@@ -19,6 +19,7 @@ from sqlmodel import Session, col, func, select
 from core import audit
 from core.clock import utcnow
 from core.config import get_settings
+from core.errors import SpibotError
 from core.models import Campaign, Person, PersonStatus
 from integrity.adapter import CampaignData, load_campaign
 from integrity.models import Decision, Review
@@ -38,7 +39,7 @@ from responses.models import Response, ResponseStatus
 INTERVIEWER_SOURCES = frozenset({"capi", "import"})
 
 
-class ReviewError(ValueError):
+class ReviewError(SpibotError, ValueError):
     """A review decision that cannot be recorded (unknown response or decision)."""
 
 
@@ -70,7 +71,7 @@ class CorrectionInputs:
     """Survey-integrity inputs of the correction factor, as shares in [0, 1] (None = unknown).
 
     KPK publishes the correction factor but not its formula; these are the measurable inputs
-    (SPEC §6) shown beside the index, not a points deduction.
+    (docs/architecture.md §5) shown beside the index, not a points deduction.
     """
 
     campaign_id: int

@@ -4,7 +4,7 @@ Every detector takes a `ResponseBatch` (one questionnaire: one institution and g
 arrays, and returns `Flag`s: the response id, the signal's name and the evidence behind it. A flag
 only marks a response for review; nothing is dropped here (see `integrity.service`).
 
-Signals (issue 9, SPEC §6):
+Signals (issue 9; precision and recall in docs/benchmarks.md, "Survey integrity and trust"):
 - anomalies in answers: `straight_lining`, `too_fast`;
 - pengkondisian (coaching): `near_identical`, `identical_cluster`, `burst_ip`, `burst_device`,
   `counter_burst`, `odd_hours`, `reminder_surge`.
@@ -23,7 +23,7 @@ import numpy as np
 
 from core.datafiles import read_yaml
 
-SCALE = 6  # answers use a 1-6 scale (SPEC §5)
+SCALE = 6  # answers use a 1-6 scale (responses.questionnaire)
 ANOMALY_SIGNALS = ("straight_lining", "too_fast")
 COACHING_SIGNALS = (
     "near_identical", "identical_cluster", "burst_ip", "burst_device", "counter_burst",

@@ -3,9 +3,9 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+from app.registry import import_all_models
 from core.db import get_engine, normalize_url
 from core.references import include_object
-from core.registry import import_all_models
 
 import_all_models()
 target_metadata = SQLModel.metadata

@@ -102,7 +102,7 @@ def report_version(session: Session, campaign_id: int, institution_id: int) -> D
 def unflagged_equals_all(version: DataVersion) -> bool:
     """True when leaving flagged responses out removes nothing (every flagged response was decided:
     kept ones count in both, excluded ones in neither): both scorings are then the same."""
-    return version.data[4] == 0  # type: ignore[index]
+    return bool(version.data[4] == 0)  # type: ignore[index]
 
 
 @dataclass

@@ -19,13 +19,17 @@ from core.audit import record
 from core.clock import as_utc
 from core.db import session_scope
 from core.models import Campaign, Institution
-from monitor import sources
 from monitor.auth import AuthError, CurrentUser, require_user
 from monitor.cache import CACHE, Cached, report_version
 from monitor.models import Role
 from monitor.pages import PAGES
 from monitor.router import XLSX, _campaign, _is_closed, _render
 from monitor.users import add_user, list_users, resolve_institution, set_active, set_password
+from population import quality_report
+from population import write_xlsx as write_quality_xlsx
+from qr import campaign_specs, page_for, pdf_bytes
+from reports import build_report, render_html, write_pdf
+from reports import write_xlsx as write_score_xlsx
 
 router = APIRouter(prefix="/pic", tags=["dashboard"])
 Viewer = Annotated[CurrentUser, Depends(require_user(Role.viewer))]
@@ -46,25 +50,19 @@ def _cached_report(session: Session, campaign: Campaign, institution_id: int, ki
                    wait: float | None = None) -> Cached[Any]:
     """The score report (kind "report"), its HTML ("html") or a download ("pdf", "xlsx") of a
     closed campaign, built once per data version of its inputs (monitor.cache): scoring, the
-    integrity signals and the rendering are not redone per request. Value None if unavailable.
+    integrity signals and the rendering are not redone per request.
     `wait`: see VersionedCache.get (the page; downloads are always exact)."""
     version = report_version(session, campaign.id, institution_id)  # type: ignore[arg-type]
 
     def report(db: Session) -> Any:
-        return sources.score_report(db, campaign.id)  # type: ignore[arg-type]
+        return build_report(db, campaign.id)  # type: ignore[arg-type]
 
     def rendered(db: Session) -> Any:
         built = CACHE.get(db, "score.report", campaign.id, version, report).value  # type: ignore[arg-type]
-        if built is None:
-            return None
         if kind == "html":
-            render = sources.score_renderer("render_html")
-            return render(built) if render else None
-        writer = sources.score_renderer("write_pdf" if kind == "pdf" else "write_xlsx")
-        if writer is None:
-            return None
+            return render_html(built)
         buf = io.BytesIO()
-        writer(built, buf)
+        (write_pdf if kind == "pdf" else write_score_xlsx)(built, buf)
         return buf.getvalue()
 
     return CACHE.get(session, f"score.{kind}", campaign.id, version,  # type: ignore[arg-type]
@@ -76,14 +74,15 @@ def score_page(request: Request, campaign_id: int, user: Viewer) -> HTMLResponse
     with session_scope() as session:
         campaign, inst = _campaign(session, user, campaign_id)
         closed = _is_closed(campaign)
-        body, available, older = None, sources.score_renderer("render_html") is not None, None
-        if closed and available:
+        body, older = None, None
+        if closed:
             html = _cached_report(session, campaign, inst.id, "html", wait=REPORT_WAIT)  # type: ignore[arg-type]
-            body = Markup(html.value) if html.value is not None else None  # noqa: S704 - our own report HTML, escaped by its renderer
+            body = Markup(html.value)  # noqa: S704 - our own report HTML, escaped by its renderer
             if not html.fresh:
                 older = as_utc(html.computed_at).astimezone(ZoneInfo(inst.timezone)).strftime("%H.%M")
     return _render(request, "skor.html", user, campaign=campaign, institution=inst, page="skor",
-                   pages=PAGES, closed=closed, available=available, body=body, older=older)
+                   # `available`: the template's "module not installed" note no longer applies
+                   pages=PAGES, closed=closed, available=True, body=body, older=older)
 
 
 @router.get("/c/{campaign_id}/skor/laporan.{fmt}")
@@ -92,12 +91,9 @@ def score_download(campaign_id: int, fmt: str, user: Viewer) -> Response:
         raise HTTPException(404, "Format tidak dikenal.")
     with session_scope(write=True) as session:
         campaign, inst = _campaign(session, user, campaign_id)
-        writer = sources.score_renderer("write_pdf" if fmt == "pdf" else "write_xlsx")
-        if not _is_closed(campaign) or writer is None:
+        if not _is_closed(campaign):
             raise HTTPException(404, "Laporan skor tersedia setelah survei ditutup.")
         body = _cached_report(session, campaign, inst.id, fmt).value  # type: ignore[arg-type]
-        if body is None:
-            raise HTTPException(404, "Laporan skor belum dapat disusun.")
         record(session, user.login, "monitor.export", institution_id=inst.id,
                target=f"campaign:{campaign.id}/skor.{fmt}")
     return _download(body, PDF if fmt == "pdf" else XLSX, f"{inst.code}-skor-{campaign.year}.{fmt}")
@@ -110,13 +106,10 @@ def score_download(campaign_id: int, fmt: str, user: Viewer) -> Response:
 def quality_download(campaign_id: int, user: Viewer) -> Response:
     with session_scope(write=True) as session:
         campaign, inst = _campaign(session, user, campaign_id)
-        report = sources.quality_report(session, inst.id)  # type: ignore[arg-type]
-        if report is None:
-            raise HTTPException(404, "Laporan kualitas data belum tersedia.")
+        report = quality_report(session, inst.id)  # type: ignore[arg-type]
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "kualitas.xlsx"
-            if not sources.quality_xlsx(report, path):
-                raise HTTPException(404, "Laporan kualitas data belum tersedia.")
+            write_quality_xlsx(report, path)
             body = path.read_bytes()
         record(session, user.login, "monitor.export", institution_id=inst.id,
                target=f"campaign:{campaign.id}/kualitas.xlsx")
@@ -130,9 +123,8 @@ def quality_download(campaign_id: int, user: Viewer) -> Response:
 def posters_download(campaign_id: int, user: Viewer) -> Response:
     with session_scope(write=True) as session:
         campaign, inst = _campaign(session, user, campaign_id)
-        body = sources.posters_pdf(session, campaign)
-        if body is None:
-            raise HTTPException(404, "Poster belum tersedia.")
+        specs = campaign_specs(session, campaign, None)
+        body = pdf_bytes((page_for(spec, "a4") for spec in specs), title="Poster SPI")
         record(session, user.login, "monitor.export", institution_id=inst.id,
                target=f"campaign:{campaign.id}/poster.pdf")
     return _download(body, PDF, f"{inst.code}-poster-spi.pdf")

@@ -16,13 +16,11 @@ from sqlmodel import Session, col, select
 
 from core.clock import as_utc
 from core.models import Campaign, Institution, Unit
-from integrity import labels
-from integrity.models import Review
-from integrity.service import correction_inputs, last_flagged_at, stored_report
-from integrity.signals import ALL_SIGNALS
+from integrity import ALL_SIGNALS, Review, correction_inputs, labels, last_flagged_at, stored_report
 from monitor.cache import CACHE, Cached, scoring_version, unflagged_equals_all
 from monitor.pages import PageData
 from monitor.tables import Table
+from responses import CorrectionInput, score_institution
 
 PER_PAGE = 50
 INDEX_WAIT = 0.1  # seconds the page waits for recomputed scores before showing the previous ones
@@ -93,8 +91,6 @@ def _flagged(session: Session, campaign: Campaign, report: Any, nameable: dict[i
 
 
 def _correction(session: Session, campaign: Campaign, report: Any) -> Table:
-    from responses.models import CorrectionInput
-
     ci = correction_inputs(session, campaign.id, report=report)  # type: ignore[arg-type]
     t = Table("koreksi", "Masukan faktor koreksi yang diukur sistem", ["Masukan", "Nilai", "Keterangan"])
     t.rows.append(["Kualitas data populasi (data bersih)", _pct(ci.data_quality),
@@ -120,8 +116,6 @@ def _both_scores(session: Session, campaign_id: int, wait: float | None) -> Cach
     """The campaign scored with and without flagged responses, cached under the scoring inputs'
     data version (monitor.cache): recomputed only after a submission, flag, decision or
     correction change. Scored once when leaving flagged responses out would remove nothing."""
-    from responses.scoring import score_institution
-
     version = scoring_version(session, campaign_id)
 
     def compute(db: Session) -> tuple[Any, Any]:

@@ -10,11 +10,13 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from core.db import session_scope
+from integrity import ReviewError, flag_campaign, record_review
 from monitor.auth import CurrentUser, require_user
 from monitor.integrity_page import INDEX_WAIT, build
 from monitor.models import Role
 from monitor.pages import PAGES
 from monitor.router import _campaign, _is_closed, _render
+from responses import Response as SurveyResponse
 
 router = APIRouter(prefix="/pic", tags=["dashboard"])
 Viewer = Annotated[CurrentUser, Depends(require_user(Role.viewer))]
@@ -47,8 +49,6 @@ def integrity_page(request: Request, campaign_id: int, user: Viewer, hal: int = 
 @router.post("/c/{campaign_id}/integritas/periksa")
 def run_checks(campaign_id: int, user: Actor) -> RedirectResponse:
     """Run the integrity signals now and store new flags (idempotent; audited)."""
-    from integrity.service import flag_campaign
-
     with session_scope(write=True) as session:
         campaign, _ = _campaign(session, user, campaign_id)
         new = flag_campaign(session, campaign.id, actor=user.login)  # type: ignore[arg-type]
@@ -60,9 +60,6 @@ def review(request: Request, campaign_id: int, response_id: int, user: Actor,
            decision: Annotated[str, Form(max_length=16)] = "",
            note: Annotated[str, Form(max_length=500)] = "", hal: Annotated[int, Form()] = 0) -> Response:
     """Record kept/excluded on every flag of one response of this campaign (audited)."""
-    from integrity.service import ReviewError, record_review
-    from responses.models import Response as SurveyResponse
-
     if decision not in ("kept", "excluded"):
         return _page(request, campaign_id, user, hal, status=422,
                      error="Pilih keputusan: dipertahankan atau dikeluarkan.")

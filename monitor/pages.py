@@ -11,14 +11,16 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from bot import activity, conversation_log
 from core.datafiles import read_yaml
 from core.models import Campaign, Institution
-from monitor import problems, sending, sources, stats
+from monitor import problems, sending, stats
 from monitor.models import CampaignSnapshot
 from monitor.tables import Table, lowest
+from population import draw_summary, quality_report, reason_texts
+from qr import registrations
 
 LABELS_FILE = Path(__file__).parent / "data" / "labels.yaml"
-NA = "Belum tersedia: modul {what} belum terpasang."
 
 
 @dataclass
@@ -47,8 +49,6 @@ def overview(session: Session, campaign: Campaign, inst: Institution) -> PageDat
         funnel.rows.append([label, r.sampled, r.queued, r.sent, r.delivered, r.read, r.responded])
         funnel.live_keys.append([None] + [f"funnel.{r.channel}.{k}" for k in
                                           ("sampled", "queued", "sent", "delivered", "read", "responded")])
-    if not ov.outbox_available:
-        funnel.note = NA.format(what="pengiriman (dispatch)")
     groups = Table("kelompok", "Tingkat jawaban per kelompok terhadap target",
                    ["Kelompok", "Sampel", "Target", "Menjawab", "Persentase"])
     groups.live_keys = []
@@ -112,9 +112,6 @@ def delivery_problems(session: Session, campaign: Campaign, inst: Institution) -
     reasons = Table("alasan", "Pesan gagal per alasan", ["Alasan", "Yang perlu dilakukan", "Jumlah responden"])
     contacts = Table("kontak", "Daftar kontak yang perlu diperbaiki",
                      ["Unit kerja", "Nama", "Saluran", "Kontak tercatat", "Alasan", "Yang perlu dilakukan"])
-    if found is None:
-        reasons.note = NA.format(what="pengiriman (dispatch)")
-        return PageData([reasons, contacts])
     reasons.rows = [list(r) for r in problems.by_reason(found)]
     labels, unit_rows = problems.by_unit(session, campaign, found)
     per_unit = Table("per-unit", "Pesan gagal per unit kerja", ["Unit kerja", *labels, "Total"], unit_rows)
@@ -161,41 +158,30 @@ def _cell(value: Any) -> Any:
 
 
 def bot(session: Session, campaign: Campaign, inst: Institution, page: int = 0) -> PageData:
-    activity = sources.bot_activity(session, inst.id, campaign.id)  # type: ignore[arg-type]
     summary = Table("aktivitas", "Aktivitas bot", ["Ukuran", "Nilai"])
-    if activity is None:
-        summary.note = NA.format(what="bot")
-    else:
-        for key, value in activity.items():
-            label = _labels().get(key) or key
-            if isinstance(value, dict):
-                summary.rows.extend([f"{label}: {k}", _cell(v)] for k, v in value.items())
-            else:
-                summary.rows.append([label, _cell(value)])
-    log = sources.conversation_log(session, inst.id, 100, page * 100)  # type: ignore[arg-type]
-    conv = table_from_items("percakapan", "Log percakapan", log or [])
-    if log is None:
-        conv.note = NA.format(what="bot")
-    return PageData([summary, conv], {"page_no": page, "has_next": bool(log) and len(log or []) == 100})
+    for key, value in activity(session, inst.id, campaign.id).items():  # type: ignore[arg-type]
+        label = _labels().get(key) or key
+        if isinstance(value, dict):
+            summary.rows.extend([f"{label}: {k}", _cell(v)] for k, v in value.items())
+        else:
+            summary.rows.append([label, _cell(value)])
+    log = list(conversation_log(session, inst.id, 100, page * 100))  # type: ignore[arg-type]
+    conv = table_from_items("percakapan", "Log percakapan", log)
+    return PageData([summary, conv], {"page_no": page, "has_next": len(log) == 100})
 
 
 def qr(session: Session, campaign: Campaign, inst: Institution) -> PageData:
-    items = sources.qr_registrations(session, inst.id, campaign.id)  # type: ignore[arg-type]
-    t = table_from_items("registrasi", "Registrasi QR per unit, loket dan hari", items or [])
-    if items is None:
-        t.note = NA.format(what="QR")
-    return PageData([t], {"posters": sources.posters_available()})
+    items = list(registrations(session, inst.id, campaign.id))  # type: ignore[arg-type]
+    t = table_from_items("registrasi", "Registrasi QR per unit, loket dan hari", items)
+    return PageData([t], {"posters": True})
 
 
 def quality(session: Session, campaign: Campaign, inst: Institution) -> PageData:
-    report = sources.quality_report(session, inst.id)  # type: ignore[arg-type]
+    report = quality_report(session, inst.id)  # type: ignore[arg-type]
     t = Table("kualitas", "Kualitas data populasi per unit",
               ["Kode", "Unit kerja", "Baris", "Bersih", "Bersih (%)", "Internal bersih (%)",
                "Eksternal bersih (%)", "Memenuhi syarat", "Tidak dipakai (alasan)", "Dikecualikan (alasan)"])
-    if report is None:
-        t.note = NA.format(what="kualitas data (population)")
-        return PageData([t])
-    texts = sources.quality_reason_texts()
+    texts = dict(reason_texts())
 
     def reasons(counts: Any) -> str:
         items = counts.items() if isinstance(counts, dict) else []
@@ -218,7 +204,7 @@ GROUP_LABELS = {"internal": "Internal (pegawai)", "external": "Eksternal (penggu
 
 def sample(session: Session, campaign: Campaign, inst: Institution) -> PageData:
     """The current draw: its audit figures, sizes per group and the allocation per unit."""
-    draw = sources.sample_draw(session, campaign.id, inst.id)  # type: ignore[arg-type]
+    draw = draw_summary(session, campaign.id, inst.id)  # type: ignore[arg-type]
     sizes = Table("ukuran", "Ukuran sampel per kelompok", ["Kelompok", "Populasi eligible", "Sampel", "Cadangan", "Target"])
     alloc = Table("alokasi", "Alokasi per unit kerja / kriteria ahli",
                   ["Kelompok", "Kode", "Unit kerja / kriteria", "Populasi", "Sampel", "Cadangan", "Cadangan dipanggil",
@@ -230,13 +216,13 @@ def sample(session: Session, campaign: Campaign, inst: Institution) -> PageData:
         sizes.rows.append([GROUP_LABELS.get(group, group), s.get("population", 0), s.get("size", 0),
                            s.get("reserves"), s.get("target", s.get("size", 0))])
     actions = []  # per row: (draw group, unit code) for "call up a reserve", None for experts
-    lost = problems.unreachable(session, campaign)  # None without dispatch
+    lost = problems.unreachable(session, campaign)
     for a in draw.allocations:
         left = a.reserves is not None and a.reserves_called is not None and a.reserves_called < a.reserves
         actions.append((a.group, a.code) if left else None)
         alloc.rows.append([GROUP_LABELS.get(a.group, a.group), a.code, a.name, a.population, a.sample,
                            a.reserves, a.reserves_called,  # None (experts) shows as "-"
-                           None if lost is None or a.reserves is None else lost.get((a.unit_id, a.group), 0)])
+                           None if a.reserves is None else lost.get((a.unit_id, a.group), 0)])
     return PageData([sizes, alloc], {"draw": draw, "tz": inst.timezone, "actions": actions})
 
 
@@ -266,6 +252,8 @@ def national(session: Session) -> PageData:
 
 def integrity(session: Session, campaign: Campaign, inst: Institution) -> PageData:
     """Signals, flagged responses, correction inputs, index with/without flagged (every row)."""
+    # Imported here: monitor.integrity_page builds on this module (PageData), so a top-level
+    # import would be circular.
     from monitor.integrity_page import build
 
     return build(session, campaign, inst)

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from core.datafiles import read_yaml
 from core.models import Assignment, Campaign, Person, Unit
-from monitor.sources import outbox_column, outbox_model
+from dispatch import Outbox
 from monitor.stats import CHANNEL_LABELS, SENT
 
 REASONS_FILE = Path(__file__).parent / "data" / "reasons.yaml"
@@ -62,45 +62,35 @@ class Failure:
     reason: str  # key into reasons.yaml
 
 
-def _scan(session: Session, campaign: Campaign) -> tuple[dict[tuple[int, str], Failure], set[int]] | None:
+def _scan(session: Session, campaign: Campaign) -> tuple[dict[tuple[int, str], Failure], set[int]]:
     """The latest failure per (respondent, channel) and the respondents with a successful send on
-    some channel; None without the dispatch module."""
-    outbox = outbox_model()
-    if outbox is None:
-        return None
-    klass = outbox_column(outbox, "error_class")
-    stamp = outbox_column(outbox, "updated_at", "created_at", "id")
-    columns = [outbox.assignment_id, outbox.unit_id, outbox.channel, outbox.status,
-               klass if klass is not None else outbox.status, stamp]
+    some channel."""
     ok: set[tuple[int, str]] = set()
     latest: dict[tuple[int, str], Failure] = {}
+    # SQLModel's select() is typed for at most 4 entities: the columns go in as a list
+    columns: list[Any] = [Outbox.assignment_id, Outbox.unit_id, Outbox.channel, Outbox.status, Outbox.error_class]
     rows = session.exec(
-        select(*columns).where(outbox.campaign_id == campaign.id,
-                               outbox.status.in_(("failed", *SENT))).order_by(stamp)
+        select(*columns).where(col(Outbox.campaign_id) == campaign.id, col(Outbox.status).in_(("failed", *SENT)))
+        .order_by(col(Outbox.updated_at))
     )
-    for assignment_id, unit_id, channel, status, err_class, _ in rows:
+    for assignment_id, unit_id, channel, status, err_class in rows:
         key = (assignment_id, channel)
         if status in SENT:
             ok.add(key)
             continue
-        latest[key] = Failure(assignment_id, unit_id, channel,
-                              reason_key(err_class if klass is not None else None))
+        latest[key] = Failure(assignment_id, unit_id, channel, reason_key(err_class))
     return {k: f for k, f in latest.items() if k not in ok}, {a for a, _ in ok}
 
 
-def failures(session: Session, campaign: Campaign) -> list[Failure] | None:
+def failures(session: Session, campaign: Campaign) -> list[Failure]:
     """The open delivery problems of a campaign (latest failure per respondent and channel)."""
-    scanned = _scan(session, campaign)
-    return None if scanned is None else list(scanned[0].values())
+    return list(_scan(session, campaign)[0].values())
 
 
-def unreachable(session: Session, campaign: Campaign) -> dict[tuple[int | None, str], int] | None:
+def unreachable(session: Session, campaign: Campaign) -> dict[tuple[int | None, str], int]:
     """Respondents no message reached on any channel while one failed, counted per (unit id, draw
-    group: vendors count as external): whom a reserve may replace. None without dispatch."""
-    scanned = _scan(session, campaign)
-    if scanned is None:
-        return None
-    failed, reached = scanned
+    group: vendors count as external): whom a reserve may replace."""
+    failed, reached = _scan(session, campaign)
     ids = sorted({f.assignment_id for f in failed.values() if not not_failure(f.reason)} - reached)
     counts: Counter[tuple[int | None, str]] = Counter()
     for start in range(0, len(ids), 500):

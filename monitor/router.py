@@ -22,10 +22,12 @@ from core.config import get_settings
 from core.db import session_scope
 from core.models import Campaign, Institution, Unit
 from core.templating import get_env
-from monitor import auth, pages, sending, snapshot, sources
+from dispatch import enqueue_reminder
+from monitor import auth, pages, sending, snapshot
 from monitor.auth import CurrentUser, check_scope, require_user
 from monitor.models import Role
 from monitor.tables import to_csv, to_xlsx
+from population import SamplingError, replace_with_reserve
 
 router = APIRouter(prefix="/pic", tags=["dashboard"])
 templates = Jinja2Templates(env=get_env())
@@ -175,8 +177,6 @@ def _flash(params: Mapping[str, str]) -> str | None:
     ok = params.get("ok")
     if ok == "pengingat":
         return f"Pengingat dijadwalkan untuk {params.get('n', '0')} responden."
-    if ok == "tidak-tersedia":
-        return "Fitur ini belum tersedia (modulnya belum terpasang)."
     if ok == "cadangan":
         unit, rank = params.get("u", ""), params.get("r", "?")
         sent = "undangan sudah diantrekan" if params.get("n", "0") != "0" else \
@@ -229,20 +229,16 @@ def remind_unit(campaign_id: int, unit_id: int, user: Actor) -> RedirectResponse
         unit = session.get(Unit, unit_id)
         if unit is None or unit.institution_id != inst.id:
             raise HTTPException(404, "Unit tidak ditemukan.")
-        count = sources.enqueue_reminder(session, campaign.id, unit.id, f"pic:{user.login}")  # type: ignore[arg-type]
-        if count is not None:
-            record(session, user.login, "monitor.reminder", institution_id=inst.id,
-                   target=f"campaign:{campaign.id}/unit:{unit.code}", details={"queued": count})
-    query = "ok=tidak-tersedia" if count is None else f"ok=pengingat&n={count}"
-    return RedirectResponse(f"/pic/c/{campaign_id}/unit?{query}", status_code=303)
+        count = enqueue_reminder(session, campaign.id, unit_id=unit.id, actor=f"pic:{user.login}")  # type: ignore[arg-type]
+        record(session, user.login, "monitor.reminder", institution_id=inst.id,
+               target=f"campaign:{campaign.id}/unit:{unit.code}", details={"queued": count})
+    return RedirectResponse(f"/pic/c/{campaign_id}/unit?ok=pengingat&n={count}", status_code=303)
 
 
 @router.post("/c/{campaign_id}/sampel/cadangan")
 def call_reserve(campaign_id: int, user: Actor, unit: Annotated[str, Form()] = "",
                  group: Annotated[str, Form()] = "") -> RedirectResponse:
     """Replace an unreachable respondent: the unit's next reserve, invited if the wave already ran."""
-    from population.errors import SamplingError
-
     with session_scope(write=True) as session:
         campaign, inst = _campaign(session, user, campaign_id)  # another institution's campaign: 404
         if group not in ("internal", "external") or not unit:
@@ -250,12 +246,9 @@ def call_reserve(campaign_id: int, user: Actor, unit: Annotated[str, Form()] = "
         if _is_closed(campaign):
             raise HTTPException(409, "Kampanye sudah ditutup.")
         try:
-            result = sources.replace_with_reserve(session, campaign, unit, group, f"pic:{user.login}")
+            assignment, invited = replace_with_reserve(session, campaign, unit, group, f"pic:{user.login}")
         except SamplingError as exc:
             raise HTTPException(404, str(exc)) from exc
-    if result is None:
-        return RedirectResponse(f"/pic/c/{campaign_id}/sampel?ok=tidak-tersedia", status_code=303)
-    assignment, invited = result
     query = "ok=cadangan-habis" if assignment is None else f"ok=cadangan&r={assignment.reserve_rank}&n={invited}"
     return RedirectResponse(f"/pic/c/{campaign_id}/sampel?{query}&u={quote(unit)}", status_code=303)
 
@@ -263,6 +256,8 @@ def call_reserve(campaign_id: int, user: Actor, unit: Annotated[str, Form()] = "
 def _include_extra() -> None:
     """Downloads from other packages and user management live in extra_routes (kept apart so each
     module stays small); they are registered before the generic `/c/{id}/{page}` routes match."""
+    # Imported here: these modules import this one (_campaign, _render, ...), so a top-level
+    # import would be circular.
     from monitor.audit_routes import router as audit
     from monitor.extra_routes import router as extra
     from monitor.integrity_routes import router as integrity

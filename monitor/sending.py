@@ -21,10 +21,18 @@ from core.clock import as_utc, format_datetime_id, utcnow
 from core.config import get_settings
 from core.datafiles import read_yaml
 from core.models import Campaign, Institution
-from dispatch import holds, limits
-from dispatch.cost import format_cost_id
-from dispatch.models import Hold, HoldScope, Lane, Outbox, Status
-from dispatch.preview import WavePreview, wave_preview
+from dispatch import (
+    Hold,
+    HoldScope,
+    Lane,
+    Outbox,
+    Status,
+    WavePreview,
+    format_cost_id,
+    holds,
+    limits,
+    wave_preview,
+)
 
 HOLDS_FILE = Path(__file__).parent / "data" / "holds.yaml"
 MANUAL = "manual"  # the code of a hold a person set

@@ -14,8 +14,7 @@ from sqlmodel import Session
 
 from core.db import session_scope
 from core.models import Campaign
-from dispatch import holds
-from dispatch.models import HoldScope
+from dispatch import HoldScope, holds
 from monitor import sending
 from monitor.auth import CurrentUser, require_user
 from monitor.models import Role

@@ -20,8 +20,8 @@ from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import session_scope
 from core.models import Assignment, Campaign
+from dispatch import Outbox
 from monitor.models import CampaignSnapshot
-from monitor.sources import outbox_model
 from monitor.stats import DELIVERED, SENT
 
 log = logging.getLogger("spibot.monitor")
@@ -41,35 +41,33 @@ def compute(session: Session) -> list[CampaignSnapshot]:
     ):
         if campaign_id in snaps:
             snaps[campaign_id].sampled, snaps[campaign_id].responded = n, responded
-    outbox = outbox_model()
-    if outbox is not None:
-        # Best status per (assignment) first, then counted per campaign: one pass, no DISTINCT
-        # over the whole table per column.
-        level = case(
-            (outbox.status == "read", 4),
-            (outbox.status.in_(DELIVERED), 3),
-            (outbox.status.in_(SENT), 2),
-            (outbox.status == "failed", 1),
-            else_=0,
-        )
-        per_assignment = (
-            select(outbox.campaign_id.label("cid"), outbox.assignment_id.label("aid"),
-                   func.max(level).label("lvl"))
-            .group_by(outbox.campaign_id, outbox.assignment_id)
-            .subquery()
-        )
-        lvl = per_assignment.c.lvl
-        # SQLModel's select() is typed for at most 4 entities, SQLAlchemy's for up to 10
-        for cid, queued, sent, delivered, read, failed in session.execute(
-            sa_select(
-                per_assignment.c.cid, func.count(),
-                func.count(case((lvl >= 2, 1))), func.count(case((lvl >= 3, 1))),
-                func.count(case((lvl >= 4, 1))), func.count(case((lvl == 1, 1))),
-            ).group_by(per_assignment.c.cid)
-        ):
-            if cid in snaps:
-                s = snaps[cid]
-                s.queued, s.sent, s.delivered, s.read, s.failed = queued, sent, delivered, read, failed
+    # Best status per (assignment) first, then counted per campaign: one pass, no DISTINCT
+    # over the whole table per column.
+    level = case(
+        (col(Outbox.status) == "read", 4),
+        (col(Outbox.status).in_(DELIVERED), 3),
+        (col(Outbox.status).in_(SENT), 2),
+        (col(Outbox.status) == "failed", 1),
+        else_=0,
+    )
+    per_assignment = (
+        select(col(Outbox.campaign_id).label("cid"), col(Outbox.assignment_id).label("aid"),
+               func.max(level).label("lvl"))
+        .group_by(col(Outbox.campaign_id), col(Outbox.assignment_id))
+        .subquery()
+    )
+    lvl = per_assignment.c.lvl
+    # SQLModel's select() is typed for at most 4 entities, SQLAlchemy's for up to 10
+    for cid, queued, sent, delivered, read, failed in session.execute(
+        sa_select(
+            per_assignment.c.cid, func.count(),
+            func.count(case((lvl >= 2, 1))), func.count(case((lvl >= 3, 1))),
+            func.count(case((lvl >= 4, 1))), func.count(case((lvl == 1, 1))),
+        ).group_by(per_assignment.c.cid)
+    ):
+        if cid in snaps:
+            s = snaps[cid]
+            s.queued, s.sent, s.delivered, s.read, s.failed = queued, sent, delivered, read, failed
     return list(snaps.values())
 
 

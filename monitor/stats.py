@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from core.clock import as_utc, local, utcnow
 from core.models import Assignment, Campaign, Person, PersonStatus, Unit
-from monitor.sources import outbox_column, outbox_model
+from dispatch import Outbox
 
 GROUPS = ("internal", "external", "expert")
 GROUP_LABELS = {"internal": "Internal (pegawai)", "external": "Eksternal (pengguna layanan)",
@@ -29,7 +29,7 @@ DELIVERED = ("delivered", "read")
 
 
 def survey_group(group: str) -> str:
-    """Vendors answer as external respondents (SPEC §2)."""
+    """Vendors answer as external respondents (core.models.Group.survey_group)."""
     return "external" if group == "vendor" else group
 
 
@@ -87,7 +87,6 @@ class Overview:
     groups: list[GroupRow]
     daily: list[tuple[date, int, int]] = field(default_factory=list)  # day, sends, responses
     days_left: int = 0
-    outbox_available: bool = True
 
 
 # --- per unit -------------------------------------------------------------------------------------
@@ -124,17 +123,15 @@ def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
         r = row(unit_id, group)
         r.sample += n
         r.responded += responded
-    outbox = outbox_model()
-    if outbox is not None:
-        reached = session.exec(
-            select(col(Assignment.unit_id), col(Assignment.group), func.count(distinct(outbox.assignment_id)))
-            .join(Assignment, col(Assignment.id) == outbox.assignment_id)
-            .where(outbox.campaign_id == campaign.id, outbox.status.in_(DELIVERED),
-                   col(Assignment.active).is_(True))
-            .group_by(col(Assignment.unit_id), col(Assignment.group))
-        )
-        for unit_id, group, n in reached:
-            row(unit_id, group).reached += n
+    reached = session.exec(
+        select(col(Assignment.unit_id), col(Assignment.group), func.count(distinct(col(Outbox.assignment_id))))
+        .join(Assignment, col(Assignment.id) == col(Outbox.assignment_id))
+        .where(col(Outbox.campaign_id) == campaign.id, col(Outbox.status).in_(DELIVERED),
+               col(Assignment.active).is_(True))
+        .group_by(col(Assignment.unit_id), col(Assignment.group))
+    )
+    for unit_id, group, n in reached:
+        row(unit_id, group).reached += n
     return sorted(rows.values(), key=lambda r: (r.rate if r.rate is not None else 101.0, r.name))
 
 
@@ -144,7 +141,7 @@ def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
 _LEVEL = {"read": 3, "delivered": 2, "sent": 1}
 
 
-def funnel(session: Session, campaign: Campaign) -> tuple[list[FunnelRow], bool]:
+def funnel(session: Session, campaign: Campaign) -> list[FunnelRow]:
     """Per channel and in total: assignments queued, sent, delivered, read, responded.
 
     One indexed pass over the campaign's outbox rows (a few thousand), folded in Python: the best
@@ -155,17 +152,15 @@ def funnel(session: Session, campaign: Campaign) -> tuple[list[FunnelRow], bool]
         .where(col(Assignment.campaign_id) == campaign.id, col(Assignment.active).is_(True))
     ).one()
     total = FunnelRow("all", sampled=sampled, responded=responded)
-    outbox = outbox_model()
-    if outbox is None:
-        return [total], False
     best: dict[tuple[int, str], int] = {}
     answered: set[int] = set()
     for assignment_id, channel, status, has_answer in session.exec(
-        select(outbox.assignment_id, outbox.channel, outbox.status,
+        select(col(Outbox.assignment_id), col(Outbox.channel), col(Outbox.status),
                col(Assignment.responded_at).is_not(None))
-        .join(Assignment, and_(Assignment.id == outbox.assignment_id, col(Assignment.active).is_(True)))
-        .where(outbox.campaign_id == campaign.id)
+        .join(Assignment, and_(col(Assignment.id) == col(Outbox.assignment_id), col(Assignment.active).is_(True)))
+        .where(col(Outbox.campaign_id) == campaign.id)
     ):
+        assert assignment_id is not None  # inner join on Assignment.id
         level = _LEVEL.get(status, 0)
         for key in ((assignment_id, channel), (assignment_id, "all")):
             if best.get(key, -1) < level:
@@ -181,7 +176,7 @@ def funnel(session: Session, campaign: Campaign) -> tuple[list[FunnelRow], bool]
         row.read += level >= 3
         if channel != "all":
             row.responded += assignment_id in answered
-    return [total, *sorted((r for c, r in rows.items() if c != "all"), key=lambda r: r.channel)], True
+    return [total, *sorted((r for c, r in rows.items() if c != "all"), key=lambda r: r.channel)]
 
 
 def group_rows(session: Session, campaign: Campaign) -> list[GroupRow]:
@@ -205,15 +200,11 @@ def daily(session: Session, campaign: Campaign, tz: str) -> list[tuple[date, int
     """Sends and responses per local day, from the campaign's opening to today (or its close)."""
     sends: dict[date, int] = defaultdict(int)
     answers: dict[date, int] = defaultdict(int)
-    outbox = outbox_model()
-    if outbox is not None:
-        stamp = outbox_column(outbox, "sent_at", "updated_at", "created_at")
-        if stamp is not None:
-            for at in session.exec(
-                select(stamp).where(outbox.campaign_id == campaign.id, outbox.status.in_(SENT),
-                                    stamp.is_not(None))
-            ):
-                sends[local(at, tz).date()] += 1
+    for at in session.exec(
+        select(Outbox.sent_at).where(col(Outbox.campaign_id) == campaign.id, col(Outbox.status).in_(SENT),
+                                     col(Outbox.sent_at).is_not(None))
+    ):
+        sends[local(at, tz).date()] += 1  # type: ignore[arg-type]
     for at in session.exec(
         select(Assignment.responded_at).where(
             Assignment.campaign_id == campaign.id, col(Assignment.responded_at).is_not(None))
@@ -239,6 +230,5 @@ def days_left(campaign: Campaign, now: datetime | None = None) -> int:
 
 
 def overview(session: Session, campaign: Campaign, tz: str) -> Overview:
-    rows, available = funnel(session, campaign)
-    return Overview(rows, group_rows(session, campaign), daily(session, campaign, tz),
-                    days_left(campaign), available)
+    return Overview(funnel(session, campaign), group_rows(session, campaign), daily(session, campaign, tz),
+                    days_left(campaign))

@@ -1,1 +1,53 @@
-"""population package."""
+"""population package: importing population lists, their quality, and drawing the sample.
+
+The public face: what other packages may import from population (`__all__`).
+
+It is loaded on first use (`__getattr__` below), not with the package: the selection worker of a
+national draw (`python -m population.parallel`) imports this package and is meant to start
+without the ORM. With these imports at the top its interpreter took 0.60 s to start instead of
+0.10 s (and 63 MB instead of 22 MB), measured with `import population.parallel`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from population.drawreport import draw_summary
+    from population.errors import SamplingError
+    from population.quality import quality_report, reason_texts, write_xlsx
+    from population.rules import is_excluded_unit
+    from population.sampling import replace_with_reserve
+
+__all__ = [
+    "SamplingError",
+    "draw_summary",
+    "is_excluded_unit",
+    "quality_report",
+    "reason_texts",
+    "replace_with_reserve",
+    "write_xlsx",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """A name of the public face, imported from its module on first use (see above)."""
+    value: Any
+    if name == "draw_summary":
+        from population.drawreport import draw_summary as value
+    elif name == "SamplingError":
+        from population.errors import SamplingError as value
+    elif name == "quality_report":
+        from population.quality import quality_report as value
+    elif name == "reason_texts":
+        from population.quality import reason_texts as value
+    elif name == "write_xlsx":
+        from population.quality import write_xlsx as value
+    elif name == "is_excluded_unit":
+        from population.rules import is_excluded_unit as value
+    elif name == "replace_with_reserve":
+        from population.sampling import replace_with_reserve as value
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from sqlmodel import Session
 
 from core.console import console, fail
+from core.models import Institution
+from population.models import SampleDraw
 
 population_app = typer.Typer(help="Population lists: import, data quality.", no_args_is_help=True)
 
 
-def _institution(session, code: str):
+def _institution(session: Session, code: str) -> Institution:
     from sqlmodel import select
 
     from core.models import Institution
@@ -92,6 +95,7 @@ def quality_command(
 
     with session_scope() as session:
         inst = _institution(session, institution)
+        assert inst.id is not None  # a stored row
         report = quality_report(session, inst.id)
     table = Table(title=f"Kualitas data {inst.name}: {report.clean_pct:.2f}% bersih")
     for column in ("Unit", "Baris", "% bersih", "% pegawai", "% pengguna", "Masalah"):
@@ -187,7 +191,7 @@ def reserve_command(
     console.print(f"Cadangan ke-{assignment.reserve_rank} unit {unit} ({group}) dipanggil; {when}.", highlight=False)
 
 
-def _print_draw(draw, campaign: int) -> None:
+def _print_draw(draw: SampleDraw, campaign: int) -> None:
     console.print(f"Sampel kampanye {campaign} (versi {draw.version})", highlight=False)
     console.print(f"  seed: {draw.seed}\n  population hash (SHA-256): {draw.population_hash}\n"
                   f"  margin: {draw.margin}, confidence: {draw.confidence}", highlight=False)
@@ -207,7 +211,7 @@ def _print_draw(draw, campaign: int) -> None:
     console.print(alloc)
 
 
-def _print_draws(draws, seconds: float) -> None:
+def _print_draws(draws: list[SampleDraw], seconds: float) -> None:
     table = Table(title=f"Sampel {len(draws)} kampanye / samples of {len(draws)} campaigns")
     for column in ("Kampanye", "Seed", "Internal", "Eksternal", "Ahli", "Cadangan", "Population hash"):
         table.add_column(column)

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+from core.errors import SpibotError
 
-class IntakeError(Exception):
+
+class IntakeError(SpibotError):
     """A file- or sheet-level problem: the message says what, where and how to fix it."""
 
     def __init__(
@@ -33,5 +35,5 @@ class IntakeError(Exception):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-class SamplingError(Exception):
+class SamplingError(SpibotError):
     """A sample that cannot be drawn (already drawn, no population, bad margin...)."""

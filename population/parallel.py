@@ -36,13 +36,14 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
+from core.errors import SpibotError
 from population.selection import DrawParams, Job, JobRows, Selection, read_job, select_from
 
 WORKER_START_TIMEOUT_S = 60.0  # the first Selection, including the interpreter's start
 READ_AHEAD_JOBS = 2  # jobs read ahead of the one being decided (each ~0.2 MB of rows per 1,500 people)
 
 
-class WorkerFailed(RuntimeError):
+class WorkerFailed(SpibotError, RuntimeError):
     """The selection worker raised or died; the message carries its traceback."""
 
 

@@ -1,5 +1,5 @@
-"""The data-quality report of an institution's population, per unit (SPEC §2: "only 9.56% of
-employee records clean"). A record is *clean* when it is usable (status eligible or excluded);
+"""The data-quality report of an institution's population, per unit (docs/architecture.md §2,
+step 1). A record is *clean* when it is usable (status eligible or excluded);
 unusable records carry the reason and the file/sheet/row a unit must fix.
 
 `quality_report` feeds the PIC dashboard (monitor/); `write_xlsx` writes the workbook a PIC sends

@@ -1,4 +1,5 @@
-"""Eligibility keyword rules (SPEC §2), read from population/data/keywords.yaml."""
+"""Eligibility keyword rules (the verdict they feed: population.records), read from
+population/data/keywords.yaml."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Sample draws (SPEC §3): refusals, recording and writing; who is sampled is decided read-only in
-`population.selection` (sample size, proportional allocation, seeded draws, reserves, experts).
+"""Sample draws (docs/architecture.md §2, step 2): refusals, recording and writing; who is
+sampled is decided read-only in `population.selection` (sample size, proportional allocation,
+seeded draws, reserves, experts).
 
 A draw's seed, the population snapshot's SHA-256, sizes and allocations (with each unit's
 ordered reserve list, "reserve_ids") are stored in a SampleDraw row and in the audit log: the

@@ -1,5 +1,6 @@
 """The read-only half of a sample draw: who is sampled, in which order the reserves come, and the
-figures the draw records (SPEC §3). Nothing here writes; `population.sampling` records the result.
+figures the draw records (docs/architecture.md §5). Nothing here writes; `population.sampling`
+records the result.
 
 Sample size (Cochran, with the finite-population correction), p = 0.5 (the most cautious):
 

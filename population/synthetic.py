@@ -24,7 +24,8 @@ FORMS = ("internal", "external", "vendor", "expert")
 
 
 def _data() -> dict[str, Any]:
-    return read_yaml(DATA / "synthetic.yaml")
+    data: dict[str, Any] = read_yaml(DATA / "synthetic.yaml")
+    return data
 
 
 def demo_units() -> list[dict[str, Any]]:

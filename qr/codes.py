@@ -49,7 +49,7 @@ def penalty(m: np.ndarray) -> int:
     return score + int(abs(dark * 100 - 50) / 5) * 10
 
 
-class _QRCode(qrcode.QRCode):
+class _QRCode(qrcode.QRCode):  # type: ignore[misc]  # qrcode ships no type hints
     """qrcode's encoder with a faster choice of mask (the same choice, see tests).
 
     qrcode lays out the symbol 8 times and scores each in pure Python (~25 ms). Data placement

@@ -1,4 +1,4 @@
-"""Sending a registrant their personal link, through the dispatch package when it is there.
+"""Sending a registrant their personal link, through the dispatch package.
 
 Registration must never fail because sending failed: the questionnaire already opens in the
 browser, and "Isi Survei" on WhatsApp re-sends the link later.
@@ -12,17 +12,13 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from core.models import Assignment, Campaign, Institution, Unit
+from dispatch import enqueue_link, enqueue_links
 
 log = logging.getLogger(__name__)
 
 
 def send_link(session: Session, assignment: Assignment) -> bool:
     """Enqueue the personal link (WhatsApp/email) in the caller's transaction; False if not."""
-    try:
-        from dispatch.service import enqueue_link  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        log.warning("dispatch.service.enqueue_link not available: registration link not sent")
-        return False
     try:
         with session.begin_nested():  # a failure here must not undo the registration
             enqueue_link(session, assignment, purpose="registration")
@@ -53,11 +49,6 @@ def send_links(session: Session, campaign: Campaign, institution: Institution,
     validated once per channel (`dispatch.service.enqueue_links`). A failure is logged and the
     registrations stand."""
     if not links:
-        return 0
-    try:
-        from dispatch.service import enqueue_links  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        log.warning("dispatch package not available: registration links not sent")
         return 0
     try:
         with session.begin_nested():  # a failure here must not undo the registrations

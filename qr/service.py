@@ -31,6 +31,7 @@ from core.models import (
     PersonStatus,
     Unit,
 )
+from population import is_excluded_unit
 from qr.notify import send_link
 from qr.validation import VisitorForm
 
@@ -224,7 +225,7 @@ def _judge(session: Session, person: Person) -> None:
         person.status, person.reason = PersonStatus.unusable, "no_contact"
         return
     unit = session.get(Unit, person.unit_id) if person.unit_id else None
-    if unit is not None and _is_excluded_unit(unit.name):
+    if unit is not None and is_excluded_unit(unit.name):
         person.status, person.reason = PersonStatus.excluded, "excluded_unit"
         return
     contacts = [c for c in (person.phone, person.email) if c]
@@ -237,10 +238,3 @@ def _judge(session: Session, person: Person) -> None:
     if employee is not None:
         person.status, person.reason = PersonStatus.excluded, "is_employee"
 
-
-def _is_excluded_unit(name: str) -> bool:
-    try:
-        from population.rules import is_excluded_unit
-    except ImportError:  # population package not installed: no unit-name rule
-        return False
-    return bool(is_excluded_unit(name))

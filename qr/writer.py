@@ -205,4 +205,5 @@ write_batch = writer.write_batch
 async def save(campaign_id: int, unit: Unit, counter: str | None, form: VisitorForm) -> Saved:
     """Hand one validated registration to the writer and wait for its outcome."""
     url = get_settings().database_url
-    return await deliver(lambda done: writer.submit(Job(url, campaign_id, unit, counter, form, done)))
+    saved: Saved = await deliver(lambda done: writer.submit(Job(url, campaign_id, unit, counter, form, done)))
+    return saved

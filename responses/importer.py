@@ -24,6 +24,7 @@ from core import audit
 from core.assignments import find_by_token
 from core.config import get_settings
 from core.db import session_scope
+from core.errors import SpibotError
 from responses.models import Response
 from responses.service import AlreadySubmitted, InvalidAnswers, SubmissionConflict, submit_answers
 
@@ -33,7 +34,7 @@ IGNORED_HEADERS = {"no", "nomor", "nama", "timestamp", "waktu", "submitted_at", 
 MAX_WEBHOOK_BYTES = 256 * 1024
 
 
-class ImportFailed(Exception):
+class ImportFailed(SpibotError):
     def __init__(self, errors: list[tuple[int, str]]) -> None:
         lines = "\n".join(f"  baris {row}: {msg}" for row, msg in errors[:50])
         super().__init__(f"{len(errors)} baris bermasalah; tidak ada data yang disimpan.\n{lines}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.datafiles import read_yaml
+from core.errors import SpibotError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 QUESTIONNAIRE_DIR = DATA_DIR / "questionnaires"
@@ -29,7 +30,7 @@ MSG_REQUIRED = "Mohon pilih salah satu jawaban."
 MSG_INVALID = "Pilihan tidak dikenal. Mohon pilih salah satu jawaban yang tersedia."
 
 
-class QuestionnaireError(Exception):
+class QuestionnaireError(SpibotError):
     """A questionnaire data file is missing or malformed."""
 
 

@@ -2,7 +2,7 @@
 
 The form works without JavaScript: every page is a plain POST that saves the page and redirects
 (303) to the next one, so a respondent can leave and come back through the same link. The report
-pages are *not* mounted here: `responses.reports` exposes builders the monitor mounts behind its
+pages are *not* mounted here: `reports` exposes builders the monitor mounts behind its
 login.
 """
 
@@ -30,6 +30,7 @@ from responses.models import ResponseStatus
 from responses.questionnaire import (
     load_questionnaire,
 )
+from responses.service import MAX_TOKEN_LENGTH
 
 router = APIRouter()
 DbSession = Annotated[Session, Depends(get_session)]
@@ -115,7 +116,7 @@ async def form_post(request: Request, token: str) -> Response:
     """One page of answers: parsed here, decided and written by the answer writer thread
     (responses.writer: a batch of waiting posts per transaction), answered here."""
     form = await request.form(max_fields=MAX_FORM_FIELDS)
-    if not token or len(token) > link_page.MAX_TOKEN_LENGTH:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
         return _not_found(request)
     data = {k: v for k, v in form.items() if isinstance(v, str)}
     meta = {"ip": request.client.host if request.client else None,
@@ -154,40 +155,3 @@ async def submissions_webhook(request: Request) -> JSONResponse:
     """
     status, body = await handle_webhook(request)
     return JSONResponse(body, status_code=status)
-
-
-# --- reports: NOT mounted by `router`; the monitor includes this behind its login, e.g.
-#     app.include_router(report_router, dependencies=[Depends(require_user())])
-report_router = APIRouter()
-
-
-@report_router.get("/laporan/{campaign_id}", response_class=HTMLResponse, tags=["reports"])
-def report_page(campaign_id: int, session: DbSession, exclude_flagged: bool = False) -> Response:
-    from responses.reports import build_report, render_html
-
-    try:
-        report = build_report(session, campaign_id, include_flagged=not exclude_flagged)
-    except LookupError:
-        return HTMLResponse("Laporan tidak ditemukan.", status_code=404)
-    return HTMLResponse(render_html(report))
-
-
-@report_router.get("/laporan/{campaign_id}/unduh.{fmt}", tags=["reports"])
-def report_download(campaign_id: int, fmt: str, session: DbSession, exclude_flagged: bool = False) -> Response:
-    import io
-
-    from responses.reports import build_report, write_pdf, write_xlsx
-
-    writers = {"pdf": (write_pdf, "application/pdf"),
-               "xlsx": (write_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
-    if fmt not in writers:
-        return HTMLResponse("Format tidak dikenal: gunakan .pdf atau .xlsx.", status_code=404)
-    try:
-        report = build_report(session, campaign_id, include_flagged=not exclude_flagged)
-    except LookupError:
-        return HTMLResponse("Laporan tidak ditemukan.", status_code=404)
-    buf = io.BytesIO()
-    writer, media = writers[fmt]
-    writer(report, buf)
-    name = f"laporan-spi-{report.year}-{campaign_id}.{fmt}"
-    return Response(buf.getvalue(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -23,13 +23,14 @@ from sqlmodel import Session, select
 from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import get_engine
+from core.errors import SpibotError
 from core.models import Assignment, AssignmentKind, Campaign, Group, Institution, Unit
 from core.tokens import hash_token
 from responses.models import Response, ResponseLink, ResponseStatus
 from responses.questionnaire import Questionnaire, load_questionnaire, validate_all
 
 
-class ResponseError(Exception):
+class ResponseError(SpibotError):
     """Base class of this module's errors."""
 
 

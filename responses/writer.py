@@ -296,4 +296,5 @@ write_batch = writer.write_batch
 async def save(post: Post) -> Outcome:
     """Hand one answer POST to the writer and wait for its outcome."""
     url = get_settings().database_url
-    return await deliver(lambda done: writer.submit(Job(url, post, done)))
+    outcome: Outcome = await deliver(lambda done: writer.submit(Job(url, post, done)))
+    return outcome

@@ -29,6 +29,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from core.errors import SpibotError
+
 
 class Action(StrEnum):
     """What the worker does with a message after an error (see the module docstring)."""
@@ -44,7 +46,7 @@ class Action(StrEnum):
     opted_out = "opted_out"
 
 
-class ChannelError(Exception):
+class ChannelError(SpibotError):
     error_class = "error"
     action = Action.rejected
 

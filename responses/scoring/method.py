@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.datafiles import read_yaml
+from core.errors import SpibotError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 RENTAN, WASPADA, TERJAGA = "Rentan", "Waspada", "Terjaga"
@@ -27,7 +28,7 @@ ABOVE, BELOW = "Di atas rata-rata", "Di bawah rata-rata"
 KINDS = ("keberadaan", "risiko", "pencegahan")
 
 
-class MethodError(ValueError):
+class MethodError(SpibotError, ValueError):
     """An unknown item/kind or a value outside its range."""
 
 

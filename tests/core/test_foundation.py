@@ -75,8 +75,8 @@ def test_migrations_match_the_models(db_url: str) -> None:
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
+    from app.registry import import_all_models
     from core.references import include_object
-    from core.registry import import_all_models
 
     import_all_models()
     with get_engine(db_url).connect() as conn:

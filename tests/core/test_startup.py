@@ -24,7 +24,8 @@ def test_a_web_process_parses_the_questionnaires_at_start(db_url: str) -> None:
 def test_serve_freezes_the_start_up_objects_and_tests_do_not(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from web import FREEZE_GC_ENV, create_app
+    from app.tuning import FREEZE_GC_ENV
+    from web import create_app
 
     gc.unfreeze()
     monkeypatch.delenv(FREEZE_GC_ENV, raising=False)
@@ -45,7 +46,8 @@ def test_serve_lowers_the_thread_switch_interval_and_tests_do_not(
     at most 0.5 ms for the GIL, not 5 ms; set when the web process starts, not by a package."""
     import sys
 
-    from web import FREEZE_GC_ENV, SWITCH_INTERVAL, create_app
+    from app.tuning import FREEZE_GC_ENV, SWITCH_INTERVAL
+    from web import create_app
 
     before = sys.getswitchinterval()
     sys.setswitchinterval(0.005)

@@ -147,10 +147,10 @@ def test_start_holds_every_sender_while_a_check_fails(db_url: str, session: Sess
 def test_serve_in_prod_runs_the_preflight(db_url: str, session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
-    import core.masking
+    import app.serve
     import scheduler
-    from core.cli import serve
-    from web import FREEZE_GC_ENV
+    from app.serve import serve
+    from app.tuning import FREEZE_GC_ENV
 
     for key, value in PROD.items():
         monkeypatch.setenv(key, value)
@@ -159,7 +159,7 @@ def test_serve_in_prod_runs_the_preflight(db_url: str, session: Session, monkeyp
     started: list[bool] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(True))
     monkeypatch.setattr(scheduler, "start_background", lambda **kw: scheduler.Background())
-    monkeypatch.setattr(core.masking, "configure_logging", lambda level="INFO": None)
+    monkeypatch.setattr(app.serve, "configure_logging", lambda level="INFO": None)
     serve(host=None, port=None, scheduler=False, worker=False, workers=1)
     assert started and len(_preflight_holds(session)) == 2
 

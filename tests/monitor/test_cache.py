@@ -50,18 +50,18 @@ def admin(session: Session, client: TestClient) -> TestClient:
 
 def test_index_is_cached_and_follows_submissions_flags_decisions_and_corrections(
         session: Session, admin: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    import responses.scoring
+    import monitor.integrity_page
     from integrity.service import flag_campaign, record_review
     from responses.scoring import set_correction
 
     calls: list[bool] = []
-    real = responses.scoring.score_institution
+    real = monitor.integrity_page.score_institution
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(bool(kwargs.get("include_flagged", True)))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(responses.scoring, "score_institution", counting)
+    monkeypatch.setattr(monitor.integrity_page, "score_institution", counting)
     w = build_world(session, n=40)
     session.commit()
     cid = w.campaign.id
@@ -100,16 +100,16 @@ def test_index_is_cached_and_follows_submissions_flags_decisions_and_corrections
 
 def test_score_report_is_built_once_per_data_version(session: Session, admin: TestClient,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import responses.reports
+    import monitor.extra_routes
 
     built: list[int] = []
-    real = responses.reports.build_report
+    real = monitor.extra_routes.build_report
 
     def counting(session: Session, campaign_id: int, **kwargs: Any) -> Any:
         built.append(campaign_id)
         return real(session, campaign_id, **kwargs)
 
-    monkeypatch.setattr(responses.reports, "build_report", counting)
+    monkeypatch.setattr(monitor.extra_routes, "build_report", counting)
     w = build_world(session, n=30, opens=utcnow() - timedelta(days=40))  # closed 10 days ago
     session.commit()
     cid = w.campaign.id
@@ -155,7 +155,7 @@ def test_page_shows_the_previous_index_labelled_while_a_slow_refresh_runs(
         session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    import responses.scoring
+    import monitor.integrity_page
     from monitor.integrity_page import build
 
     w = build_world(session, n=40)
@@ -165,13 +165,13 @@ def test_page_shows_the_previous_index_labelled_while_a_slow_refresh_runs(
     session.commit()
 
     gate = threading.Event()
-    real = responses.scoring.score_institution
+    real = monitor.integrity_page.score_institution
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         assert gate.wait(20)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(responses.scoring, "score_institution", slow)
+    monkeypatch.setattr(monitor.integrity_page, "score_institution", slow)
     _resubmit_copy(session, w)
     stale = build(session, w.campaign, w.institution, page=0, wait=0.05)
     session.commit()
@@ -190,7 +190,7 @@ def test_score_page_shows_the_previous_report_labelled_while_it_is_rebuilt(
         session: Session, admin: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    import responses.reports
+    import monitor.extra_routes
 
     w = build_world(session, n=30, opens=utcnow() - timedelta(days=40))  # closed 10 days ago
     session.commit()
@@ -198,13 +198,13 @@ def test_score_page_shows_the_previous_report_labelled_while_it_is_rebuilt(
     first = admin.get(url).text
     assert ">30<" in first and "disusun ulang" not in first
     gate = threading.Event()
-    real = responses.reports.build_report
+    real = monitor.extra_routes.build_report
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         assert gate.wait(20)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(responses.reports, "build_report", slow)
+    monkeypatch.setattr(monitor.extra_routes, "build_report", slow)
     _resubmit_copy(session, w)
     older = admin.get(url).text
     assert "laporan sedang disusun ulang" in older and ">31<" not in older and ">30<" in older

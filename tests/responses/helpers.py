@@ -46,7 +46,7 @@ def responses_app() -> Any:
     """An app with only this package's routes (other packages may be mid-change in the tree)."""
     from fastapi import FastAPI
 
-    from core.registry import import_all_models
+    from app.registry import import_all_models
     from responses.router import router
 
     import_all_models()

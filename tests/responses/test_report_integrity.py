@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from sqlmodel import Session
 
 from integrity.service import flag_campaign
-from responses.reports import build_report, render_html, write_pdf, write_xlsx
+from reports import build_report, render_html, write_pdf, write_xlsx
 from responses.scoring import set_correction
 from tests.integrity.helpers import build_world
 

@@ -11,8 +11,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import Session
 
+from reports import build_report, render_html, write_pdf, write_xlsx
 from responses.models import Response
-from responses.reports import build_report, render_html, write_pdf, write_xlsx
 from responses.scoring import score_institution, set_correction
 from responses.service import submit_answers
 from tests.factories import make_assignment, make_campaign, make_institution, make_person, make_unit
@@ -139,8 +139,9 @@ def test_report_routes_and_cli(session: Session, db_url: str, tmp_path: Any) -> 
     from fastapi.testclient import TestClient
     from typer.testing import CliRunner
 
+    from reports.router import report_router
     from responses.cli import score_app
-    from responses.router import report_router, router
+    from responses.router import router
 
     camp, _ = _campaign(session, {("Dinas A", "internal"): 5, ("Dinas A", "external"): 5, ("Dinas A", "expert"): 5})
     public = FastAPI()

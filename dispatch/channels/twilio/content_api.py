@@ -18,10 +18,11 @@ from twilio.rest.content.v1.content import ContentList
 from twilio.rest.content.v1.content.approval_create import ApprovalCreateList
 
 from core.config import Settings, get_settings
+from core.errors import SpibotError
 from dispatch.channels.twilio.whatsapp import make_client
 
 
-class ContentApiError(Exception):
+class ContentApiError(SpibotError):
     """The Content API refused or could not be reached (`status` 0: no HTTP answer)."""
 
     def __init__(self, message: str, *, status: int = 0, code: int | None = None) -> None:

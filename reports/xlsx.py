@@ -8,7 +8,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
 
-from responses.reports import GROUP_LABELS, Report
+from reports import GROUP_LABELS, Report
 
 HIDDEN = "disembunyikan"
 BOLD = Font(bold=True)
@@ -37,8 +37,8 @@ def _correction_sheet(wb: Workbook, report: Report) -> None:
     """Measured integrity signals (A-B) beside the correction points entered by the PIC/KPK (D-E)."""
     from itertools import zip_longest
 
-    from responses.reports import correction_view
-    from responses.reports.correction import ENTERED_TITLE, MEASURED_TITLE
+    from reports import correction_view
+    from reports.correction import ENTERED_TITLE, MEASURED_TITLE
 
     cv = correction_view(report)
     entered: list[tuple[str, Any]] = [*cv.entered, ("Jumlah (dikurangkan)", cv.total)]

@@ -4,35 +4,33 @@ invited through the sandbox channels, so a newcomer sees the whole flow on a lap
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
+from sqlmodel import Session, col, select
 
-if TYPE_CHECKING:
-    from sqlmodel import Session
+from app.serve import serve as serve_command
+from core.clock import local, utcnow
+from core.config import get_settings, reset_settings
+from core.console import console
+from core.db import session_scope
+from core.migrate import upgrade
+from core.models import Campaign, Institution, Unit
+from core.services import add_institution, create_campaign
+from dispatch.service import enqueue_invitations
+from monitor.users import add_user
+from population.importer import import_files
+from population.sampling import draw_sample
+from population.synthetic import write_population_workbook
 
-    from core.models import Institution
-
-console = Console(soft_wrap=True)
 DEMO_CODE = "KAB-CONTOH"
 DEMO_NAME = "Pemerintah Kabupaten Contoh"
 
 
 def load_demo(data_dir: Path, *, seed: int = 2024) -> dict[str, object]:
     """Create the demo institution, population, campaign, sample and invitations (once)."""
-    from sqlmodel import select
-
-    from core.clock import local, utcnow
-    from core.db import session_scope
-    from core.models import Campaign, Institution
-    from core.services import add_institution, create_campaign
-    from dispatch.service import enqueue_invitations
-    from population.importer import import_files
-    from population.sampling import draw_sample
-    from population.synthetic import write_population_workbook
 
     with session_scope(write=True) as session:
         inst = session.exec(select(Institution).where(Institution.code == DEMO_CODE)).first()
@@ -59,9 +57,6 @@ def load_demo(data_dir: Path, *, seed: int = 2024) -> dict[str, object]:
 
 def _demo_user(session: Session, inst: Institution, data_dir: Path) -> None:
     """A PIC login for the demo institution; its random password is kept in var/demo/."""
-    import secrets
-
-    from monitor.users import add_user
 
     password = secrets.token_urlsafe(12)
     add_user(session, login="pic", password=password, role="pic", institution_id=inst.id,
@@ -70,10 +65,7 @@ def _demo_user(session: Session, inst: Institution, data_dir: Path) -> None:
 
 
 def _first_poster(inst_code: str) -> str:
-    from sqlmodel import col, select
 
-    from core.db import session_scope
-    from core.models import Institution, Unit
 
     with session_scope() as session:
         unit = session.exec(
@@ -87,9 +79,6 @@ def demo(
     serve: bool = typer.Option(False, "--serve", help="Start the server afterwards."),
 ) -> None:
     """Load the demo institution (once) and print the URLs to open."""
-    from core.config import get_settings, reset_settings
-    from core.migrate import upgrade
-
     settings = get_settings()
     if settings.whatsapp_backend == "sandbox" and settings.email_backend == "sandbox" and not (
         os.environ.get("QUIET_START") or os.environ.get("QUIET_END")
@@ -112,11 +101,10 @@ def demo(
         f"  Simulator WhatsApp (sandbox): {base}/sandbox/whatsapp\n"
         f"  Dasbor PIC:                   {base}/pic   (login: pic / {password})\n"
         f"  Poster QR (unit pertama):     {base}{_first_poster(DEMO_CODE)}\n"
-        f"  Dokumentasi API:              {base}/api/docs\n"
+        f"  Dokumentasi API:              {base}/api/docs\n",
+        soft_wrap=True,  # URLs stay whole for copying
     )
     if serve:
-        from core.cli import serve as serve_command
-
         serve_command(host=None, port=None, scheduler=True, worker=True, workers=1)
 
 

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from core.clock import utcnow
 from core.datafiles import read_yaml
 from core.models import Campaign, Institution, Unit
+from integrity import correction_inputs
 from responses.questionnaire import DATA_DIR, GROUPS, load_questionnaire
 from responses.scoring.institution import InstitutionScore, score_institution
 from responses.stats import response_counts
@@ -128,11 +129,8 @@ def _actions(score: InstitutionScore, dims: dict[str, str], variables: dict[tupl
     return sorted(rows, key=lambda r: (SEVERITY[r.level], r.group, r.dimension))
 
 
-def _signals(session: Session, campaign_id: int) -> Any | None:
-    try:
-        from integrity.service import correction_inputs
-    except ImportError:
-        return None
+def _signals(session: Session, campaign_id: int) -> Any:
+
     return correction_inputs(session, campaign_id)
 
 
@@ -157,24 +155,24 @@ def build_report(session: Session, campaign_id: int, *, include_flagged: bool = 
 
 def correction_view(report: Report) -> Any:
     """Measured integrity signals beside the entered correction points (see reports.correction)."""
-    from responses.reports.correction import correction_view as view
+    from reports.correction import correction_view as view
 
     return view(report.signals, report.score.correction_parts, report.score.correction)
 
 
 def render_html(report: Report) -> str:
-    from responses.reports.html import render
+    from reports.html import render
 
     return render(report)
 
 
 def write_pdf(report: Report, path_or_buffer: Any) -> None:
-    from responses.reports.pdf import write
+    from reports.pdf import write
 
     write(report, path_or_buffer)
 
 
 def write_xlsx(report: Report, path_or_buffer: Any) -> None:
-    from responses.reports.xlsx import write
+    from reports.xlsx import write
 
     write(report, path_or_buffer)

@@ -14,7 +14,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from responses.reports import GROUP_LABELS, Report
+from reports import GROUP_LABELS, Report
 
 STYLES = getSampleStyleSheet()
 BODY = STYLES["BodyText"]
@@ -73,8 +73,8 @@ def _correction(report: Report) -> list[Any]:
     """The measured integrity signals beside the correction points entered by the PIC/KPK."""
     from itertools import zip_longest
 
-    from responses.reports import correction_view
-    from responses.reports.correction import ENTERED_TITLE, MEASURED_TITLE
+    from reports import correction_view
+    from reports.correction import ENTERED_TITLE, MEASURED_TITLE
 
     cv = correction_view(report)
     entered = [(name, f"{pts:.2f}") for name, pts in cv.entered] + [("Jumlah (dikurangkan)", f"{cv.total:.2f}")]
