@@ -116,6 +116,8 @@ class Worker:
         self.channels: dict[str, Channel] = {}  # made inside the event loop (aiohttp needs one)
         self.results: list[Outcome] = []
         self.inflight = 0
+        self._last_reconcile = 0.0  # monotonic time of the last reconcile / quality check
+        self._last_quality = 0.0
         self.stats = Stats()
         self._zones: tuple[float, list[str]] = (0.0, [])
         spread = self.settings.rate_transit_spread_seconds
@@ -336,46 +338,16 @@ class Worker:
 
     async def run(self, stop: threading.Event | None = None, *, until_idle: bool = False,
                   timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109
+        """Send until `stop` is set (or, `until_idle`, nothing more may go now; or `timeout`)."""
         stop = stop or threading.Event()
         self.channels = {n: make_channel(n, self.settings) for n in ("whatsapp", "email")}
         sem = asyncio.Semaphore(self.settings.worker_concurrency)
         deadline = time.monotonic() + timeout if timeout else None
-        reconcile_every = 1.0 if until_idle else 15.0
-        last_reconcile = 0.0
-        last_quality = 0.0
         tasks: set[asyncio.Task[None]] = set()
         try:
-            while not stop.is_set():
-                if deadline and time.monotonic() > deadline:
-                    break
-                if time.monotonic() - last_reconcile > reconcile_every:
-                    last_reconcile = time.monotonic()
-                    try:
-                        for k, v in (await reconcile(self.channels)).items():
-                            self.stats.reconciled[k] += v
-                    except Exception:  # noqa: BLE001
-                        log.exception("reconcile failed")
-                if time.monotonic() - last_quality > quality.QUALITY_CHECK_SECONDS:
-                    last_quality = time.monotonic()
-                    try:
-                        await asyncio.to_thread(self.check_quality)
-                    except Exception:  # noqa: BLE001
-                        log.exception("quality check failed")
-                if len(self.results) >= 250:
-                    await self._flush()
-                room = self.max_inflight - self.inflight
-                batch: list[tuple[outbox.Claimed, float]] = []
-                try:
-                    if room >= min(50, self.max_inflight // 4):
-                        batch = await asyncio.to_thread(self.claim, min(room, self.settings.worker_batch_size))
-                    elif time.monotonic() - self._reply_polled >= REPLY_POLL_SECONDS:
-                        # the bulk pipeline is full: replies still get claimed promptly
-                        self._reply_polled = time.monotonic()
-                        if await asyncio.to_thread(self.reply_due):
-                            batch = await asyncio.to_thread(self.claim, 50, lane=Lane.reply)
-                except Exception:  # noqa: BLE001
-                    log.exception("claim failed")
-                    await asyncio.sleep(1.0)
+            while not stop.is_set() and not (deadline and time.monotonic() > deadline):
+                await self._housekeeping(reconcile_every=1.0 if until_idle else 15.0)
+                batch = await self._claim_next()
                 for item, at in batch:
                     self.inflight += 1
                     self._queue(item, at, sem, tasks)
@@ -388,21 +360,58 @@ class Worker:
                         break
                 await asyncio.sleep(0.05 if self.inflight else (0.2 if until_idle else 1.0))
         finally:
-            while any(p.waiting for p in self._pacers.values()):  # noqa: ASYNC110 - claimed: send first
-                await asyncio.sleep(0.05)
-            for pacer in self._pacers.values():
-                if pacer.task is not None:
-                    pacer.task.cancel()
-            self._pacers.clear()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
-            for _ in range(5):  # the database may be gone: rows left in `sending` get reconciled
-                if not self.results:
-                    break
-                await self._flush()
-            for ch in self.channels.values():
-                await ch.close()
+            await self._shutdown(tasks)
         return self.stats.as_dict()
+
+    async def _housekeeping(self, *, reconcile_every: float) -> None:
+        """Between claims: reconcile expired leases, check the senders' quality, write results."""
+        if time.monotonic() - self._last_reconcile > reconcile_every:
+            self._last_reconcile = time.monotonic()
+            try:
+                for k, v in (await reconcile(self.channels)).items():
+                    self.stats.reconciled[k] += v
+            except Exception:  # noqa: BLE001
+                log.exception("reconcile failed")
+        if time.monotonic() - self._last_quality > quality.QUALITY_CHECK_SECONDS:
+            self._last_quality = time.monotonic()
+            try:
+                await asyncio.to_thread(self.check_quality)
+            except Exception:  # noqa: BLE001
+                log.exception("quality check failed")
+        if len(self.results) >= 250:
+            await self._flush()
+
+    async def _claim_next(self) -> list[tuple[outbox.Claimed, float]]:
+        """A batch while the pipeline has room; when it is full, still replies (promptly)."""
+        room = self.max_inflight - self.inflight
+        try:
+            if room >= min(50, self.max_inflight // 4):
+                return await asyncio.to_thread(self.claim, min(room, self.settings.worker_batch_size))
+            if time.monotonic() - self._reply_polled >= REPLY_POLL_SECONDS:
+                self._reply_polled = time.monotonic()
+                if await asyncio.to_thread(self.reply_due):
+                    return await asyncio.to_thread(self.claim, 50, lane=Lane.reply)
+        except Exception:  # noqa: BLE001
+            log.exception("claim failed")
+            await asyncio.sleep(1.0)
+        return []
+
+    async def _shutdown(self, tasks: set[asyncio.Task[None]]) -> None:
+        """Send what is claimed, record every outcome, close the channels."""
+        while any(p.waiting for p in self._pacers.values()):  # noqa: ASYNC110 - claimed: send first
+            await asyncio.sleep(0.05)
+        for pacer in self._pacers.values():
+            if pacer.task is not None:
+                pacer.task.cancel()
+        self._pacers.clear()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for _ in range(5):  # the database may be gone: rows left in `sending` get reconciled
+            if not self.results:
+                break
+            await self._flush()
+        for ch in self.channels.values():
+            await ch.close()
 
 
 def run_until_idle(*, timeout: float = 30) -> dict[str, Any]:
