@@ -20,6 +20,7 @@ from core.models import Assignment, AssignmentKind, Campaign, Institution
 from dispatch import Outbox
 from integrity.signals import ResponseBatch, codes
 from responses.models import Response, ResponseLink, ResponseStatus
+from responses.questionnaire import load_questionnaire
 
 EXPERIENCE_VALUES = {"ya": 1.0, "tidak": 6.0}  # "one is too many" (responses.scoring.engine)
 
@@ -42,8 +43,6 @@ class CampaignData:
 def _layout(group: str, year: int, rows: list[Response]) -> tuple[list[str], list[str], list[int]]:
     """Scored item ids, page ids and questions per page, from the questionnaire when known."""
     try:
-        from responses.questionnaire import load_questionnaire
-
         q = load_questionnaire(group, year)
         return ([i.id for i in q.items], [p.id for p in q.pages],
                 [max(len(p.questions), 1) for p in q.pages])

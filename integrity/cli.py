@@ -6,7 +6,19 @@ import json
 
 import typer
 
+from core.audit import cli_actor
+from core.clock import utcnow
 from core.console import console
+from core.db import session_scope
+from core.models import Campaign
+from integrity.purge import PurgeRefused, check_purgeable, purge_campaign
+from integrity.service import (
+    ReviewError,
+    correction_inputs,
+    flag_campaign,
+    record_review,
+    signals_for_campaign,
+)
 
 integrity_app = typer.Typer(help="Survey integrity: signals of coaching and anomalies, reviews.",
                             no_args_is_help=True)
@@ -17,12 +29,6 @@ def purge(
     force: bool = typer.Option(False, "--force", help="Do not ask for confirmation."),
 ) -> None:
     """Remove the contact data of a closed campaign after RETENTION_DAYS, keeping results."""
-    from core.audit import cli_actor
-    from core.clock import utcnow
-    from core.db import session_scope
-    from core.models import Campaign
-    from integrity.purge import PurgeRefused, check_purgeable, purge_campaign
-
     with session_scope() as session:
         try:
             check_purgeable(session.get(Campaign, campaign), campaign, utcnow())
@@ -51,10 +57,6 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run the integrity signals on a campaign and show the correction-factor inputs."""
-    from core.audit import cli_actor
-    from core.db import session_scope
-    from integrity.service import correction_inputs, flag_campaign, signals_for_campaign
-
     with session_scope(write=flag) as session:
         try:
             report = signals_for_campaign(session, campaign)
@@ -80,10 +82,6 @@ def review(
     note: str | None = typer.Option(None, "--note"),
 ) -> None:
     """Record a reviewer's decision on a flagged response."""
-    from core.audit import cli_actor
-    from core.db import session_scope
-    from integrity.service import ReviewError, record_review
-
     with session_scope(write=True) as session:
         try:
             n = record_review(session, response, decision, cli_actor(), note)

@@ -20,12 +20,14 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
+from bot.models import ConversationEntry, ConversationState, InboundMessage, IntentEvent
 from core import audit
 from core.clock import as_utc, format_date_id, utcnow
 from core.config import get_settings
 from core.errors import SpibotError
 from core.masking import mask_phone
 from core.models import Assignment, Campaign, Person
+from dispatch.models import Outbox, Unreachable
 
 CHUNK = 500
 
@@ -110,8 +112,6 @@ def _purge_people(session: Session, person_ids: list[int]) -> None:
 
 
 def _purge_outbox(session: Session, campaign_id: int, addresses: set[str]) -> int:
-    from dispatch.models import Outbox, Unreachable
-
     result = session.exec(update(Outbox).where(col(Outbox.campaign_id) == campaign_id).values(
         to_address="", payload={}, error_message=None))
     for chunk in _chunks(sorted(addresses)):
@@ -120,8 +120,6 @@ def _purge_outbox(session: Session, campaign_id: int, addresses: set[str]) -> in
 
 
 def _purge_bot(session: Session, phones: set[str]) -> tuple[int, int, int]:
-    from bot.models import ConversationEntry, ConversationState, InboundMessage, IntentEvent
-
     conv = inbound = states = 0
     for chunk in _chunks(sorted(phones)):
         conv += int(session.exec(delete(ConversationEntry).where(

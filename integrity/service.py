@@ -10,6 +10,7 @@ Public functions (used by monitor/ and the CLI):
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from sqlmodel import Session, col, func, select
 from core import audit
 from core.clock import utcnow
 from core.config import get_settings
+from core.db import session_scope
 from core.errors import SpibotError
 from core.models import Campaign, Person, PersonStatus
 from integrity.adapter import CampaignData, load_campaign
@@ -208,10 +210,6 @@ def flag_campaign(session: Session, campaign_id: int, actor: str = "system",
 def flag_open_campaigns(session_factory: Any = None) -> dict[str, int]:
     """Run `flag_campaign` on every open campaign, one write transaction each (the scheduler's
     job; idempotent). A failing campaign is logged and does not stop the others."""
-    import logging
-
-    from core.db import session_scope
-
     factory = session_factory or session_scope
     with factory() as session:
         ids = [int(c.id) for c in session.exec(select(Campaign).where(Campaign.status == "open"))

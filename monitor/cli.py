@@ -5,7 +5,12 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from core.audit import cli_actor
 from core.console import console, fail
+from core.db import session_scope
+from monitor.auth import AuthError
+from monitor.snapshot import refresh_snapshots
+from monitor.users import add_user, list_users, resolve_institution, set_active, set_password
 
 users_app = typer.Typer(help="Dashboard users (admin, pic, viewer).", no_args_is_help=True)
 monitor_app = typer.Typer(help="The PIC dashboard.", no_args_is_help=True)
@@ -22,11 +27,6 @@ def users_add(
                                  help="At least 10 characters (prompted if not given)."),
 ) -> None:
     """Create a dashboard user."""
-    from core.audit import cli_actor
-    from core.db import session_scope
-    from monitor.auth import AuthError
-    from monitor.users import add_user, resolve_institution
-
     try:
         with session_scope(write=True) as session:
             inst_id = resolve_institution(session, institution)
@@ -40,9 +40,6 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """List dashboard users."""
-    from core.db import session_scope
-    from monitor.users import list_users
-
     table = Table("login", "name", "role", "institution", "active", "last login")
     with session_scope() as session:
         for u in list_users(session):
@@ -58,11 +55,6 @@ def users_set_password(
     password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
 ) -> None:
     """Set a new password (logs the user out everywhere and lifts a lockout)."""
-    from core.audit import cli_actor
-    from core.db import session_scope
-    from monitor.auth import AuthError
-    from monitor.users import set_password
-
     try:
         with session_scope(write=True) as session:
             set_password(session, login, password, actor=cli_actor())
@@ -77,11 +69,6 @@ def users_disable(
     enable: bool = typer.Option(False, "--enable", help="Re-enable instead."),
 ) -> None:
     """Disable a user (or re-enable with --enable)."""
-    from core.audit import cli_actor
-    from core.db import session_scope
-    from monitor.auth import AuthError
-    from monitor.users import set_active
-
     try:
         with session_scope(write=True) as session:
             set_active(session, login, enable, actor=cli_actor())
@@ -93,8 +80,6 @@ def users_disable(
 @monitor_app.command("refresh")
 def monitor_refresh() -> None:
     """Recompute the national snapshot (pre-aggregated figures per campaign)."""
-    from monitor.snapshot import refresh_snapshots
-
     count = refresh_snapshots()
     console.print(f"[green]Snapshot refreshed for {count} campaign(s).[/green]")
 

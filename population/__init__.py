@@ -34,19 +34,19 @@ def __getattr__(name: str) -> Any:
     """A name of the public face, imported from its module on first use (see above)."""
     value: Any
     if name == "draw_summary":
-        from population.drawreport import draw_summary as value
+        from population.drawreport import draw_summary as value  # lazy: see module docstring
     elif name == "SamplingError":
-        from population.errors import SamplingError as value
+        from population.errors import SamplingError as value  # lazy: see module docstring
     elif name == "quality_report":
-        from population.quality import quality_report as value
+        from population.quality import quality_report as value  # lazy: see module docstring
     elif name == "reason_texts":
-        from population.quality import reason_texts as value
+        from population.quality import reason_texts as value  # lazy: see module docstring
     elif name == "write_xlsx":
-        from population.quality import write_xlsx as value
+        from population.quality import write_xlsx as value  # lazy: see module docstring
     elif name == "is_excluded_unit":
-        from population.rules import is_excluded_unit as value
+        from population.rules import is_excluded_unit as value  # lazy: see module docstring
     elif name == "replace_with_reserve":
-        from population.sampling import replace_with_reserve as value
+        from population.sampling import replace_with_reserve as value  # lazy: see module docstring
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value

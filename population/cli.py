@@ -8,21 +8,24 @@ from datetime import date
 from pathlib import Path
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from core.audit import cli_actor
 from core.console import console, fail
-from core.models import Institution
+from core.db import session_scope
+from core.models import Campaign, Institution
+from population.errors import IntakeError, SamplingError
+from population.importer import import_files
 from population.models import SampleDraw
+from population.quality import quality_report, write_xlsx
+from population.sampling import draw_sample, draw_samples, replace_with_reserve, undrawn_campaigns
 
 population_app = typer.Typer(help="Population lists: import, data quality.", no_args_is_help=True)
 
 
 def _institution(session: Session, code: str) -> Institution:
-    from sqlmodel import select
-
-    from core.models import Institution
-
     inst = session.exec(select(Institution).where(Institution.code == code)).first()
     if inst is None:
         fail(f"Instansi dengan kode {code!r} tidak ditemukan / institution {code!r} does not exist. "
@@ -38,13 +41,6 @@ def import_command(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
 ) -> None:
     """Import population files (all or nothing) and print what was found per form."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from core.audit import cli_actor
-    from core.db import session_scope
-    from population.errors import IntakeError
-    from population.importer import import_files
-
     try:
         ref = date.fromisoformat(reference_date)
     except ValueError:
@@ -63,8 +59,17 @@ def import_command(
     except IntakeError as exc:
         fail(f"Impor dibatalkan, tidak ada data yang disimpan / import refused, nothing written: {exc}")
     if as_json:
-        typer.echo(json.dumps(report.summary(), ensure_ascii=False))
+        extra = {"unchanged": report.unchanged, "replaced": [c.describe() for c in report.changes]}
+        typer.echo(json.dumps({**report.summary(), **{k: v for k, v in extra.items() if v}}, ensure_ascii=False))
         return
+    for entry in report.unchanged:
+        console.print(f"Sudah pernah diimpor dengan isi yang sama, dilewati: {entry.split(' sha256:')[0]}",
+                      highlight=False)
+    if report.batch_id is None:
+        console.print("Tidak ada perubahan: semua file sudah pernah diimpor. / Nothing changed.")
+        return
+    for change in report.changes:
+        console.print(f"Daftar diganti: {change.describe()}", highlight=False)
     table = Table(title=f"Impor populasi {inst.code} (batch {report.batch_id}, tanggal acuan {ref})")
     for column in ("Kelompok", "Baris", "Eligible", "Non-ASN", "Duplikat", "Dikecualikan", "Tidak dapat dipakai"):
         table.add_column(column, justify="left" if column in ("Kelompok", "Dikecualikan", "Tidak dapat dipakai") else "right")
@@ -90,9 +95,6 @@ def quality_command(
     xlsx: Path | None = typer.Option(None, "--xlsx", help="Also write the workbook to send back to units"),  # noqa: B008
 ) -> None:
     """Data quality per unit: clean %, reasons, examples."""
-    from core.db import session_scope
-    from population.quality import quality_report, write_xlsx
-
     with session_scope() as session:
         inst = _institution(session, institution)
         assert inst.id is not None  # a stored row
@@ -124,12 +126,6 @@ def sample_command(
     """Draw samples and print their audit: seed, population hash, sizes, allocations.
 
     Several campaigns (--campaign repeated, or --all) are drawn in one transaction: all or nothing."""
-    from core.audit import cli_actor
-    from core.db import session_scope
-    from core.models import Campaign
-    from population.errors import SamplingError
-    from population.sampling import draw_sample, draw_samples, undrawn_campaigns
-
     ids = list(campaign or [])
     if all_campaigns == bool(ids):
         fail("Pilih --campaign ID (boleh diulang) atau --all. / Give --campaign ID (repeatable) or --all.")
@@ -168,12 +164,6 @@ def reserve_command(
 ) -> None:
     """Replace an unreachable respondent with the unit's next reserve (invited at once if the
     invitation wave already ran)."""
-    from core.audit import cli_actor
-    from core.db import session_scope
-    from core.models import Campaign
-    from population.errors import SamplingError
-    from population.sampling import replace_with_reserve
-
     if group not in ("internal", "external"):
         fail(f"Kelompok {group!r} tidak dikenal: pakai internal atau external. / Use --group internal or external.")
     try:

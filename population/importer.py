@@ -31,6 +31,7 @@ from population.models import ImportBatch
 from population.normalize import norm_key
 from population.reader import FORMS, SheetRef, raw_rows, scan
 from population.records import Record, judge, parse_rows
+from population.reimport import UnitChange, already_imported, replace_earlier
 from population.rules import is_excluded_unit
 
 CHUNK = 10_000  # rows between progress reports
@@ -58,13 +59,15 @@ class FormCounts:
 
 @dataclass
 class ImportReport:
-    batch_id: int
+    batch_id: int | None  # None: every file was imported before, nothing was written
     institution_id: int
     reference_date: date
     files: list[str]
     forms: dict[str, FormCounts]
     sheets: list[dict[str, Any]]  # file, sheet, form, header row, data rows, footer rows
     units_created: int = 0
+    unchanged: list[str] = field(default_factory=list)  # files skipped: imported before, same content
+    changes: list[UnitChange] = field(default_factory=list)  # unit lists this import replaced
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """`{"internal": {"rows", "eligible", "eligible_non_asn", "duplicates", "excluded":
@@ -255,9 +258,15 @@ def import_files(
 
     Raises IntakeError (nothing written) on a file or sheet that cannot be imported; row-level
     problems are counted in the report, never raised. The caller commits."""
-    refs = sorted((ref for path in paths for ref in scan(Path(path))),
-                  key=lambda r: FORM_ORDER[r.layout.form])
-    files = [f"{Path(p).name} sha256:{_sha256(Path(p))}" for p in paths]
+    scanned = {Path(p): scan(Path(p)) for p in paths}  # every file and sheet checked first
+    entry = {path: f"{path.name} sha256:{_sha256(path)}" for path in scanned}
+    files = list(entry.values())
+    unchanged = already_imported(session, institution.id, files)  # type: ignore[arg-type]
+    fresh = [path for path in scanned if entry[path] not in unchanged]
+    refs = sorted((ref for path in fresh for ref in scanned[path]), key=lambda r: FORM_ORDER[r.layout.form])
+    if not fresh:  # the exact same files again: nothing to do, and the report says so
+        return ImportReport(None, institution.id, reference_date, files,  # type: ignore[arg-type]
+                            {form: FormCounts() for form in FORM_ORDER}, [], unchanged=sorted(unchanged))
     with session.begin_nested(), bulk_mode(session):
         batch = ImportBatch(institution_id=institution.id, reference_date=reference_date,  # type: ignore[arg-type]
                             files=files, actor=actor, created_at=utcnow())
@@ -282,16 +291,18 @@ def import_files(
                            "header_row": ref.layout.header_row,
                            "rows": sum(intake.rows.values()) - before,
                            "footer_rows": intake.footer.rows})
+        changes = replace_earlier(session, institution.id, batch.id)  # type: ignore[arg-type]
         _narrow_busy_units(intake)
         _flag_shared_contacts(intake)
         forms = _count(session, batch.id, intake)
         report = ImportReport(batch.id, institution.id, reference_date, files, forms, sheets,  # type: ignore[arg-type]
-                              intake.units_created)
+                              intake.units_created, unchanged=sorted(unchanged), changes=changes)
         batch.summary = report.summary()
         audit(session, actor, "population.import", institution_id=institution.id,
               target=f"import_batch:{batch.id}",
               details={"files": files, "reference_date": reference_date.isoformat(),
-                       "summary": batch.summary})
+                       "summary": batch.summary, "unchanged": sorted(unchanged),
+                       "replaced": [c.describe() for c in changes]})
         session.flush()
     return report
 

@@ -152,8 +152,10 @@ def _sheet_title(name: str, used: set[str]) -> str:
 def write_xlsx(report: QualityReport, path: Path, *, unit_code: str | None = None) -> Path:
     """A workbook for the PIC to send back: "Ringkasan" (per unit) and one sheet per unit with
     every row to fix (file, sheet, row, name, problem, how to fix). `unit_code` limits it to one unit."""
+    # here, not at the top: openpyxl adds 50-120 ms to `spibot --help`, which imports this module
+    # through population.cli (measured 2026-12-07)
     from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from openpyxl.styles import Font  # here too: same reason
 
     units = [u for u in report.units if unit_code is None or u.unit_code == unit_code]
     workbook = Workbook()

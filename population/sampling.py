@@ -39,6 +39,7 @@ from core.clock import utcnow
 from core.config import get_settings
 from core.db import preassign_ids, reader_snapshot
 from core.models import Assignment, AssignmentKind, Campaign, Person
+from dispatch.service import invite_after_wave
 from population import parallel
 from population.bulk import BulkWriter, bulk_mode
 from population.drawing import assignment_writer, dbapi, write_assignments
@@ -229,8 +230,6 @@ def replace_with_reserve(session: Session, campaign: Campaign, unit_code: str, g
     next reserve gets an active assignment, is invited at once if the invitation wave already ran
     (else the wave invites them), and the audit log records it. Returns (assignment or None when
     the list is used up, invitations enqueued). The caller commits."""
-    from dispatch.service import invite_after_wave
-
     assignment = call_reserve(session, campaign, unit_code, group)
     if assignment is None:
         return None, 0

@@ -346,6 +346,8 @@ def write_population_workbook(
     n_vendor: int | None = None, n_expert: int | None = None, reference_date: date | None = None,
 ) -> ExpectedCounts:
     """Write an .xlsx with one sheet per form (plus an empty sheet) and return the counts."""
+    # here, not at the top: openpyxl adds 50-120 ms to `spibot --help`, which imports this module
+    # through app.demo (measured 2026-12-07)
     from openpyxl import Workbook
 
     records, expected = generate_records(seed=seed, n_internal=n_internal, n_external=n_external,

@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from core.config import get_settings
 from core.db import session_scope
 from core.models import Campaign, Institution, Unit
+from qr import service
 
 TTL_SECONDS = 10.0
 MAX_ENTRIES = 20_000
@@ -85,8 +86,6 @@ def cached(inst_code: str, unit_code: str) -> UnitView | None:
 
 def load(inst_code: str, unit_code: str) -> UnitView | None:
     """The view from the database (and cache it); None for an unknown or non-public unit."""
-    from qr import service
-
     key = _key(inst_code, unit_code)
     generation = _generation
     with session_scope() as session:

@@ -7,8 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlmodel import select
 
+from core.audit import cli_actor, record
 from core.console import console, fail
+from core.db import session_scope
+from core.models import Campaign, Unit
+from qr.layout import FORMATS
+from qr.posters import campaign_specs, render_bundle
 
 qr_app = typer.Typer(help="QR posters and participatory registration.", no_args_is_help=True)
 
@@ -21,14 +27,6 @@ def posters_command(
     fmt: str = typer.Option("a4", "--format", help="a4, tent (table tent) or sticker."),
 ) -> None:
     """Render every poster of a campaign into one PDF and a ZIP of PNGs."""
-    from sqlmodel import select
-
-    from core.audit import cli_actor, record
-    from core.db import session_scope
-    from core.models import Campaign, Unit
-    from qr.layout import FORMATS
-    from qr.posters import campaign_specs, render_bundle
-
     if fmt not in FORMATS:
         fail(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
     with session_scope(write=True) as session:

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+import pypdfium2 as pdfium
 from reportlab.lib.colors import HexColor
 from reportlab.pdfgen.canvas import Canvas
 
@@ -116,8 +117,6 @@ def svg_text(page: Page, title: str = "Poster SPI") -> str:
 
 def iter_png_pages(pdf: bytes, dpi: int = 150) -> Iterator[bytes]:
     """Rasterise the pages of a PDF to PNG bytes, one at a time."""
-    import pypdfium2 as pdfium
-
     doc = pdfium.PdfDocument(pdf)
     try:
         for index in range(len(doc)):

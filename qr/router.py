@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
+from core.clock import format_date_id, local
 from core.config import get_settings
 from core.db import get_session, session_scope, write_scope
 from core.models import Campaign, Institution, Unit
@@ -58,8 +59,6 @@ def _lookup(session: Session, inst_code: str, unit_code: str) -> tuple[Instituti
 def _state_page(request: Request, institution: Institution,
                 campaign: Campaign | None) -> HTMLResponse | None:
     """The page for a campaign that does not take registrations now, else None."""
-    from core.clock import format_date_id, local
-
     if not institution.registration_enabled:
         return _message(request, "disabled", 403, institution=institution)
     state = service.campaign_state(campaign)
@@ -169,8 +168,6 @@ def _form_context(institution: Institution, unit: Unit, campaign: Campaign,
 
 
 def _closes_on(campaign: Campaign, institution: Institution) -> str:
-    from core.clock import format_date_id
-
     return format_date_id(service.closing_day(campaign, institution.timezone))
 
 

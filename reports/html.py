@@ -5,7 +5,8 @@ from __future__ import annotations
 from markupsafe import Markup, escape
 
 from core.templating import render as render_template
-from reports import GROUP_LABELS, Report
+from reports import GROUP_LABELS, Report, correction_view
+from reports.correction import ENTERED_TITLE, MEASURED_TITLE
 from responses.scoring.method import RENTAN, TERJAGA, WASPADA
 
 CATEGORY_COLOURS = {RENTAN: "#b3261e", WASPADA: "#b26a00", TERJAGA: "#1b6e3a"}
@@ -58,9 +59,6 @@ def render(report: Report) -> str:
         "units_external": bar_chart([(u.label, u.index) for (g, _), u in unit_rows.items() if g == "external"],
                                     "Indeks eksternal per unit"),
     }
-    from reports import correction_view
-    from reports.correction import ENTERED_TITLE, MEASURED_TITLE
-
     return render_template(
         "responses/report.html", r=report, s=s, charts=charts, group_labels=GROUP_LABELS,
         category_colours=CATEGORY_COLOURS, level_colours=LEVEL_COLOURS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import zip_longest
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -14,7 +15,8 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from reports import GROUP_LABELS, Report
+from reports import GROUP_LABELS, Report, correction_view
+from reports.correction import ENTERED_TITLE, MEASURED_TITLE
 
 STYLES = getSampleStyleSheet()
 BODY = STYLES["BodyText"]
@@ -71,11 +73,6 @@ def _chart(rows: list[tuple[str, float | None]]) -> Drawing:
 
 def _correction(report: Report) -> list[Any]:
     """The measured integrity signals beside the correction points entered by the PIC/KPK."""
-    from itertools import zip_longest
-
-    from reports import correction_view
-    from reports.correction import ENTERED_TITLE, MEASURED_TITLE
-
     cv = correction_view(report)
     entered = [(name, f"{pts:.2f}") for name, pts in cv.entered] + [("Jumlah (dikurangkan)", f"{cv.total:.2f}")]
     rows = [[m[0], m[1], e[0], e[1]] for m, e in zip_longest(cv.measured, entered, fillvalue=("", ""))]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from itertools import zip_longest
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
 
-from reports import GROUP_LABELS, Report
+from reports import GROUP_LABELS, Report, correction_view
+from reports.correction import ENTERED_TITLE, MEASURED_TITLE
 
 HIDDEN = "disembunyikan"
 BOLD = Font(bold=True)
@@ -35,11 +37,6 @@ def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[Any]], w
 
 def _correction_sheet(wb: Workbook, report: Report) -> None:
     """Measured integrity signals (A-B) beside the correction points entered by the PIC/KPK (D-E)."""
-    from itertools import zip_longest
-
-    from reports import correction_view
-    from reports.correction import ENTERED_TITLE, MEASURED_TITLE
-
     cv = correction_view(report)
     entered: list[tuple[str, Any]] = [*cv.entered, ("Jumlah (dikurangkan)", cv.total)]
     rows = [[m[0], m[1], None, e[0], e[1]] for m, e in zip_longest(cv.measured, entered, fillvalue=(None, None))]

@@ -7,7 +7,12 @@ from typing import Annotated
 
 import typer
 
+from core import audit
 from core.console import console, fail
+from core.db import session_scope
+from responses.importer import ImportFailed, import_file
+from responses.scoring.institution import set_correction
+from responses.scoring.method import MethodError, category, classify, integrity_index
 
 score_app = typer.Typer(help="SPI scoring: check thresholds and the index, build reports.", no_args_is_help=True)
 responses_app = typer.Typer(help="Questionnaire responses: import from CAPI/other platforms.", no_args_is_help=True)
@@ -22,8 +27,6 @@ def classify_cmd(
     year: Annotated[int, typer.Option(help="Threshold year on file.")] = 2024,
 ) -> None:
     """Print the risk-map level of one item value (a value on a boundary takes the lower level)."""
-    from responses.scoring.method import MethodError, classify
-
     try:
         typer.echo(classify(group, kind, item, value, year))
     except MethodError as exc:
@@ -38,8 +41,6 @@ def index_cmd(
     correction: Annotated[float, typer.Option(help="Correction factor points (subtracted)")] = 0.0,
 ) -> None:
     """Print the integrity index and its category, e.g. `74.62 Waspada`."""
-    from responses.scoring.method import MethodError, category, integrity_index
-
     try:
         value = integrity_index(internal, external, expert, correction)
     except MethodError as exc:
@@ -55,10 +56,6 @@ def correction_cmd(
     history: Annotated[list[str] | None, typer.Option(help="year=index of earlier years, e.g. 2023=68.22 (repeatable)")] = None,
 ) -> None:
     """Record correction-factor points supplied by the PIC or KPK, and earlier years' indices."""
-    from core import audit
-    from core.db import session_scope
-    from responses.scoring.institution import set_correction
-
     def pairs(items: list[str], what: str) -> dict[str, float]:
         out: dict[str, float] = {}
         for text in items:
@@ -91,9 +88,6 @@ def correction_cmd(
 @responses_app.command("import")
 def import_cmd(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or XLSX with a token column")]) -> None:
     """Import responses collected elsewhere (all rows or none; resending the same rows is harmless)."""
-    from core import audit
-    from responses.importer import ImportFailed, import_file
-
     try:
         result = import_file(path, actor=audit.cli_actor())
     except ImportFailed as exc:

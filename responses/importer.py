@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
+from python_calamine import CalamineWorkbook
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -51,8 +52,6 @@ class ImportResult:
 def _read_rows(path: Path) -> list[list[Any]]:
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xls", ".xlsm", ".ods"):
-        from python_calamine import CalamineWorkbook
-
         sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
         return [list(r) for r in sheet.to_python()]
     if suffix in (".csv", ".txt"):

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from responses.questionnaire import Question, Questionnaire
-from responses.scoring.method import weights
+from responses.scoring.method import find_threshold, weights
 
 SCORE_OF_CODE = np.array([np.nan, 0.0, 20.0, 40.0, 60.0, 80.0, 100.0])
 FloatArray = npt.NDArray[np.float64]
@@ -153,8 +153,6 @@ def level_codes(layout: Layout, scores: GroupScores, year: int | None = None) ->
     keberadaan/risiko: 0 Rendah .. 3 Sangat Tinggi (a share on a boundary takes the lower level);
     pencegahan: 0 at or above the national mean, 1 below; -1 where there is no value.
     """
-    from responses.scoring.method import find_threshold
-
     n_items = len(layout.items)
     bounds = np.full((n_items, 3), np.inf)
     means = np.full(n_items, np.nan)

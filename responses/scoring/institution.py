@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session, select
 
+from core.clock import utcnow
 from core.config import get_settings
 from core.models import Campaign, Unit
 from responses.models import CorrectionInput, Response, ResponseStatus
@@ -232,8 +233,6 @@ def score_institution(session: Session, campaign_id: int, *, include_flagged: bo
 def set_correction(session: Session, campaign_id: int, parts: dict[str, float] | None = None,
                    history: dict[int, float] | None = None) -> CorrectionInput:
     """Record correction-factor points (PIC/KPK input) and earlier years' indices for a campaign."""
-    from core.clock import utcnow
-
     for name, value in (parts or {}).items():
         if not isinstance(value, int | float) or value < 0 or value > 100:
             raise ValueError(f"correction part {name!r}: points between 0 and 100 expected, got {value!r}")

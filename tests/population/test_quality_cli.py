@@ -52,6 +52,9 @@ def test_cli_import_json_quality_and_sample(session: Session, tmp_path: Path) ->
                                  "--reference-date", "2024-06-30", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == expected.summary()
+    result = runner.invoke(app, ["population", "import", str(path), "--institution", "KAB-UJI",
+                                 "--reference-date", "2024-06-30"])  # the same file again
+    assert result.exit_code == 0 and "Tidak ada perubahan" in result.output and "p.xlsx" in result.output
     result = runner.invoke(app, ["population", "import", str(path), "--institution", "TIDAK-ADA",
                                  "--reference-date", "2024-06-30"])
     assert result.exit_code == 2 and "TIDAK-ADA" in result.output and "institution add" in result.output
