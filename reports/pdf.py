@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import zip_longest
+from pathlib import PurePath
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -82,7 +83,9 @@ def _correction(report: Report) -> list[Any]:
 
 def write(report: Report, path_or_buffer: Any) -> None:
     s = report.score
-    doc = SimpleDocTemplate(path_or_buffer, pagesize=A4, leftMargin=1.6 * cm, rightMargin=1.6 * cm,
+    # reportlab takes a file name as str (a Path fails with a TypeError) or a binary buffer
+    target = str(path_or_buffer) if isinstance(path_or_buffer, PurePath) else path_or_buffer
+    doc = SimpleDocTemplate(target, pagesize=A4, leftMargin=1.6 * cm, rightMargin=1.6 * cm,
                             topMargin=1.5 * cm, bottomMargin=1.5 * cm,
                             title=f"Laporan SPI {report.year} - {report.institution}", author="spibot")
     h1, h2 = STYLES["Heading1"], STYLES["Heading2"]

@@ -156,8 +156,11 @@ def test_report_routes_and_cli(session: Session, db_url: str, tmp_path: Any) -> 
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert client.get(f"/laporan/{camp.id}/unduh.doc").status_code == 404
     assert client.get("/laporan/999999").status_code == 404
-    out = CliRunner().invoke(spibot, ["score", "report", "--campaign", str(camp.id), "--xlsx", str(tmp_path / "r.xlsx")])
+    out = CliRunner().invoke(spibot, ["score", "report", "--campaign", str(camp.id), "--xlsx", str(tmp_path / "r.xlsx"),
+                                      "--pdf", str(tmp_path / "r.pdf"), "--html", str(tmp_path / "r.html")])
     assert out.exit_code == 0, out.stdout
     assert "indeks" in out.stdout and (tmp_path / "r.xlsx").stat().st_size > 5000
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")  # a Path, not only a buffer
+    assert "Indeks" in (tmp_path / "r.html").read_text(encoding="utf-8")
     out = CliRunner().invoke(spibot, ["score", "correction", "--campaign", str(camp.id), "--part", "survey_integrity=abc"])
     assert out.exit_code == 2 and "name=number" in out.stdout
