@@ -47,6 +47,8 @@ assert _ID_META is not None and _ID_META.mobile is not None and _ID_META.mobile.
 # phonenumbers' own pattern for Indonesian mobile numbers (e.g. 8[1-35-9]\d{7,10}).
 _ID_MOBILE = re.compile(_ID_META.mobile.national_number_pattern)
 _NOT_DIGIT = re.compile(r"\D+")
+_LETTER = re.compile(r"[^\W\d_]")
+_LABELS = re.compile(r"(?i)\b(?:no|nomor|nomer|hp|wa|whatsapp|telp|tel|telepon|ponsel|handphone|mobile|ext)\b\.?")
 
 
 def phone_digits(value: object) -> str:
@@ -58,6 +60,10 @@ def phone_digits(value: object) -> str:
             return ""
         value = int(value)
     text = str(value).strip()
+    if _LETTER.search(text) and _LETTER.search(_LABELS.sub(" ", text)):
+        # A letter among the digits ("08l2-3456-7890", "0813-3448-17xx") is a typo or a mask:
+        # dropping it would make a different, valid-looking number. Labels ("WA:", "HP") are fine.
+        return ""
     digits = _NOT_DIGIT.sub("", text)
     if text.startswith("+") or text.startswith("(+"):
         return "+" + digits

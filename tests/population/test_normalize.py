@@ -17,7 +17,8 @@ from population.normalize import (
 @pytest.mark.parametrize(
     "raw",
     ["0813-3448-1749", "+62 813 3448 1749", "6281334481749", 81334481749, 81334481749.0,
-     "0813 3448 1749", "(+62) 813-3448-1749", "+62 0813 3448 1749", "  081334481749 ", "0062 813 3448 1749"],
+     "0813 3448 1749", "(+62) 813-3448-1749", "+62 0813 3448 1749", "  081334481749 ", "0062 813 3448 1749",
+     "WA: 0813-3448-1749", "HP 0813 3448 1749", "Telp. 0813-3448-1749", "0813-3448-1749 (WA)"],
 )
 def test_phone_written_every_way_becomes_e164(raw: object) -> None:
     assert normalize_phone(raw) == "+6281334481749"
@@ -26,7 +27,9 @@ def test_phone_written_every_way_becomes_e164(raw: object) -> None:
 @pytest.mark.parametrize(
     "raw",
     [None, "", "-", "0536-3221234", "021-555-1234", "0812-345", "12345", "0813344817491234", 3.5,
-     "081-tidak-ada", "+44 20 7946 0958"],
+     "081-tidak-ada", "+44 20 7946 0958",
+     # a letter among the digits is a typo or a mask, never stripped into another valid number
+     "08l3-3448-1749", "0813-3448-17xx", "0813-3448-174O"],
 )
 def test_landlines_and_invalid_numbers_are_not_whatsapp_contacts(raw: object) -> None:
     assert normalize_phone(raw) is None
