@@ -11,6 +11,12 @@ _PHONE = re.compile(r"(?<![\w+])(\+\d[\d\s\-]{6,16}\d|(?:62|0)8\d[\d\-]{6,13}\d)
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+)")
 # Personal link tokens in URLs (/s/<token>): whoever reads the log could open the questionnaire.
 _TOKEN = re.compile(r"(/s/)[A-Za-z0-9_\-]{16,}")
+# The same data URL-encoded (a query string logged by an HTTP client: To=whatsapp%3A%2B62812...)
+# or JSON-escaped (\u002b62812..., \u0040): "+" and "@" in their encoded forms.
+_ENCODED_PHONE = re.compile(r"(%2[Bb]|\\u002[Bb])(\d{7,15})(?!\d)")
+_ENCODED_EMAIL = re.compile(r"([A-Za-z0-9._\-])[A-Za-z0-9._%+\-]*?(%40|\\u0040)([A-Za-z0-9.\-]+)")
+# Third-party clients that log whole requests (with numbers in their URLs) at INFO/DEBUG.
+QUIET_LOGGERS = ("twilio", "httpx", "httpcore", "aiohttp", "urllib3", "aiosmtplib", "apscheduler")
 
 
 def mask_phone(phone: str | None) -> str:
@@ -29,6 +35,8 @@ def mask_email(email: str | None) -> str:
 
 def mask_text(text: str) -> str:
     text = _TOKEN.sub(r"\1***", text)
+    text = _ENCODED_PHONE.sub(lambda m: m.group(1) + mask_phone(m.group(2)), text)
+    text = _ENCODED_EMAIL.sub(lambda m: f"{m.group(1)}***{m.group(2)}{m.group(3)}", text)
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return _PHONE.sub(lambda m: mask_phone(re.sub(r"[\s\-]", "", m.group(1))), text)
 
@@ -49,5 +57,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # The scheduler logs every run of every job at INFO: keep its warnings only.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+    # The scheduler logs every run of every job at INFO, and HTTP clients log whole request URLs
+    # (with the recipient's number in them): keep their warnings only.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
