@@ -6,6 +6,9 @@
   Referrer-Policy no-referrer (personal link tokens are in URLs), X-Frame-Options DENY, a
   Permissions-Policy, HSTS when the request or PUBLIC_BASE_URL is https, and `no-store` on the
   personal-link pages (/s/...) and registration (/daftar/...);
+- refuses (400) a NUL byte or other control character in the path, the query string or a
+  urlencoded form body before any route (or the database) sees it, and caps a urlencoded form
+  body at FORM_BODY_LIMIT (413): no input can make a route answer 500 that way;
 - limits token guessing: an IP whose requests to /s/... got too many 404s in the window receives
   429 on /s/... until the window passes (TOKEN_MISS_LIMIT per TOKEN_MISS_WINDOW_SECONDS). The
   404s are counted in `core.ratewindow.rate_window()`: shared by every web worker and machine
@@ -14,8 +17,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from core.config import get_settings
 from core.ratewindow import RateWindow, count_async, hit_async, rate_window
@@ -51,6 +56,50 @@ TOO_MANY = (
     b"banyak tautan yang tidak dikenal dari jaringan Anda. Silakan coba lagi beberapa menit lagi, "
     b"atau kirim pesan <b>Isi Survei</b> ke nomor WhatsApp SPI untuk menerima tautan Anda.</p></main>"
 )
+
+
+# Provider webhooks carry what a respondent typed (signed by the provider; the bot cleans the
+# text): never refused for a stray control character, or the message would be retried and lost.
+PROVIDER_WEBHOOKS = ("/twilio/",)
+FORM_BODY_LIMIT = 256 * 1024  # bytes of a urlencoded form: the longest page of answers is ~10 KB
+# C0 controls but tab, newline and carriage return (which forms may carry), and DEL.
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+BAD_INPUT = (
+    b"<!doctype html><html lang=\"id\"><meta charset=\"utf-8\">"
+    b"<title>Permintaan tidak dapat diproses</title><main style=\"font-family:sans-serif;"
+    b"max-width:32rem;margin:2rem auto;padding:0 1rem\"><h1>Permintaan tidak dapat diproses</h1>"
+    b"<p>Mohon maaf, alamat atau isian berisi karakter yang tidak diizinkan, atau terlalu panjang. "
+    b"Periksa kembali lalu coba lagi.</p></main>"
+)
+
+
+def has_control(raw: bytes) -> bool:
+    """A control character in `raw` as it is or percent-decoded (%00, %1b ...)."""
+    return bool(_CONTROL.search(raw)) or (b"%" in raw and bool(_CONTROL.search(unquote_to_bytes(raw))))
+
+
+def _is_urlencoded(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return bool(value.lower().startswith(b"application/x-www-form-urlencoded"))
+    return False
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """The whole request body, or (what was read, True) once it passes `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", True
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), False
 
 
 def client_ip(scope: Scope) -> str:
@@ -89,6 +138,26 @@ class SecurityMiddleware:
             return
         extra = self._headers(scope)
         names = {name for name, _ in extra}
+
+        async def refuse(status: int) -> None:
+            await send({"type": "http.response.start", "status": status, "headers": [
+                (b"content-type", b"text/html; charset=utf-8"), *extra]})
+            await send({"type": "http.response.body", "body": BAD_INPUT})
+
+        raw_path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape")
+        if has_control(raw_path) or has_control(scope.get("query_string", b"")):
+            await refuse(400)
+            return
+        if (scope.get("method") in ("POST", "PUT", "PATCH") and _is_urlencoded(scope)
+                and not scope.get("path", "").startswith(PROVIDER_WEBHOOKS)):
+            body, too_big = await _read_body(receive, FORM_BODY_LIMIT)
+            if too_big:
+                await refuse(413)
+                return
+            if has_control(body.replace(b"+", b" ")):
+                await refuse(400)
+                return
+            receive = _replay(body, receive)
         window: RateWindow | None = None  # only personal links (/s/...) are counted
         if scope.get("path", "").startswith(TOKEN_PREFIX):
             window = self.window if self.window is not None else rate_window()
@@ -108,6 +177,21 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _replay(body: bytes, then: Receive) -> Receive:
+    """A `receive` that hands the app the body already read, then the server's own (which
+    reports the disconnect when it comes)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await then()
+
+    return receive
 
 
 def install_security(app: Any) -> None:
