@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from app.registry import ROUTERS
 from app.tuning import tune_web_process
 from bot.replies import faq_problem
+from core.config import get_settings
 from core.security import install_security
 from responses.questionnaire import preload as preload_questionnaires
 
@@ -29,8 +30,9 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="spibot", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json",
-                  lifespan=lifespan)
+    prod = get_settings().env == "prod"  # no public API docs in production
+    app = FastAPI(title="spibot", version="0.1.0", docs_url=None if prod else "/api/docs",
+                  redoc_url=None, openapi_url=None if prod else "/api/openapi.json", lifespan=lifespan)
     for router in ROUTERS:
         app.include_router(router)
 

@@ -5,7 +5,7 @@
   styles (inline styles are used by the pages; inline scripts are not allowed), nosniff,
   Referrer-Policy no-referrer (personal link tokens are in URLs), X-Frame-Options DENY, a
   Permissions-Policy, HSTS when the request or PUBLIC_BASE_URL is https, and `no-store` on the
-  personal-link pages (/s/...) and registration (/daftar/...);
+  personal-link pages (/s/...), registration (/daftar/...) and the dashboard (/pic/...);
 - refuses (400) a NUL byte or other control character in the path, the query string or a
   urlencoded form body before any route (or the database) sees it, and caps a urlencoded form
   body at FORM_BODY_LIMIT (413): no input can make a route answer 500 that way;
@@ -38,7 +38,10 @@ CSP = (
 )
 # The interactive API docs load their own inline script: no CSP there (admin-only tooling).
 CSP_EXEMPT_PREFIXES = ("/api/docs", "/api/redoc")
-NO_STORE_PREFIXES = ("/s/", "/daftar")
+# Personal links, registration, and the dashboard with its exports (names, numbers, emails):
+# never kept by a browser or proxy cache.
+NO_STORE_PREFIXES = ("/s/", "/daftar", "/pic", "/laporan", "/sandbox")
+CACHEABLE_PREFIXES = ("/pic/static/",)  # the dashboard's own script: no personal data
 TOKEN_PREFIX = "/s/"  # noqa: S105 - a path, not a secret
 BASE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -128,7 +131,7 @@ class SecurityMiddleware:
             headers.append((b"content-security-policy", CSP.encode()))
         if self.always_hsts or scope.get("scheme") == "https":
             headers.append(HSTS)
-        if path.startswith(NO_STORE_PREFIXES):
+        if path.startswith(NO_STORE_PREFIXES) and not path.startswith(CACHEABLE_PREFIXES):
             headers.append((b"cache-control", b"no-store"))
         return headers
 

@@ -52,3 +52,27 @@ def test_a_respondents_message_with_a_control_character_reaches_the_bot(client: 
 
     response = post_signed(client, inbound_form("+6281234567890", "Isi\x00 Survei\x1b"))
     assert response.status_code == 200  # stored and answered later, never refused or a 500
+
+
+def test_dashboard_pages_are_never_cached(client: TestClient) -> None:
+    assert client.get("/pic/login").headers["cache-control"] == "no-store"
+
+
+def test_api_docs_are_off_in_production(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.config import reset_settings
+    from web import create_app
+
+    monkeypatch.setenv("ENV", "prod")
+    reset_settings()
+    try:
+        with TestClient(create_app()) as c:
+            assert c.get("/api/docs").status_code == 404 and c.get("/api/openapi.json").status_code == 404
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    with TestClient(create_app()) as c:
+        assert c.get("/api/docs").status_code == 200
+
+
+def test_the_dashboard_script_stays_cacheable(client: TestClient) -> None:
+    assert client.get("/pic/static/live.js").headers["cache-control"] == "public, max-age=3600"
