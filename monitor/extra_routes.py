@@ -19,6 +19,7 @@ from core.audit import record
 from core.clock import as_utc
 from core.db import session_scope
 from core.models import Campaign, Institution
+from core.params import RowId
 from monitor.auth import AuthError, CurrentUser, require_user
 from monitor.cache import CACHE, Cached, report_version
 from monitor.models import Role
@@ -70,7 +71,7 @@ def _cached_report(session: Session, campaign: Campaign, institution_id: int, ki
 
 
 @router.get("/c/{campaign_id}/skor/laporan", response_class=HTMLResponse)
-def score_page(request: Request, campaign_id: int, user: Viewer) -> HTMLResponse:
+def score_page(request: Request, campaign_id: RowId, user: Viewer) -> HTMLResponse:
     with session_scope() as session:
         campaign, inst = _campaign(session, user, campaign_id)
         closed = _is_closed(campaign)
@@ -86,7 +87,7 @@ def score_page(request: Request, campaign_id: int, user: Viewer) -> HTMLResponse
 
 
 @router.get("/c/{campaign_id}/skor/laporan.{fmt}")
-def score_download(campaign_id: int, fmt: str, user: Viewer) -> Response:
+def score_download(campaign_id: RowId, fmt: str, user: Viewer) -> Response:
     if fmt not in ("pdf", "xlsx"):
         raise HTTPException(404, "Format tidak dikenal.")
     with session_scope(write=True) as session:
@@ -103,7 +104,7 @@ def score_download(campaign_id: int, fmt: str, user: Viewer) -> Response:
 
 
 @router.get("/c/{campaign_id}/kualitas/laporan.xlsx")
-def quality_download(campaign_id: int, user: Viewer) -> Response:
+def quality_download(campaign_id: RowId, user: Viewer) -> Response:
     with session_scope(write=True) as session:
         campaign, inst = _campaign(session, user, campaign_id)
         report = quality_report(session, inst.id)  # type: ignore[arg-type]
@@ -120,7 +121,7 @@ def quality_download(campaign_id: int, user: Viewer) -> Response:
 
 
 @router.get("/c/{campaign_id}/qr/poster.pdf")
-def posters_download(campaign_id: int, user: Viewer) -> Response:
+def posters_download(campaign_id: RowId, user: Viewer) -> Response:
     with session_scope(write=True) as session:
         campaign, inst = _campaign(session, user, campaign_id)
         specs = campaign_specs(session, campaign, None)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from core.db import session_scope
+from core.params import RowId
 from integrity import ReviewError, flag_campaign, record_review
 from monitor.auth import CurrentUser, require_user
 from monitor.integrity_page import INDEX_WAIT, build
@@ -40,14 +41,14 @@ def _page(request: Request, campaign_id: int, user: CurrentUser, hal: int = 0,
 
 
 @router.get("/c/{campaign_id}/integritas", response_class=HTMLResponse)
-def integrity_page(request: Request, campaign_id: int, user: Viewer, hal: int = 0,
+def integrity_page(request: Request, campaign_id: RowId, user: Viewer, hal: int = 0,
                    ok: str | None = None, n: int = 0) -> HTMLResponse:
     message = MESSAGES[ok].format(n=max(n, 0)) if ok in MESSAGES else None
     return _page(request, campaign_id, user, hal, message=message)
 
 
 @router.post("/c/{campaign_id}/integritas/periksa")
-def run_checks(campaign_id: int, user: Actor) -> RedirectResponse:
+def run_checks(campaign_id: RowId, user: Actor) -> RedirectResponse:
     """Run the integrity signals now and store new flags (idempotent; audited)."""
     with session_scope(write=True) as session:
         campaign, _ = _campaign(session, user, campaign_id)
@@ -56,7 +57,7 @@ def run_checks(campaign_id: int, user: Actor) -> RedirectResponse:
 
 
 @router.post("/c/{campaign_id}/integritas/tinjau/{response_id}", response_model=None)
-def review(request: Request, campaign_id: int, response_id: int, user: Actor,
+def review(request: Request, campaign_id: RowId, response_id: RowId, user: Actor,
            decision: Annotated[str, Form(max_length=16)] = "",
            note: Annotated[str, Form(max_length=500)] = "", hal: Annotated[int, Form()] = 0) -> Response:
     """Record kept/excluded on every flag of one response of this campaign (audited)."""

@@ -21,6 +21,7 @@ from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import session_scope
 from core.models import Campaign, Institution, Unit
+from core.params import RowId
 from core.templating import get_env
 from dispatch import enqueue_reminder
 from monitor import auth, pages, sending, snapshot
@@ -159,12 +160,12 @@ def home(request: Request, user: Viewer) -> HTMLResponse:
 
 
 @router.get("/c/{campaign_id}", response_class=HTMLResponse)
-def overview_page(request: Request, campaign_id: int, user: Viewer) -> HTMLResponse:
+def overview_page(request: Request, campaign_id: RowId, user: Viewer) -> HTMLResponse:
     return campaign_page(request, campaign_id, "ringkasan", user)
 
 
 @router.get("/c/{campaign_id}/live.json", response_class=JSONResponse, include_in_schema=True)
-def live(campaign_id: int, user: Viewer) -> JSONResponse:
+def live(campaign_id: RowId, user: Viewer) -> JSONResponse:
     with session_scope() as session:
         campaign, inst = _campaign(session, user, campaign_id)
         figures = pages.live_figures(session, campaign, inst)
@@ -188,7 +189,7 @@ def _flash(params: Mapping[str, str]) -> str | None:
 
 
 @router.get("/c/{campaign_id}/{page}", response_class=HTMLResponse)
-def campaign_page(request: Request, campaign_id: int, page: str, user: Viewer, hal: int = 0) -> HTMLResponse:
+def campaign_page(request: Request, campaign_id: RowId, page: str, user: Viewer, hal: int = 0) -> HTMLResponse:
     if page not in pages.PAGES:
         raise HTTPException(404, "Halaman tidak ditemukan.")
     with session_scope() as session:
@@ -204,7 +205,7 @@ def campaign_page(request: Request, campaign_id: int, page: str, user: Viewer, h
 
 
 @router.get("/c/{campaign_id}/{page}/export/{table}.{fmt}")
-def export(campaign_id: int, page: str, table: str, fmt: str, user: Viewer) -> Response:
+def export(campaign_id: RowId, page: str, table: str, fmt: str, user: Viewer) -> Response:
     if page not in pages.PAGES or fmt not in ("csv", "xlsx"):
         raise HTTPException(404, "Ekspor tidak ditemukan.")
     with session_scope(write=True) as session:
@@ -222,7 +223,7 @@ def export(campaign_id: int, page: str, table: str, fmt: str, user: Viewer) -> R
 
 
 @router.post("/c/{campaign_id}/unit/{unit_id}/pengingat")
-def remind_unit(campaign_id: int, unit_id: int, user: Actor) -> RedirectResponse:
+def remind_unit(campaign_id: RowId, unit_id: RowId, user: Actor) -> RedirectResponse:
     """Reminders to this unit's non-responders, through the dispatcher's rules."""
     with session_scope(write=True) as session:
         campaign, inst = _campaign(session, user, campaign_id)
@@ -236,7 +237,7 @@ def remind_unit(campaign_id: int, unit_id: int, user: Actor) -> RedirectResponse
 
 
 @router.post("/c/{campaign_id}/sampel/cadangan")
-def call_reserve(campaign_id: int, user: Actor, unit: Annotated[str, Form()] = "",
+def call_reserve(campaign_id: RowId, user: Actor, unit: Annotated[str, Form()] = "",
                  group: Annotated[str, Form()] = "") -> RedirectResponse:
     """Replace an unreachable respondent: the unit's next reserve, invited if the wave already ran."""
     with session_scope(write=True) as session:

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from core.db import session_scope
 from core.models import Campaign
+from core.params import RowId
 from dispatch import HoldScope, holds
 from monitor import sending
 from monitor.auth import CurrentUser, require_user
@@ -50,7 +51,7 @@ def _back(campaign_id: int, ok: str, wave: int | None, n: int | None = None) -> 
 
 
 @router.post("/c/{campaign_id}/pengiriman/jeda")
-def pause(campaign_id: int, user: Actor, wave: WaveField = "") -> RedirectResponse:
+def pause(campaign_id: RowId, user: Actor, wave: WaveField = "") -> RedirectResponse:
     """Pause bulk sending of the campaign or one wave; held messages stay pending (idempotent)."""
     with session_scope(write=True) as session:
         campaign, inst = _campaign(session, user, campaign_id)  # another institution's: 404
@@ -62,7 +63,7 @@ def pause(campaign_id: int, user: Actor, wave: WaveField = "") -> RedirectRespon
 
 
 @router.post("/c/{campaign_id}/pengiriman/lanjutkan")
-def resume(campaign_id: int, user: Actor, wave: WaveField = "") -> RedirectResponse:
+def resume(campaign_id: RowId, user: Actor, wave: WaveField = "") -> RedirectResponse:
     """Lift the campaign's (or wave's) pause; every held message still goes once."""
     with session_scope(write=True) as session:
         campaign, inst = _campaign(session, user, campaign_id)
@@ -72,7 +73,7 @@ def resume(campaign_id: int, user: Actor, wave: WaveField = "") -> RedirectRespo
     return _back(campaign_id, "lanjut", number)
 
 
-def _confirm_page(request: Request, session: Session, user: CurrentUser, campaign_id: int,
+def _confirm_page(request: Request, session: Session, user: CurrentUser, campaign_id: RowId,
                   wave: int | None, error: str | None = None, status: int = 200) -> HTMLResponse:
     campaign, inst = _campaign(session, user, campaign_id)
     assert campaign.id is not None
@@ -85,14 +86,14 @@ def _confirm_page(request: Request, session: Session, user: CurrentUser, campaig
 
 
 @router.get("/c/{campaign_id}/pengiriman/batalkan", response_class=HTMLResponse)
-def cancel_form(request: Request, campaign_id: int, user: Actor, gelombang: str = "") -> HTMLResponse:
+def cancel_form(request: Request, campaign_id: RowId, user: Actor, gelombang: str = "") -> HTMLResponse:
     """The confirmation step before cancelling: what would be cancelled, and a box to tick."""
     with session_scope() as session:
         return _confirm_page(request, session, user, campaign_id, _wave(gelombang))
 
 
 @router.post("/c/{campaign_id}/pengiriman/batalkan", response_model=None)
-def cancel(request: Request, campaign_id: int, user: Actor, wave: WaveField = "",
+def cancel(request: Request, campaign_id: RowId, user: Actor, wave: WaveField = "",
            yakin: Annotated[str, Form(max_length=4)] = "") -> Response:
     """Cancel the campaign's (or wave's) waiting bulk messages: they fail as cancelled and are
     never sent. Needs the confirmation box ticked."""

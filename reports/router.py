@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from core.db import get_session
+from core.params import RowId
 from reports import build_report, render_html, write_pdf, write_xlsx
 
 DbSession = Annotated[Session, Depends(get_session)]
@@ -18,7 +19,7 @@ report_router = APIRouter()
 
 
 @report_router.get("/laporan/{campaign_id}", response_class=HTMLResponse, tags=["reports"])
-def report_page(campaign_id: int, session: DbSession, exclude_flagged: bool = False) -> Response:
+def report_page(campaign_id: RowId, session: DbSession, exclude_flagged: bool = False) -> Response:
     try:
         report = build_report(session, campaign_id, include_flagged=not exclude_flagged)
     except LookupError:
@@ -27,7 +28,7 @@ def report_page(campaign_id: int, session: DbSession, exclude_flagged: bool = Fa
 
 
 @report_router.get("/laporan/{campaign_id}/unduh.{fmt}", tags=["reports"])
-def report_download(campaign_id: int, fmt: str, session: DbSession, exclude_flagged: bool = False) -> Response:
+def report_download(campaign_id: RowId, fmt: str, session: DbSession, exclude_flagged: bool = False) -> Response:
     writers = {"pdf": (write_pdf, "application/pdf"),
                "xlsx": (write_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
     if fmt not in writers:
