@@ -14,56 +14,50 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.service import kick
+from dispatch.bounces import poll_bounces
+from dispatch.service import enqueue_due_waves, reconcile_expired_leases
+from dispatch.templates import scheduled_sync
+from dispatch.worker import run_worker_thread
+from integrity.service import flag_open_campaigns
+from monitor.snapshot import refresh_snapshots
+
 log = logging.getLogger("spibot.scheduler")
 
 
 def job_enqueue_due_waves() -> dict[str, Any]:
-    from dispatch.service import enqueue_due_waves
-
     return enqueue_due_waves()
 
 
 def job_reconcile_expired_leases() -> dict[str, Any]:
-    from dispatch.service import reconcile_expired_leases
-
     return reconcile_expired_leases()
 
 
 def job_answer_pending_inbound() -> dict[str, Any]:
     """Answer inbound messages a crashed process stored but never answered."""
-    from bot.service import kick
-
     kick()
     return {}
 
 
 def job_refresh_dashboard_snapshots() -> dict[str, Any]:
     """Pre-aggregate the national view so no dashboard request scans the whole outbox."""
-    from monitor.snapshot import refresh_snapshots
-
     return {"campaigns": refresh_snapshots()}
 
 
 def job_flag_open_campaigns() -> dict[str, Any]:
     """Integrity signals on every open campaign; new flags are stored for review (idempotent)."""
-    from integrity.service import flag_open_campaigns
-
     return flag_open_campaigns()
 
 
 def job_sync_template_approvals() -> dict[str, Any]:
     """WhatsApp template status and category from Twilio: hold a template that is not approved
     as UTILITY, release it when it is again (nothing to do unless WHATSAPP_BACKEND=twilio)."""
-    from dispatch.templates import scheduled_sync
-
     return scheduled_sync()
 
 
 def job_poll_bounces() -> dict[str, Any]:
     """Late bounces (DSNs) from the bounce mailbox: a permanent one fails its email, marks the
     address unreachable and falls back to WhatsApp (nothing to do unless BOUNCE_IMAP_HOST is set)."""
-    from dispatch.bounces import poll_bounces
-
     return poll_bounces()
 
 
@@ -108,7 +102,5 @@ def start_background(*, with_scheduler: bool = True, with_worker: bool = True) -
         for func, _ in JOBS:  # run once at start so a fresh demo sends at once
             bg.scheduler.add_job(func, id=f"{func.__name__}-now")
     if with_worker:
-        from dispatch.worker import run_worker_thread
-
         bg.threads.append(run_worker_thread(bg.stop_event))
     return bg

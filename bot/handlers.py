@@ -20,6 +20,7 @@ from sqlmodel import Session, col, delete, select
 from bot import intents, replies
 from bot.lookup import CLOSED, NOT_OPEN, OPEN, SUBMITTED, Survey, open_registrations, surveys_of
 from bot.models import ConversationState
+from core.config import get_settings
 from core.models import OptOut
 
 
@@ -88,8 +89,6 @@ def isi_survei(ctx: Context) -> Outcome:
             out.replies.append(_survey_reply(matching[0], render(matching[0])))
             out.events.append(_survey_event(matching[0], state))
             return out
-    from core.config import get_settings
-
     base = get_settings().public_base_url.rstrip("/")
     registrations = [
         {"institution": inst.name, "url": f"{base}/daftar/{inst.code}"}

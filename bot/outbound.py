@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from dispatch.service import enqueue_reply
+
 
 def send_reply(
     session: Session,
@@ -19,8 +21,6 @@ def send_reply(
 
     Returns False when the key was already enqueued (a retried webhook) or dispatch refused it.
     """
-    from dispatch.service import enqueue_reply
-
     row = enqueue_reply(
         session, to=to, body=body, key=key, campaign_id=campaign_id,
         assignment_id=assignment_id, sender=sender,

@@ -28,6 +28,8 @@ from core.masking import mask_phone
 from core.models import Assignment, Campaign, Institution, Person, Unit
 from core.templating import get_env
 from dispatch.channels.base import Incoming
+from dispatch.sandbox import conversation
+from dispatch.worker import run_until_idle
 
 router = APIRouter(prefix="/sandbox/whatsapp", include_in_schema=False)
 templates = Jinja2Templates(env=get_env())
@@ -50,8 +52,6 @@ def require_sandbox() -> None:
 
 def _sent_bubbles(session: Session, phone: str) -> list[Bubble]:
     """What dispatch recorded as sent to this number (text + the ISI SURVEI button)."""
-    from dispatch.sandbox import conversation
-
     bubbles = []
     for msg in conversation(session, phone):
         at = getattr(msg, "at", None) or getattr(msg, "sent_at", None) or utcnow()
@@ -129,7 +129,5 @@ def sandbox_send(person_id: int, text: str = Form("", max_length=4000)) -> Redir
                        to=get_settings().whatsapp_sender_internal, body=text)
     with write_lock(), session_scope(write=True) as session:
         receive(session, message)
-    from dispatch.worker import run_until_idle
-
     run_until_idle(timeout=10)
     return RedirectResponse(f"/sandbox/whatsapp/{person_id}#end", status_code=303)

@@ -22,6 +22,8 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.requests import Request
+
 from bot.inbox import writer
 from bot.service import answering
 from core.config import get_settings
@@ -65,8 +67,6 @@ async def _respond(send: Send, status: int, body: bytes, content_type: bytes) ->
 
 async def _multipart_form(scope: Scope, body: bytes) -> dict[str, str]:
     """Any other content type (Twilio never sends one) goes through Starlette's parser."""
-    from starlette.requests import Request
-
     async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 

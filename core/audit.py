@@ -3,6 +3,7 @@ change, purge): who, what, when. Rows are only ever inserted."""
 
 from __future__ import annotations
 
+import getpass
 from datetime import datetime
 from typing import Any
 
@@ -40,8 +41,6 @@ def record(
 
 
 def cli_actor() -> str:
-    import getpass
-
     try:
         return f"cli:{getpass.getuser()}"
     except Exception:  # noqa: BLE001 - no user in some containers

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import typer
+from datetime import date
 
+import typer
+from rich.table import Table
+from sqlmodel import select
+
+from core.audit import cli_actor, record
 from core.console import console, fail
+from core.db import session_scope
+from core.migrate import upgrade
+from core.models import Institution
+from core.services import CoreError, add_institution, create_campaign, get_institution
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 
@@ -12,8 +21,6 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the database schema to the latest migration."""
-    from core.migrate import upgrade
-
     upgrade()
     console.print("[green]Database is up to date.[/green]")
 
@@ -31,10 +38,6 @@ def institution_add(
     kind: str = typer.Option("kabupaten", help="kabupaten, kota, provinsi, kementerian, lembaga"),
 ) -> None:
     """Add an institution."""
-    from core.audit import cli_actor, record
-    from core.db import session_scope
-    from core.services import CoreError, add_institution
-
     try:
         with session_scope(write=True) as session:
             inst = add_institution(session, code, name, timezone=timezone, kind=kind)
@@ -47,12 +50,6 @@ def institution_add(
 @institution_app.command("list")
 def institution_list() -> None:
     """List institutions."""
-    from rich.table import Table
-    from sqlmodel import select
-
-    from core.db import session_scope
-    from core.models import Institution
-
     table = Table("id", "kode", "nama", "zona waktu")
     with session_scope() as session:
         for inst in session.exec(select(Institution).order_by(Institution.code)):
@@ -68,12 +65,6 @@ def campaign_create(
     closes: str = typer.Option(..., help="Closing date YYYY-MM-DD (local time, inclusive)"),
 ) -> None:
     """Create a campaign for an institution."""
-    from datetime import date
-
-    from core.audit import cli_actor, record
-    from core.db import session_scope
-    from core.services import CoreError, create_campaign, get_institution
-
     try:
         opens_d, closes_d = date.fromisoformat(opens), date.fromisoformat(closes)
     except ValueError:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from core.clock import utcnow
+from core.clock import as_utc, utcnow
 from core.db import UTCDateTime
 
 
@@ -122,8 +122,6 @@ class Campaign(SQLModel, table=True):
     created_at: datetime | None = utc_field()
 
     def is_open(self, at: datetime | None = None) -> bool:
-        from core.clock import as_utc
-
         now = at or utcnow()
         assert self.opens_at and self.closes_at
         return self.status != "closed" and as_utc(self.opens_at) <= now < as_utc(self.closes_at)

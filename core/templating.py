@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from core import clock
 from core.config import ROOT
 
 TEMPLATES_DIR = ROOT / "templates"
@@ -22,8 +23,6 @@ def get_env() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    from core import clock
-
     env.filters["tanggal"] = clock.format_date_id
     env.filters["tanggal_jam"] = clock.format_datetime_id
     env.filters["ribuan"] = lambda n: f"{n:,}".replace(",", ".")

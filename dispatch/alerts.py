@@ -11,6 +11,7 @@ from core.config import get_settings
 from core.masking import mask_text
 from core.templating import render
 from dispatch.models import Lane, Purpose
+from dispatch.service import insert_rows, new_row
 
 
 def _recipients() -> list[str]:
@@ -19,8 +20,6 @@ def _recipients() -> list[str]:
 
 def send_alert(session: Session, key: str, subject: str, text: str) -> int:
     """One email per admin; returns rows enqueued (0 when no ALERT_EMAILS or already sent)."""
-    from dispatch.service import insert_rows, new_row
-
     now = utcnow()
     settings = get_settings()
     rows = [new_row(key=f"alert:{key}:{to}", channel="email", purpose=Purpose.alert, wave=1, to=to,

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import and_, delete, not_, or_, select, true
+from sqlalchemy import and_, delete, not_, or_, select, true, update
 from sqlmodel import Session
 
 from core.audit import record
@@ -22,7 +22,7 @@ from core.clock import utcnow
 from core.db import insert_for
 from core.masking import mask_text
 from dispatch.content import TEMPLATE_OF_PURPOSE
-from dispatch.models import Hold, HoldScope, Lane, Outbox
+from dispatch.models import Hold, HoldScope, Lane, Outbox, Status
 
 log = logging.getLogger("spibot.dispatch")
 H = Hold.__table__  # type: ignore[attr-defined]
@@ -119,10 +119,6 @@ def cancel(session: Session, campaign_id: int, *, wave: int | None = None, actor
     """Cancel what a campaign (or one wave of it) still has waiting: its pending bulk rows fail
     as `cancelled` (never sent; messages already with the provider are not recalled). Returns the
     rows cancelled; a second call cancels nothing more."""
-    from sqlalchemy import update
-
-    from dispatch.models import Status
-
     cond = [T.c.campaign_id == campaign_id, T.c.lane == Lane.bulk, T.c.status == Status.pending]
     if wave is not None:
         cond.append(T.c.wave == wave)

@@ -32,7 +32,9 @@ from sqlmodel import Session, col
 from core.clock import utcnow
 from core.db import insert_for
 from core.masking import mask_text
+from dispatch.channels import error_for_code
 from dispatch.models import STATUS_RANK, DeliveryEvent, Lane, Outbox, Status, Unreachable
+from dispatch.service import enqueue_fallback
 
 log = logging.getLogger("spibot.dispatch")
 T = Outbox.__table__  # type: ignore[attr-defined]
@@ -243,8 +245,6 @@ def mark_failed(
             if unreachable:
                 on_unreachable(session, row, code)
             elif row.assignment_id is not None and row.purpose != "reply":
-                from dispatch.service import enqueue_fallback
-
                 enqueue_fallback(session, row)
     return True
 
@@ -263,8 +263,6 @@ def on_unreachable(session: Session, row: Outbox, code: str | None) -> None:
     add_unreachable(session, row.to_address, row.channel, code)
     if row.assignment_id is None or row.purpose == "reply":
         return
-    from dispatch.service import enqueue_fallback
-
     enqueue_fallback(session, row)
 
 
@@ -283,7 +281,7 @@ def apply_status(
     if status == Status.failed and error_code:
         row = session.execute(select(Outbox).where(col(Outbox.provider_id) == provider_id)).scalar_one_or_none()
         if row is not None and row.status in (Status.sent, Status.sending):
-            from dispatch.channels import error_for_code
+            # here, not at the top: dispatch.outcomes imports this module (cycle)
             from dispatch.outcomes import after_provider_failure
 
             return after_provider_failure(session, row, error_for_code(row.channel, error_code, row.purpose))

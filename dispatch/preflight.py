@@ -17,10 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import phonenumbers
 import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
-from core.config import Settings
+from core.aio import run_sync
+from core.config import Settings, get_settings
+from core.db import session_scope
 from core.errors import SpibotError
+from dispatch import holds
+from dispatch.content import WHATSAPP_TEMPLATES
+from dispatch.models import HoldScope, TemplateApproval
 
 log = logging.getLogger("spibot.dispatch")
 ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -54,8 +62,6 @@ def _twilio_credentials(settings: Settings) -> list[Problem]:
 
 
 def _whatsapp_senders(settings: Settings) -> list[Problem]:
-    import phonenumbers
-
     out = []
     for name, value in (("WHATSAPP_SENDER_INTERNAL", settings.whatsapp_sender_internal),
                         ("WHATSAPP_SENDER_EXTERNAL", settings.whatsapp_sender_external)):
@@ -76,8 +82,6 @@ def _whatsapp_senders(settings: Settings) -> list[Problem]:
 
 def _content_sids(settings: Settings) -> tuple[list[Problem], dict[str, str]]:
     """Problems with the configured Content SIDs, and the well-formed ones by template."""
-    from dispatch.content import WHATSAPP_TEMPLATES
-
     out, good = [], {}
     for template in WHATSAPP_TEMPLATES:
         name = f"TWILIO_CONTENT_SID_{template.upper()}"
@@ -95,10 +99,7 @@ def _content_sids(settings: Settings) -> tuple[list[Problem], dict[str, str]]:
 
 def _approvals(sids: dict[str, str]) -> list[Problem]:
     """Each template as last read from Twilio (`spibot templates --status`, or the scheduler)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from core.db import session_scope
-    from dispatch.models import TemplateApproval
+    # here, not at the top: dispatch.templates loads the Twilio SDK (~0.2 s on `spibot --help`)
     from dispatch.templates import CATEGORY
 
     out = []
@@ -161,6 +162,8 @@ class _LoginRefused(SpibotError):
 
 
 async def _smtp_login(settings: Settings) -> None:
+    # here, not at the top: `spibot --help` imports this module (dispatch.cli), and aiosmtplib adds
+    # ~0.07 s there (~6 ms of imports, enough to tip start-up into one more full garbage collection)
     import aiosmtplib
 
     smtp = aiosmtplib.SMTP(hostname=settings.smtp_host, port=settings.smtp_port,
@@ -184,9 +187,8 @@ async def _smtp_login(settings: Settings) -> None:
 
 
 def _smtp(settings: Settings) -> list[Problem]:
+    # here, not at the top: the start-up cost noted in _smtp_login
     import aiosmtplib
-
-    from core.aio import run_sync
 
     where = f"{settings.smtp_host}:{settings.smtp_port}"
     try:
@@ -227,10 +229,6 @@ def run_checks(settings: Settings, *, smtp_login: bool = True) -> list[Problem]:
 def enforce(settings: Settings, problems: list[Problem]) -> None:
     """Hold every configured WhatsApp sender's bulk lane while there are problems (replies still
     go); with none, lift the holds an earlier start set."""
-    from core.db import session_scope
-    from dispatch import holds
-    from dispatch.models import HoldScope
-
     senders = sorted({settings.whatsapp_sender_internal, settings.whatsapp_sender_external})
     with session_scope(write=True) as session:
         held = {h.target: h.code for h in holds.listed(session) if h.scope == HoldScope.sender}
@@ -261,10 +259,6 @@ def check(
 ) -> None:
     """Check the settings before sending (Content SIDs, template approval, Twilio credentials,
     senders, PUBLIC_BASE_URL, SMTP login, WHATSAPP_DAILY_LIMIT); exit code 1 if anything fails."""
-    from pydantic import ValidationError
-
-    from core.config import get_settings
-
     try:
         settings = get_settings()
     except ValidationError as exc:

@@ -17,6 +17,7 @@ from dispatch import content, outbox
 from dispatch.channels.twilio.webhooks import verified_form
 from dispatch.channels.twilio.whatsapp import TWILIO_STATUS
 from dispatch.models import DeliveryEvent, Outbox
+from dispatch.service import is_opted_out
 
 router = APIRouter()
 log = logging.getLogger("spibot.dispatch")
@@ -78,8 +79,6 @@ def unsubscribe(outbox_id: int, sig: str) -> HTMLResponse:
     """One-click unsubscribe (RFC 8058): the address goes to the opt-out list."""
     row = _row_for(outbox_id, sig)
     with session_scope(write=True) as session:
-        from dispatch.service import is_opted_out
-
         if not is_opted_out(session, row.to_address):
             session.add(OptOut(address=row.to_address, channel="email", opted_out_at=utcnow()))
     return HTMLResponse(PAGE.format(body="<p>Terima kasih. Kami tidak akan mengirim email SPI lagi ke alamat Anda.</p>"))

@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 
 from dispatch import content
 from dispatch.models import Outbox, Status
+from dispatch.service import normalize_address
 
 SHOWN = (Status.sent, Status.delivered, Status.read)
 
@@ -39,8 +40,6 @@ def render_row(row: Outbox) -> SandboxMessage:
 
 def conversation(session: Session, address: str) -> list[SandboxMessage]:
     """Messages the sandbox delivered to this WhatsApp number, oldest first."""
-    from dispatch.service import normalize_address
-
     rows = session.execute(
         select(Outbox).where(col(Outbox.to_address) == normalize_address(address), col(Outbox.channel) == "whatsapp",
                              col(Outbox.backend) == "sandbox", col(Outbox.status).in_(SHOWN))

@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from core.audit import record
-from core.clock import utcnow
+from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import analyze_if_stale, insert_for, is_sqlite
 from core.models import Assignment, Campaign, Institution, OptOut, Person, Unit
 from dispatch import content
-from dispatch.models import Lane, Outbox, Purpose, Unreachable
+from dispatch.models import Lane, Outbox, Purpose, Unreachable, Wave
 
 log = logging.getLogger("spibot.dispatch")
 CHUNK = 1000
@@ -204,7 +204,7 @@ def invite_after_wave(session: Session, campaign_id: int, assignment_ids: list[i
     """Invite these assignments (e.g. a reserve called up to replace someone unreachable) if the
     campaign's invitation wave already ran; before it nothing is sent, as the wave will invite them
     with everyone else. Returns the number of messages enqueued."""
-    from dispatch.models import Wave
+    # here, not at the top: dispatch.waves imports this module (cycle)
     from dispatch.waves import invitation_wave_key
 
     started = session.execute(select(col(Wave.key)).where(col(Wave.key) == invitation_wave_key(campaign_id))).first()
@@ -225,8 +225,6 @@ def _reminder_history(session: Session, ids: list[int]) -> dict[int, tuple[int, 
     for aid, purpose, n, last in session.execute(q).all():
         count, prev_last, had_last_call = out.get(aid, (0, None, False))
         if last is not None and last.tzinfo is None:
-            from core.clock import as_utc
-
             last = as_utc(last)
         newest = max([d for d in (prev_last, last) if d is not None], default=None)
         out[aid] = (count + (n if purpose == Purpose.reminder else 0), newest,
@@ -406,6 +404,7 @@ def enqueue_fallback(session: Session, failed: Outbox) -> int:
 
 def enqueue_due_waves(now: datetime | None = None) -> dict[str, Any]:
     """Scheduler job: enqueue whatever wave is due (opening blast, reminders, last call)."""
+    # here, not at the top: dispatch.waves imports this module (cycle)
     from dispatch.waves import enqueue_due_waves as run
 
     return run(now)
@@ -413,6 +412,7 @@ def enqueue_due_waves(now: datetime | None = None) -> dict[str, Any]:
 
 def reconcile_expired_leases(now: datetime | None = None) -> dict[str, Any]:
     """Scheduler job: rows stuck in `sending` past their lease are looked up at the provider."""
+    # here, not at the top: dispatch.reconcile imports dispatch.outbox, which imports this module (cycle)
     from dispatch.reconcile import reconcile_sync
 
     return reconcile_sync(now)

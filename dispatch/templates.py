@@ -25,6 +25,7 @@ from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.config import get_settings
+from core.db import session_scope
 from dispatch import alerts, holds
 from dispatch.channels.twilio.content_api import (
     Approval,
@@ -201,8 +202,6 @@ def sync_approvals(session: Session,
 
 def scheduled_sync() -> dict[str, object]:
     """The scheduler's job: sync when WhatsApp goes through Twilio; otherwise nothing to do."""
-    from core.db import session_scope
-
     if get_settings().whatsapp_backend != "twilio":
         return {"skipped": "WHATSAPP_BACKEND is not twilio"}
     fetched = fetch_approvals()

@@ -16,6 +16,8 @@ from core.config import get_settings
 from core.db import session_scope
 from core.models import Campaign
 from dispatch.models import Purpose, Wave
+from dispatch.service import commit_and_rearm as commit
+from dispatch.service import enqueue_invitations, enqueue_reminder
 
 log = logging.getLogger("spibot.dispatch")
 
@@ -49,8 +51,6 @@ def due_waves(campaign: Campaign, now: datetime) -> list[tuple[str, str]]:
 
 
 def commit_and_rearm(session: Session) -> None:
-    from dispatch.service import commit_and_rearm as commit
-
     commit(session)
 
 
@@ -65,8 +65,6 @@ def _start_wave(session: Session, key: str, campaign_id: int, purpose: str, now:
 
 
 def enqueue_due_waves(now: datetime | None = None) -> dict[str, Any]:
-    from dispatch.service import enqueue_invitations, enqueue_reminder
-
     now = now or utcnow()
     result: dict[str, Any] = {"waves": [], "enqueued": 0}
     with session_scope(write=True) as session:

@@ -18,6 +18,7 @@ import heapq
 import itertools
 import logging
 import os
+import signal
 import threading
 import time
 from collections import defaultdict
@@ -435,8 +436,6 @@ def run_worker_thread(stop_event: threading.Event) -> threading.Thread:
 
 def run_forever(*, once: bool = False) -> dict[str, Any]:
     """`spibot worker`: until SIGTERM/SIGINT (or, with --once, until idle)."""
-    import signal
-
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
