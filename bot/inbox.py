@@ -18,8 +18,8 @@ import queue
 import threading
 from concurrent.futures import Future
 
-from bot.service import accept_many, accepting, wake, write_lock
-from core.db import session_scope
+from bot.service import accept_many, accepting, wake
+from core.db import session_scope, write_lock
 from dispatch.channels.base import Incoming
 
 log = logging.getLogger("spibot.bot")

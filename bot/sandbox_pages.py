@@ -20,10 +20,10 @@ from sqlmodel import Session, col, select
 
 from bot.lookup import surveys_of
 from bot.models import InboundMessage
-from bot.service import receive, write_lock
+from bot.service import receive
 from core.clock import as_utc, utcnow
 from core.config import get_settings
-from core.db import get_session, session_scope
+from core.db import get_session, session_scope, write_lock
 from core.masking import mask_phone
 from core.models import Assignment, Campaign, Institution, Person, Unit
 from core.templating import get_env

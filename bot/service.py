@@ -16,7 +16,6 @@ import re
 import threading
 import time
 import unicodedata
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +32,7 @@ from bot.outbound import send_reply
 from bot.prefetch import BatchContext
 from core.clock import as_utc, utcnow
 from core.config import get_settings
-from core.db import insert_for, is_sqlite, session_scope
+from core.db import insert_for, is_sqlite, session_scope, write_lock
 from core.masking import mask_phone
 from dispatch.channels.base import Incoming
 
@@ -211,9 +210,6 @@ def receive(session: Session, message: Incoming, *, now: datetime | None = None)
     return process(session, inbound, now=now)
 
 
-_SQLITE_WRITES = threading.Lock()
-
-
 class _Counter:
     def __init__(self) -> None:
         self.value = 0
@@ -249,12 +245,6 @@ def _yield_to_webhooks() -> None:
 
 def _webhooks_busy() -> bool:
     return accepting.value > 0 or answering.value > 0
-
-
-def write_lock() -> Any:
-    """On SQLite, threads of this process queue on a Python lock rather than in SQLite's busy
-    handler, whose growing sleeps (up to 100 ms each) wreck latency under a burst of webhooks."""
-    return _SQLITE_WRITES if get_settings().is_sqlite else nullcontext()
 
 
 def _pending_query(session: Session) -> Any:
