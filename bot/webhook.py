@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from bot.inbox import writer
+from bot import inbox
 from bot.service import answering
 from core.config import get_settings
 from dispatch.channels.twilio.webhooks import parse_form, parse_inbound, public_url, verify
@@ -108,7 +108,7 @@ async def _handle(scope: Scope, receive: Receive, send: Send) -> None:
         log.warning("rejected webhook with a bad signature on %s", scope["path"])
         await _respond(send, 403, FORBIDDEN, b"application/json")
         return
-    await asyncio.wrap_future(writer.submit(parse_inbound(form)))
+    await asyncio.wrap_future(inbox.submit(parse_inbound(form)))
     await _respond(send, 200, EMPTY_TWIML, b"application/xml")
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, func, select
 
 from bot import inbox, service
 from bot.models import InboundMessage
+from core.config import get_settings
 from core.db import session_scope
 from dispatch.channels.base import Incoming
 from tests import factories
@@ -55,13 +56,15 @@ def test_a_form_that_cannot_be_stored_fails_alone(db_url: str, session: Session,
         return real(s, messages, **kw)
 
     monkeypatch.setattr(inbox, "accept_many", accept_many)
-    writer = inbox.GroupWriter()
     good = [inbound(f"+6281200000{n:03d}", "halo") for n in range(5)]
-    batch = [(m, inbox.Future[bool]()) for m in [*good[:2], inbound("+6281200000999", "BOOM"), *good[2:]]]
-    results = writer._store(batch)  # one transaction fails, then each form alone
-    assert isinstance(results[2], RuntimeError)
-    assert [r for n, r in enumerate(results) if n != 2] == [True] * 5
-    assert writer.submit(good[0]).result(timeout=10) is False  # already stored: a retry
+    results: list[Any] = []
+    url = get_settings().database_url
+    jobs = [inbox.InboxJob(m, url, results.append)
+            for m in [*good[:2], inbound("+6281200000999", "BOOM"), *good[2:]]]
+    inbox.batch_writer.write_batch(jobs)  # one transaction fails, then each form alone
+    assert [type(r) for r in results].count(RuntimeError) == 1
+    assert [r for r in results if not isinstance(r, RuntimeError)] == [True] * 5
+    assert inbox.submit(good[0]).result(timeout=10) is False  # already stored: a retry
     session.expire_all()
     bodies = session.exec(select(InboundMessage.body)).all()
     assert bodies == ["halo"] * 5
