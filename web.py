@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.registry import ROUTERS
 from app.tuning import tune_web_process
@@ -29,6 +31,11 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def public_host() -> str:
+    """The host name of PUBLIC_BASE_URL: the one Host header a production server answers."""
+    return urlsplit(get_settings().public_base_url).hostname or "localhost"
+
+
 def create_app() -> FastAPI:
     prod = get_settings().env == "prod"  # no public API docs in production
     app = FastAPI(title="spibot", version="0.1.0", docs_url=None if prod else "/api/docs",
@@ -41,6 +48,8 @@ def create_app() -> FastAPI:
         return RedirectResponse("/pic")
 
     install_security(app)  # security headers on every response, token-guessing limit on /s/*
+    if get_settings().env == "prod":  # a request for another host is refused, never reflected
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=[public_host()])
     return app
 
 

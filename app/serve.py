@@ -42,7 +42,10 @@ def serve(
     try:
         # log_config=None: uvicorn's records go through our root handler, which masks personal data.
         uvicorn.run("web:app", host=host or settings.host, port=port or settings.port,
-                    log_level="warning", log_config=None, workers=max(1, workers))
+                    log_level="warning", log_config=None, workers=max(1, workers),
+                    # proxy headers only from FORWARDED_ALLOW_IPS (uvicorn trusts 127.0.0.1 by default)
+                    proxy_headers=bool(settings.forwarded_allow_ips),
+                    forwarded_allow_ips=settings.forwarded_allow_ips or None)
     finally:
         background.stop()
 

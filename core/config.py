@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated IPs,
+    # e.g. the nginx in front). Empty: none, every client is the peer address (a forged header
+    # cannot dodge the per-IP limits).
+    forwarded_allow_ips: str = ""
     data_dir: Path = ROOT / "var"
     min_cell_size: int = 5
     retention_days: int = 365

@@ -65,7 +65,7 @@ def test_api_docs_are_off_in_production(db_url: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("ENV", "prod")
     reset_settings()
     try:
-        with TestClient(create_app()) as c:
+        with TestClient(create_app(), base_url="https://spi.test.example") as c:
             assert c.get("/api/docs").status_code == 404 and c.get("/api/openapi.json").status_code == 404
     finally:
         monkeypatch.undo()
@@ -76,3 +76,44 @@ def test_api_docs_are_off_in_production(db_url: str, monkeypatch: pytest.MonkeyP
 
 def test_the_dashboard_script_stays_cacheable(client: TestClient) -> None:
     assert client.get("/pic/static/live.js").headers["cache-control"] == "public, max-age=3600"
+
+
+def test_in_production_another_host_is_refused_not_reflected(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.config import reset_settings
+    from web import create_app
+
+    monkeypatch.setenv("ENV", "prod")
+    reset_settings()
+    try:
+        with TestClient(create_app(), base_url="https://spi.test.example") as c:
+            assert c.get("/pic/", follow_redirects=False).headers.get("location", "").startswith(
+                ("https://spi.test.example/", "/"))
+            evil = c.get("/pic/", headers={"host": "evil.example"}, follow_redirects=False)
+            assert evil.status_code == 400 and "evil.example" not in evil.headers.get("location", "")
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+
+
+@pytest.mark.parametrize(("allowed", "proxy"), [("", False), ("10.0.0.5", True)])
+def test_proxy_headers_only_from_forwarded_allow_ips(db_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                     allowed: str, proxy: bool) -> None:
+    import uvicorn
+
+    import app.serve
+    import scheduler
+    from app.tuning import FREEZE_GC_ENV
+    from core.config import reset_settings
+
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", allowed)
+    monkeypatch.setenv(FREEZE_GC_ENV, "0")
+    reset_settings()
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr(scheduler, "start_background", lambda **kw: scheduler.Background())
+    monkeypatch.setattr(app.serve, "configure_logging", lambda level="INFO": None)
+    try:
+        app.serve.serve(host=None, port=None, scheduler=False, worker=False, workers=1)
+    finally:
+        reset_settings()
+    assert seen["proxy_headers"] is proxy and seen["forwarded_allow_ips"] == (allowed or None)
