@@ -141,8 +141,11 @@ class Settings(BaseSettings):
     qr_png_dpi: int = 150  # resolution of PNG posters
 
     # --- monitor (PIC dashboard) -------------------------------------------------------------
-    monitor_lockout_attempts: int = 5  # failed logins before the account is locked ...
-    monitor_lockout_minutes: int = 15  # ... for this long
+    # Failed dashboard logins: per IP and login, and per IP across logins, in a window. Never per
+    # account alone: a stranger must not be able to lock the PIC out of their own account.
+    monitor_lockout_attempts: int = 5  # failures of one IP on one login ...
+    monitor_lockout_ip_attempts: int = 30  # ... or of one IP on any login ...
+    monitor_lockout_minutes: int = 15  # ... within this long, then 429 until they age out
     monitor_session_hours: int = 12
     monitor_refresh_seconds: int = 30  # how often dashboard pages poll for new figures
     monitor_snapshot_seconds: int = 300  # national view: refresh the snapshot when older

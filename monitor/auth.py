@@ -18,7 +18,6 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -29,9 +28,11 @@ from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import Session, select
 
-from core.clock import as_utc, utcnow
+from core.clock import utcnow
 from core.config import get_settings
 from core.db import session_scope
+from core.errors import SpibotError
+from core.ratewindow import count_async, hit_async, rate_window
 from monitor.models import Role, User
 
 COOKIE = "spibot_pic"
@@ -54,8 +55,12 @@ def _dummy_hash(env: str) -> str:
 MIN_PASSWORD_LENGTH = 10
 
 
-class AuthError(Exception):
+class AuthError(SpibotError):
     """A login or user-management request that cannot be done; the message is for the user."""
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status  # 401 a wrong login, 429 too many tries from this network
 
 
 @dataclass(frozen=True)
@@ -102,24 +107,38 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def _login_keys(ip: str, login: str) -> tuple[str, str]:
+    return f"login-ip|{ip}", f"login|{ip}|{login.strip().lower()}"
+
+
+async def login_limited(ip: str, login: str) -> bool:
+    """Too many failed logins from this IP (on this login, or on any): refuse for a while."""
+    s = get_settings()
+    window, seconds = rate_window(), s.monitor_lockout_minutes * 60.0
+    by_ip, by_pair = _login_keys(ip, login)
+    return (await count_async(window, by_pair, seconds) >= s.monitor_lockout_attempts
+            or await count_async(window, by_ip, seconds) >= s.monitor_lockout_ip_attempts)
+
+
+async def login_failed(ip: str, login: str) -> None:
+    s = get_settings()
+    window, seconds = rate_window(), s.monitor_lockout_minutes * 60.0
+    by_ip, by_pair = _login_keys(ip, login)
+    await hit_async(window, by_pair, s.monitor_lockout_attempts, seconds)
+    await hit_async(window, by_ip, s.monitor_lockout_ip_attempts, seconds)
+
+
 def authenticate(session: Session, login: str, password: str) -> User:
-    """Check a login; count failures and lock the account after too many. Raises AuthError
-    (after committing the failure count)."""
+    """Check a login (an unknown one costs the same time as a known one). Raises AuthError;
+    failures are limited per IP by the route (`login_limited`), never by locking the account."""
     settings = get_settings()
     user = session.exec(select(User).where(User.login == login.strip().lower())).first()
     if user is None:
         verify_password(_dummy_hash(settings.env), password)
         raise AuthError("Nama pengguna atau kata sandi salah.")
     now = utcnow()
-    if user.locked_until and as_utc(user.locked_until) > now:
-        raise AuthError("Akun dikunci sementara karena terlalu banyak percobaan. Coba lagi nanti.")
     if not user.active or not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= settings.monitor_lockout_attempts:
-            user.locked_until = now + timedelta(minutes=settings.monitor_lockout_minutes)
-            user.failed_logins = 0
-        session.add(user)
-        session.commit()  # the failure must count even though the caller's transaction fails
+        # Counted per IP by the route (login_limited), never as an account lock.
         raise AuthError("Nama pengguna atau kata sandi salah.")
     user.failed_logins = 0
     user.locked_until = None

@@ -22,6 +22,7 @@ from core.config import get_settings
 from core.db import session_scope
 from core.models import Campaign, Institution, Unit
 from core.params import RowId
+from core.security import client_ip
 from core.templating import get_env
 from dispatch import enqueue_reminder
 from monitor import auth, pages, sending, snapshot
@@ -113,15 +114,21 @@ async def login(
 ) -> Response:
     data = auth.read_session(request)
     await auth.check_csrf(request, data)
+    ip = client_ip(request.scope)
     try:
+        if await auth.login_limited(ip, login):
+            raise auth.AuthError("Terlalu banyak percobaan masuk dari jaringan ini. Silakan coba lagi "
+                                 "15 menit lagi.", status=429)
         with session_scope(write=True) as session:
             user = auth.authenticate(session, login, password)
             fresh = auth.new_session(user)
     except auth.AuthError as exc:
+        if exc.status == 401:
+            await auth.login_failed(ip, login)
         assert data is not None
         response: Response = _render(request, "login.html", None, next=_safe_next(next), csrf=data.csrf,
                                      error=str(exc))
-        response.status_code = 401
+        response.status_code = exc.status
         return response
     response = RedirectResponse(_safe_next(next), status_code=303)
     auth.write_session(response, fresh)

@@ -24,15 +24,28 @@ def test_login_sets_a_hardened_cookie_and_logout_clears_it(world: World, client:
     assert client.get("/pic", follow_redirects=False).headers["location"].startswith("/pic/login")
 
 
-def test_wrong_password_and_lockout(world: World, client: TestClient) -> None:
+def test_wrong_passwords_limit_the_network_never_the_account(world: World, client: TestClient) -> None:
+    from web import create_app
+
     for _ in range(5):
         response = login(client, "pic.a", "salah-sekali-123")
-        assert response.status_code == 401
-        assert "salah" in response.text
-    # locked now: even the right password is refused
+        assert response.status_code == 401 and "salah" in response.text
+    # this network is refused on this login for a while, even with the right password ...
     response = login(client, "pic.a")
-    assert response.status_code == 401 and "dikunci" in response.text
-    assert login(client, "tidak.ada", PASSWORD).status_code == 401
+    assert response.status_code == 429 and "Terlalu banyak percobaan" in response.text
+    assert login(client, "tidak.ada", PASSWORD).status_code == 401  # ... not on other logins yet
+    # ... but a stranger cannot lock the owner out: from the owner's network the account works
+    with TestClient(create_app(), base_url="https://testserver", client=("10.20.30.40", 5000)) as owner:
+        assert login(owner, "pic.a").status_code == 303
+
+
+def test_one_network_cannot_try_passwords_across_logins(world: World) -> None:
+    from web import create_app
+
+    with TestClient(create_app(), base_url="https://testserver", client=("10.9.9.9", 5000)) as guesser:
+        statuses = [login(guesser, f"pegawai{n}", "tebakan-123").status_code for n in range(31)]
+        assert statuses[:30] == [401] * 30 and statuses[30] == 429
+        assert login(guesser, "pic.a").status_code == 429  # every login, from this network
 
 
 def test_login_and_posts_need_the_csrf_token(world: World, client: TestClient) -> None:
