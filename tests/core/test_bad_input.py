@@ -58,41 +58,38 @@ def test_dashboard_pages_are_never_cached(client: TestClient) -> None:
     assert client.get("/pic/login").headers["cache-control"] == "no-store"
 
 
-def test_api_docs_are_off_in_production(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def production(db_url: str) -> Iterator[TestClient]:
+    """The app built with ENV=prod, reached at PUBLIC_BASE_URL's host; the test settings after."""
     from core.config import reset_settings
     from web import create_app
 
-    monkeypatch.setenv("ENV", "prod")
-    reset_settings()
-    try:
-        with TestClient(create_app(), base_url="https://spi.test.example") as c:
-            assert c.get("/api/docs").status_code == 404 and c.get("/api/openapi.json").status_code == 404
-    finally:
-        monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ENV", "prod")
         reset_settings()
-    with TestClient(create_app()) as c:
-        assert c.get("/api/docs").status_code == 200
+        try:
+            with TestClient(create_app(), base_url="https://spi.test.example") as c:
+                yield c
+        finally:
+            mp.undo()
+            reset_settings()
+
+
+def test_api_docs_are_off_in_production(client: TestClient, production: TestClient) -> None:
+    assert production.get("/api/docs").status_code == 404
+    assert production.get("/api/openapi.json").status_code == 404
+    assert client.get("/api/docs").status_code == 200  # outside production
 
 
 def test_the_dashboard_script_stays_cacheable(client: TestClient) -> None:
     assert client.get("/pic/static/live.js").headers["cache-control"] == "public, max-age=3600"
 
 
-def test_in_production_another_host_is_refused_not_reflected(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.config import reset_settings
-    from web import create_app
-
-    monkeypatch.setenv("ENV", "prod")
-    reset_settings()
-    try:
-        with TestClient(create_app(), base_url="https://spi.test.example") as c:
-            assert c.get("/pic/", follow_redirects=False).headers.get("location", "").startswith(
-                ("https://spi.test.example/", "/"))
-            evil = c.get("/pic/", headers={"host": "evil.example"}, follow_redirects=False)
-            assert evil.status_code == 400 and "evil.example" not in evil.headers.get("location", "")
-    finally:
-        monkeypatch.undo()
-        reset_settings()
+def test_in_production_another_host_is_refused_not_reflected(production: TestClient) -> None:
+    assert production.get("/pic/", follow_redirects=False).headers.get("location", "").startswith(
+        ("https://spi.test.example/", "/"))
+    evil = production.get("/pic/", headers={"host": "evil.example"}, follow_redirects=False)
+    assert evil.status_code == 400 and "evil.example" not in evil.headers.get("location", "")
 
 
 @pytest.mark.parametrize(("allowed", "proxy"), [("", False), ("10.0.0.5", True)])

@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from core.models import Assignment, Campaign, Institution, Person, Unit
+from dispatch.service import enqueue_invitations
 from tests.factories import make_assignment, make_campaign, make_institution, make_person, make_unit
 
 
@@ -87,3 +88,15 @@ def run_in_own_loop(coro_fn: Callable[[], Awaitable[None]], timeout: float = 60)
     assert not thread.is_alive(), f"still running after {timeout} s"
     if errors:
         raise errors[0]
+
+
+def invite_by_email_first(session: Session, campaign_id: int, person: Person) -> None:
+    """Enqueue the invitation while the person has no phone (so it goes by email), then give
+    the phone back: a fallback to WhatsApp has a number to use."""
+    phone, person.phone = person.phone, None
+    session.add(person)
+    session.commit()
+    enqueue_invitations(session, campaign_id)
+    person.phone = phone
+    session.add(person)
+    session.commit()

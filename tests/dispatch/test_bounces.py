@@ -15,9 +15,8 @@ import scheduler
 from core.config import reset_settings
 from dispatch.bounces import parse_verp, poll_bounces, verp_address
 from dispatch.models import Outbox, Unreachable
-from dispatch.service import enqueue_invitations
 from dispatch.worker import run_until_idle
-from tests.dispatch.helpers import campaign_with
+from tests.dispatch.helpers import campaign_with, invite_by_email_first
 
 BOUNCE_ADDRESS = "SPI Bounces <bounces@spi.test.example>"
 
@@ -51,13 +50,7 @@ def sent(session: Session, smtp_server, fake_twilio, imap_server, monkeypatch) -
     campaign, _, _, [(_, p)] = campaign_with(session, 1)
     phone, address = p.phone, str(p.email).lower()
     assert phone
-    p.phone = None
-    session.add(p)
-    session.commit()
-    enqueue_invitations(session, campaign.id)
-    p.phone = phone
-    session.add(p)
-    session.commit()
+    invite_by_email_first(session, campaign.id, p)
     assert run_until_idle(timeout=20)["sent"] == 1
     [row] = rows(session)
     assert row.channel == "email" and row.status == "sent"

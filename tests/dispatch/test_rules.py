@@ -14,7 +14,7 @@ from dispatch.models import Outbox, Unreachable
 from dispatch.service import enqueue_invitations, enqueue_reminder, enqueue_reply, is_opted_out
 from dispatch.waves import enqueue_due_waves
 from dispatch.worker import allowed_zones, run_until_idle
-from tests.dispatch.helpers import campaign_with
+from tests.dispatch.helpers import campaign_with, invite_by_email_first
 
 
 def rows(session: Session) -> list[Outbox]:
@@ -59,21 +59,13 @@ def test_permanent_whatsapp_error_falls_back_to_email(session: Session, fake_twi
 
 def test_email_refused_falls_back_to_whatsapp(session: Session, fake_twilio, smtp_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     campaign, _, _, [(a, p)] = campaign_with(session, 1)
-    # email first (no phone at enqueue time), then the phone appears: the fallback uses it
-    phone = p.phone
-    p.phone = None
-    session.add(p)
-    session.commit()
-    enqueue_invitations(session, campaign.id)
-    p.phone = phone
-    session.add(p)
-    session.commit()
+    invite_by_email_first(session, campaign.id, p)  # the fallback uses the phone
     smtp_server.reject[p.email.lower()] = 550
     run_until_idle(timeout=20)
     got = {r.channel: r for r in rows(session)}
     assert got["email"].status == "failed" and got["email"].error_code == "550"
     assert got["whatsapp"].status == "sent"
-    assert len(fake_twilio.to(phone)) == 1
+    assert len(fake_twilio.to(p.phone or "")) == 1
 
 
 def test_opted_out_numbers_are_never_messaged(session: Session, fake_twilio) -> None:  # type: ignore[no-untyped-def]

@@ -368,7 +368,7 @@ class FakeTwilio:
     # --- the app ----------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._refusals])
         app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self.create_message)
         app.router.add_get("/2010-04-01/Accounts/{account}/Messages.json", self.list_messages)
         app.router.add_get("/2010-04-01/Accounts/{account}/Messages/{sid}.json", self.fetch_message)
@@ -404,6 +404,15 @@ class FakeTwilio:
             if r < edge:
                 return name
         return None
+
+    @web.middleware
+    async def _refusals(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """A request the real API refuses (`Refused` raised anywhere in a handler) gets Twilio's
+        error body."""
+        try:
+            return await handler(request)
+        except Refused as exc:
+            return self._error(exc.status, exc.code, exc.message)
 
     @staticmethod
     def _error(status: int, code: int, message: str) -> web.Response:
@@ -523,12 +532,9 @@ class FakeTwilio:
                                   "fault": fault, "at": time.time()})
         if fault in ERRORS:
             return self._error(*ERRORS[fault])
-        try:
-            account = self._account(request, request.match_info["account"])
-            self._check_addresses(form)
-            self._check_content(account, form)
-        except Refused as exc:
-            return self._error(exc.status, exc.code, exc.message)
+        account = self._account(request, request.match_info["account"])
+        self._check_addresses(form)
+        self._check_content(account, form)
         code = self.reject.get(_number(form["To"]))
         if code is not None:
             return self._error(400, code, f"Message rejected ({code})")
@@ -547,20 +553,14 @@ class FakeTwilio:
         return web.json_response(answer, status=201)
 
     async def fetch_message(self, request: web.Request) -> web.Response:
-        try:
-            account = self._account(request, request.match_info["account"])
-        except Refused as exc:
-            return self._error(exc.status, exc.code, exc.message)
+        account = self._account(request, request.match_info["account"])
         msg = self._by_sid.get(request.match_info["sid"])
         if msg is None or msg["account"] != account:
             return self._error(404, 20404, f"The requested resource {request.path} was not found")
         return web.json_response(self._json(msg))
 
     async def list_messages(self, request: web.Request) -> web.Response:
-        try:
-            account = self._account(request, request.match_info["account"])
-        except Refused as exc:
-            return self._error(exc.status, exc.code, exc.message)
+        account = self._account(request, request.match_info["account"])
         q = request.query
         found = [m for m in reversed(self.messages) if m["account"] == account
                  and ("To" not in q or m["To"] == q["To"]) and ("From" not in q or m["From"] == q["From"])]
@@ -639,21 +639,15 @@ class FakeTwilio:
             raise Refused(400, 70002, "Bad request: variables must map names to strings")
 
     async def create_content(self, request: web.Request) -> web.Response:
-        try:
-            account = self._account(request)
-            body = await self._json_body(request)
-            self._check_definition(body)
-        except Refused as exc:
-            return self._error(exc.status, exc.code, exc.message)
+        account = self._account(request)
+        body = await self._json_body(request)
+        self._check_definition(body)
         record = self._new_content("HX" + uuid.uuid4().hex, account, body)
         self.contents.append({**body, "sid": record["sid"]})
         return web.json_response(self._content_json(record), status=201)
 
     async def list_contents(self, request: web.Request) -> web.Response:
-        try:
-            account = self._account(request)
-        except Refused as exc:
-            return self._error(exc.status, exc.code, exc.message)
+        account = self._account(request)
         found = [self._content_json(r) for r in self.templates.values() if r["account_sid"] in (None, account)]
         url = f"{self.url}/v1/Content"
         return web.json_response({"contents": found, "meta": {
@@ -661,36 +655,27 @@ class FakeTwilio:
             "url": url, "next_page_url": None, "key": "contents"}})
 
     async def fetch_content(self, request: web.Request) -> web.Response:
-        try:
-            return web.json_response(self._content_json(self._owned(request)))
-        except Refused as exc:
-            return self._error(exc.status, exc.code, exc.message)
+        return web.json_response(self._content_json(self._owned(request)))
 
     async def delete_content(self, request: web.Request) -> web.Response:
-        try:
-            record = self._owned(request)
-        except Refused as exc:
-            return self._error(exc.status, exc.code, exc.message)
+        record = self._owned(request)
         with self._lock:
             del self.templates[record["sid"]]
         return web.Response(status=204)
 
     async def create_approval(self, request: web.Request) -> web.Response:
         """POST /v1/Content/{sid}/ApprovalRequests/whatsapp: submit for WhatsApp review."""
-        try:
-            record = self._owned(request)
-            body = await self._json_body(request)
-            name, category = body.get("name"), body.get("category")
-            if not isinstance(name, str) or not TEMPLATE_NAME.match(name):
-                raise Refused(400, 70002, "Bad request: name must be lowercase letters, digits and underscores")
-            if category not in CATEGORIES:
-                raise Refused(400, 70002, f"Bad request: category must be one of {', '.join(CATEGORIES)}")
-            if record["whatsapp"] and record["whatsapp"]["status"] not in ("unsubmitted", "rejected"):
-                # Resubmitting a template under review or approved is refused (the code is the
-                # fake's choice: Twilio does not document one).
-                raise Refused(400, 70002, "Bad request: an approval request already exists for this content")
-        except Refused as exc:
-            return self._error(exc.status, exc.code, exc.message)
+        record = self._owned(request)
+        body = await self._json_body(request)
+        name, category = body.get("name"), body.get("category")
+        if not isinstance(name, str) or not TEMPLATE_NAME.match(name):
+            raise Refused(400, 70002, "Bad request: name must be lowercase letters, digits and underscores")
+        if category not in CATEGORIES:
+            raise Refused(400, 70002, f"Bad request: category must be one of {', '.join(CATEGORIES)}")
+        if record["whatsapp"] and record["whatsapp"]["status"] not in ("unsubmitted", "rejected"):
+            # Resubmitting a template under review or approved is refused (the code is the
+            # fake's choice: Twilio does not document one).
+            raise Refused(400, 70002, "Bad request: an approval request already exists for this content")
         with self._lock:
             record["whatsapp"] = {"name": name, "category": category, "status": "received", "rejection_reason": "",
                                   "allow_category_change": True}
@@ -698,10 +683,7 @@ class FakeTwilio:
 
     async def fetch_approval(self, request: web.Request) -> web.Response:
         """GET /v1/Content/{sid}/ApprovalRequests: the WhatsApp approval of one content."""
-        try:
-            record = self._owned(request)
-        except Refused as exc:
-            return self._error(exc.status, exc.code, exc.message)
+        record = self._owned(request)
         return web.json_response({
             "sid": record["sid"], "account_sid": record["account_sid"],
             "whatsapp": {"type": "whatsapp", **self._approval_json(record)},
