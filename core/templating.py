@@ -9,6 +9,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from core import clock
+from core.labels import label
 from core.config import ROOT
 
 TEMPLATES_DIR = ROOT / "templates"
@@ -26,6 +27,7 @@ def get_env() -> Environment:
     env.filters["tanggal"] = clock.format_date_id
     env.filters["tanggal_jam"] = clock.format_datetime_id
     env.filters["ribuan"] = lambda n: f"{n:,}".replace(",", ".")
+    env.filters["label"] = lambda code, kind: label(kind, code)
     return env
 
 

@@ -39,11 +39,17 @@ Admin = Annotated[CurrentUser, Depends(require_user(Role.admin))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+# The PIC's own pages, in the order of the survey (each served by its routes module); the read-only
+# pages of `pages.PAGES` follow them in the tab bar.
+JOURNEY = (("data", "Kumpulkan data"), ("loket", "Loket & poster"), ("luncurkan", "Luncurkan"))
+
+
 def _render(request: Request, name: str, user: CurrentUser | None, **context: Any) -> HTMLResponse:
     context.setdefault("message", None)
     context.setdefault("error", None)
     context.setdefault("live", False)
     context.setdefault("campaign", None)
+    context.setdefault("journey", JOURNEY)
     context.setdefault("banners", _banners(user) if user is not None else [])
     return templates.TemplateResponse(
         request, f"monitor/{name}",
@@ -267,11 +273,17 @@ def _include_extra() -> None:
     # Imported here: these modules import this one (_campaign, _render, ...), so a top-level
     # import would be circular.
     from monitor.audit_routes import router as audit
+    from monitor.campaign_routes import router as lifecycle  # circular too
+    from monitor.counter_routes import router as counters  # circular too
+    from monitor.data_routes import router as intake  # circular too
     from monitor.extra_routes import router as extra  # circular too
     from monitor.integrity_routes import router as integrity  # circular too
+    from monitor.launch_routes import router as launch  # circular too
+    from monitor.sample_routes import router as sample  # circular too
     from monitor.sending_routes import router as sending_actions  # circular too
 
-    for route in extra.routes + integrity.routes + audit.routes + sending_actions.routes:
+    modules = (extra, integrity, audit, sending_actions, intake, sample, counters, launch, lifecycle)
+    for route in [r for m in modules for r in m.routes]:
         router.routes.insert(0, route)
 
 

@@ -1,0 +1,20 @@
+"""Dashboard sessions held server-side (revocable) and admins' TOTP second factor.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-07 16:45:00
+"""
+from __future__ import annotations
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
