@@ -15,6 +15,8 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.service import kick
+from core.campaigns import close_due
+from core.db import session_scope
 from dispatch.bounces import poll_bounces
 from dispatch.service import enqueue_due_waves, reconcile_expired_leases
 from dispatch.templates import scheduled_sync
@@ -27,6 +29,13 @@ log = logging.getLogger("spibot.scheduler")
 
 def job_enqueue_due_waves() -> dict[str, Any]:
     return enqueue_due_waves()
+
+
+def job_close_due_campaigns() -> dict[str, Any]:
+    """Close every campaign whose closing date has passed (idempotent; who/when/why recorded).
+    Before the waves: a campaign past its date gets no wave (and the worker sends nothing of it)."""
+    with session_scope(write=True) as session:
+        return {"closed": close_due(session)}
 
 
 def job_reconcile_expired_leases() -> dict[str, Any]:
@@ -62,6 +71,7 @@ def job_poll_bounces() -> dict[str, Any]:
 
 
 JOBS = [
+    (job_close_due_campaigns, 60),
     (job_enqueue_due_waves, 60),
     (job_reconcile_expired_leases, 30),
     (job_answer_pending_inbound, 30),

@@ -15,6 +15,7 @@ from app.registry import ROUTERS
 from app.tuning import tune_web_process
 from bot.replies import faq_problem
 from core.config import get_settings
+from core.errorpages import install_error_pages
 from core.security import install_security
 from responses.questionnaire import preload as preload_questionnaires
 
@@ -38,8 +39,11 @@ def public_host() -> str:
 
 def create_app() -> FastAPI:
     prod = get_settings().env == "prod"  # no public API docs in production
+    # redirect_slashes off: Starlette's "/pic/" -> "/pic" redirect is built from the Host header
+    # (an attacker's host reflected in Location); a path with a stray slash is simply not found.
     app = FastAPI(title="spibot", version="0.1.0", docs_url=None if prod else "/api/docs",
-                  redoc_url=None, openapi_url=None if prod else "/api/openapi.json", lifespan=lifespan)
+                  redoc_url=None, openapi_url=None if prod else "/api/openapi.json", lifespan=lifespan,
+                  redirect_slashes=False)
     for router in ROUTERS:
         app.include_router(router)
 
@@ -47,6 +51,7 @@ def create_app() -> FastAPI:
     def index() -> RedirectResponse:
         return RedirectResponse("/pic")
 
+    install_error_pages(app)  # Indonesian HTML error pages on browser routes, JSON on the API
     install_security(app)  # security headers on every response, token-guessing limit on /s/*
     if get_settings().env == "prod":  # a request for another host is refused, never reflected
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=[public_host()])

@@ -82,7 +82,8 @@ def main() -> None:
     print(f"{args.format} {args.rows:,} rows -> {args.db}: {elapsed:.1f} s, {rows / elapsed:,.0f} rows/s, "
           f"CPU {cpu:.1f} s ({rows / cpu:,.0f} rows/CPU-s)"
           + (f", PostgreSQL server CPU {server:.1f} s" if args.db == "postgresql" else "")
-          + f", load avg {os.getloadavg()[0]:.1f}, peak RSS {peak:,.0f} MB (before import {before:,.0f} MB), counts match: {ok}")
+          + f", load avg {os.getloadavg()[0]:.1f}, peak RSS {peak:,.0f} MB"
+          f" (before import {before:,.0f} MB), counts match: {ok}")
     if args.db == "postgresql":
         from core.db import dispose_engines
 

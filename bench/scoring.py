@@ -41,7 +41,8 @@ def national(n_resp: int, n_inst: int, seed: int = 1) -> dict[str, float]:
     for g, n in sizes.items():
         codes = rng.integers(1, 7, size=(n, len(layouts[g].items)), dtype=np.uint8)
         inst = np.sort(rng.integers(0, n_inst, size=n))
-        data[g] = (codes, inst, inst * units_per_inst + rng.integers(0, units_per_inst, size=n), rng.integers(0, 2, size=n))
+        data[g] = (codes, inst, inst * units_per_inst + rng.integers(0, units_per_inst, size=n),
+                   rng.integers(0, 2, size=n))
     t0 = time.perf_counter()
     sub = {}
     for g, (codes, inst, unit, extra) in data.items():
@@ -57,7 +58,8 @@ def national(n_resp: int, n_inst: int, seed: int = 1) -> dict[str, float]:
     index = 0.305 * sub["internal"] + 0.328 * sub["external"] + 0.367 * sub["expert"]
     cats = [category(float(v)) for v in index if not np.isnan(v)]
     elapsed = time.perf_counter() - t0
-    return {"responses": float(n_resp), "institutions": float(n_inst), "seconds": elapsed, "categorised": float(len(cats))}
+    return {"responses": float(n_resp), "institutions": float(n_inst), "seconds": elapsed,
+            "categorised": float(len(cats))}
 
 
 def kabupaten(n_resp: int = 750, seed: int = 2) -> dict[str, float]:
@@ -91,7 +93,8 @@ def kabupaten(n_resp: int = 750, seed: int = 2) -> dict[str, float]:
                 for _ in range(n):
                     answers: dict[str, object] = {}
                     for item in q.items:
-                        answers[item.id] = ("ya" if rng.random() < 0.1 else "tidak") if item.scale == "experience" else int(rng.integers(1, 7))
+                        answers[item.id] = (("ya" if rng.random() < 0.1 else "tidak") if item.scale == "experience"
+                                            else int(rng.integers(1, 7)))
                     session.add(Response(campaign_id=camp.id, institution_id=inst.id,
                                          unit_id=units[int(rng.integers(0, 26))].id, group=group,
                                          respondent_group=group, questionnaire_year=2024, status="submitted",

@@ -12,7 +12,8 @@ from sqlmodel import Session, col, select
 
 from core.assignments import link_of
 from core.clock import as_utc
-from core.models import Assignment, Campaign, Group, Institution, Person, Unit
+from core.labels import label
+from core.models import CLOSED_STATUSES, Assignment, Campaign, Institution, Person, Unit
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -20,13 +21,6 @@ OPEN = "open"
 SUBMITTED = "submitted"
 CLOSED = "closed"
 NOT_OPEN = "not_open"
-
-ROLE_LABELS = {
-    Group.internal: "pegawai",
-    Group.external: "pengguna layanan",
-    Group.vendor: "penyedia barang/jasa",
-    Group.expert: "narasumber ahli",
-}
 
 
 def phone_of(address: str | None) -> str | None:
@@ -56,10 +50,7 @@ class Survey:
 
     @property
     def role(self) -> str:
-        try:
-            return ROLE_LABELS[Group(self.group)]
-        except ValueError:
-            return self.group
+        return label("role", self.group)
 
     def link(self) -> str:
         return link_of(self.assignment)
@@ -69,7 +60,7 @@ def _state(assignment: Assignment, campaign: Campaign, now: datetime) -> str:
     assert campaign.opens_at and campaign.closes_at
     if assignment.responded_at is not None:
         return SUBMITTED
-    if campaign.status in ("closed", "purged") or now >= as_utc(campaign.closes_at):
+    if campaign.status in CLOSED_STATUSES or now >= as_utc(campaign.closes_at):
         return CLOSED
     if campaign.status == "draft" or now < as_utc(campaign.opens_at):
         return NOT_OPEN
@@ -98,7 +89,8 @@ def surveys_of(session: Session, phone: str, now: datetime) -> list[Survey]:
             person_name=p.name,
             state=_state(a, c, now),
             opens_at=as_utc(c.opens_at),  # type: ignore[arg-type]
-            closes_at=as_utc(c.closes_at),  # type: ignore[arg-type]
+            # closed early by a person: the day it closed, not the planned one
+            closes_at=min(as_utc(c.closes_at), as_utc(c.closed_at or c.closes_at)),  # type: ignore[arg-type]
             timezone=i.timezone,
             assignment=a,
         )

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-from core.models import json_field, utc_field
+from core.models import json_field, not_personal, personal, utc_field
 
 
 class InboundMessage(SQLModel, table=True):
@@ -24,9 +24,10 @@ class InboundMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     message_sid: str = Field(unique=True, max_length=64)
-    from_number: str = Field(max_length=40)  # E.164 when valid, else the raw value (truncated)
-    to_number: str = Field(default="", max_length=60)
-    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    # E.164 when valid, else the raw value (truncated)
+    from_number: str = Field(max_length=40, sa_column_kwargs={"info": personal()})
+    to_number: str = Field(default="", max_length=60, sa_column_kwargs={"info": not_personal("our SPI sender")})
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, info=personal()))
     kind: str = Field(default="text", max_length=16)  # text, media, empty, long
     num_media: int = 0
     intent: str | None = Field(default=None, max_length=24)
@@ -42,9 +43,9 @@ class ConversationEntry(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime | None = utc_field(nullable=False, index=True)
-    phone: str = Field(max_length=40)
+    phone: str = Field(max_length=40, sa_column_kwargs={"info": personal()})
     direction: str = Field(max_length=3)  # in, out
-    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, info=personal()))
     intent: str | None = Field(default=None, max_length=24)
     # Set when the exchange concerns one institution only; None = every institution of the number.
     institution_id: int | None = Field(default=None, index=True)
@@ -57,7 +58,7 @@ class ConversationState(SQLModel, table=True):
     __tablename__ = "bot_state"
 
     id: int | None = Field(default=None, primary_key=True)
-    phone: str = Field(unique=True, max_length=40)
+    phone: str = Field(unique=True, max_length=40, sa_column_kwargs={"info": personal()})
     mode: str = Field(default="", max_length=16)  # "", faq, choose
     options: list[int] = json_field(list)  # assignment ids offered in a numbered list
     muted_until: datetime | None = utc_field()  # rate limited: ignored until then
@@ -75,7 +76,7 @@ class IntentEvent(SQLModel, table=True):
     intent: str = Field(max_length=24)
     outcome: str | None = Field(default=None, max_length=24)  # link, list, submitted, closed, unknown
     topic: str | None = Field(default=None, max_length=40)  # FAQ topic key
-    phone: str = Field(max_length=40)
+    phone: str = Field(max_length=40, sa_column_kwargs={"info": personal()})
     institution_id: int | None = None
     campaign_id: int | None = None
     assignment_id: int | None = Field(default=None, index=True)

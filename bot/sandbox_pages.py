@@ -8,6 +8,7 @@ appears. No JavaScript needed.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from sqlmodel import Session, col, select
 
 from bot.lookup import surveys_of
@@ -36,6 +38,21 @@ templates = Jinja2Templates(env=get_env())
 LIST_LIMIT = 200
 
 
+# WhatsApp's formatting: *bold*, _italic_, ~strikethrough~; a marker opens before a non-space
+# and closes after one, never inside a word (an underscore in a link stays as it is).
+_STYLES = [(re.compile(rf"(?<![\w{m}]){m}(?=\S)([^{m}\n]+?)(?<=\S){m}(?![\w{m}])"), tag)
+           for m, tag in ((r"\*", "strong"), ("_", "em"), ("~", "s"))]
+
+
+def whatsapp_html(text: str) -> Markup:
+    """A message as WhatsApp shows it: escaped first, then the markers turned into tags (so a
+    message can never inject HTML)."""
+    html = str(escape(text))
+    for pattern, tag in _STYLES:
+        html = pattern.sub(rf"<{tag}>\1</{tag}>", html)
+    return Markup(html)  # noqa: S704 - built from escaped text and fixed tags only
+
+
 @dataclass(frozen=True)
 class Bubble:
     at: datetime
@@ -43,6 +60,10 @@ class Bubble:
     text: str
     button_text: str | None = None
     button_url: str | None = None
+
+    @property
+    def html(self) -> Markup:
+        return whatsapp_html(self.text)
 
 
 def require_sandbox() -> None:

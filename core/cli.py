@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from core.audit import cli_actor, record
+from core.campaigns import (
+    LifecycleError,
+    archive_campaign,
+    close_campaign,
+    get_campaign,
+    label,
+    list_campaigns,
+    purge_due,
+    reopen_campaign,
+)
+from core.clock import format_date_id
 from core.console import console, fail
 from core.db import session_scope
 from core.migrate import upgrade
-from core.models import Institution
+from core.models import Campaign, Institution
 from core.services import CoreError, add_institution, create_campaign, get_institution
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -77,6 +90,77 @@ def campaign_create(
             console.print(f"Kampanye {campaign.name} dibuat, id {campaign.id}.")
     except CoreError as exc:
         fail(str(exc))
+
+
+@campaign_app.command("list")
+def campaign_list(
+    institution: str | None = typer.Option(None, help="Only this institution (code)."),
+) -> None:
+    """List campaigns with their state: open, closed (when, by whom, why), archived, purged."""
+    lines: list[str] = []
+    try:
+        with session_scope() as session:
+            inst_id = get_institution(session, institution).id if institution else None
+            codes = {i.id: i.code for i in session.exec(select(Institution))}
+            for c in list_campaigns(session, inst_id):
+                assert c.opens_at is not None and c.closes_at is not None
+                line = (f"{c.id}  {codes.get(c.institution_id, '?')}  {c.name}  {label(c.status)}  "
+                        f"{format_date_id(c.opens_at)} – {format_date_id(c.closed_at or c.closes_at)}")
+                if c.closed_by:
+                    line += f"  ditutup oleh {c.closed_by}: {c.closed_reason}"
+                if c.status in ("closed", "archived"):
+                    line += f"  (data kontak dapat dihapus mulai {format_date_id(purge_due(c))})"
+                lines.append(line)
+    except CoreError as exc:
+        fail(str(exc))
+    for line in lines or ["Belum ada kampanye."]:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _lifecycle(action: str, campaign: int, run: Callable[[Session, Campaign], Campaign]) -> None:
+    """Run one transition in a write session; a refusal is printed (exit 1), never a traceback."""
+    try:
+        with session_scope(write=True) as session:
+            done = run(session, get_campaign(session, campaign))
+            console.print(f"Kampanye {done.id} ({done.name}) {action}.", markup=False)
+    except LifecycleError as exc:
+        fail(str(exc))
+
+
+@campaign_app.command("close")
+def campaign_close(
+    campaign: int = typer.Option(..., "--campaign", help="Campaign id."),
+    reason: str = typer.Option(..., "--reason", help="Why it closes now (kept in the audit log)."),
+) -> None:
+    """Close a campaign now: no more answers, registrations or messages."""
+    _lifecycle("ditutup", campaign, lambda s, c: close_campaign(s, c, actor=cli_actor(), reason=reason))
+
+
+@campaign_app.command("reopen")
+def campaign_reopen(
+    campaign: int = typer.Option(..., "--campaign", help="Campaign id."),
+    reason: str = typer.Option(..., "--reason", help="Why it opens again (kept in the audit log)."),
+    closes: str | None = typer.Option(None, help="New closing date YYYY-MM-DD (local time, inclusive); "
+                                      "needed when the old one has passed."),
+) -> None:
+    """Open a closed (or archived) campaign again, before its contact data is purged."""
+    new_close: datetime | None = None
+    with session_scope() as session:
+        found = session.get(Campaign, campaign)
+        tz = session.get(Institution, found.institution_id).timezone if found else "Asia/Jakarta"  # type: ignore[union-attr]
+    if closes is not None:
+        try:
+            new_close = datetime.combine(date.fromisoformat(closes), time(23, 59, 59), ZoneInfo(tz))
+        except ValueError:
+            fail("Tanggal harus berformat YYYY-MM-DD, misalnya 2026-07-01.")
+    _lifecycle("dibuka kembali", campaign,
+               lambda s, c: reopen_campaign(s, c, actor=cli_actor(), reason=reason, closes_at=new_close))
+
+
+@campaign_app.command("archive")
+def campaign_archive(campaign: int = typer.Option(..., "--campaign", help="Campaign id.")) -> None:
+    """Archive a closed campaign: the survey is over for good; scores and reports stay."""
+    _lifecycle("diarsipkan", campaign, lambda s, c: archive_campaign(s, c, actor=cli_actor()))
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_time
+
+from core.numbers import LOCALE
+
 ZONES = {"WIB": "Asia/Jakarta", "WITA": "Asia/Makassar", "WIT": "Asia/Jayapura"}
 ZONE_LABELS = {v: k for k, v in ZONES.items()}
 
@@ -33,15 +37,16 @@ BULAN = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustu
 
 
 def format_date_id(value: date | datetime, tz: str | None = None) -> str:
-    """'31 Oktober 2026' (in the institution's zone when a datetime and tz are given)."""
+    """'31 Oktober 2026' (Babel, id_ID; in the institution's zone when a datetime and tz are given)."""
     if isinstance(value, datetime) and tz:
         value = local(value, tz)
-    return f"{value.day} {BULAN[value.month - 1]} {value.year}"
+    return format_date(value, "d MMMM y", locale=LOCALE)
 
 
 def format_datetime_id(value: datetime, tz: str) -> str:
+    """'5 Februari 2027 14.30 WITA'."""
     loc = local(value, tz)
-    return f"{format_date_id(loc)} {loc:%H.%M} {zone_label(tz)}"
+    return f"{format_date_id(loc)} {format_time(loc, 'HH.mm', locale=LOCALE)} {zone_label(tz)}"
 
 
 def parse_hhmm(text: str) -> time:

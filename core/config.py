@@ -146,7 +146,10 @@ class Settings(BaseSettings):
     monitor_lockout_attempts: int = 5  # failures of one IP on one login ...
     monitor_lockout_ip_attempts: int = 30  # ... or of one IP on any login ...
     monitor_lockout_minutes: int = 15  # ... within this long, then 429 until they age out
-    monitor_session_hours: int = 12
+    monitor_session_hours: int = 12  # a login ends this long after it began (absolute) ...
+    monitor_session_idle_minutes: int = 60  # ... or after this long without a request (idle)
+    # Admins must use a TOTP second factor (an admin without one is asked to enrol first).
+    monitor_admin_totp_required: bool = False
     monitor_refresh_seconds: int = 30  # how often dashboard pages poll for new figures
     monitor_snapshot_seconds: int = 300  # national view: refresh the snapshot when older
 

@@ -3,6 +3,9 @@ PostgreSQL through DATABASE_URL.
 
 Write transactions on SQLite use `BEGIN IMMEDIATE` so two writers never deadlock on a lock
 upgrade; readers stay deferred and, in WAL mode, never block writers.
+
+Engines are made with `hide_parameters=True`: an error's message (and so a logged traceback)
+shows the SQL but never its bound values, which are names, numbers, emails and answers.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ def normalize_url(url: str) -> str:
 
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -78,7 +82,7 @@ def _make_engine(url: str) -> Engine:
             conn.info["sqlite_begin"] = (immediate, conn.connection.dbapi_connection.total_changes)
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 def get_engine(url: str | None = None) -> Engine:

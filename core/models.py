@@ -21,8 +21,35 @@ def utc_field(nullable: bool = True, index: bool = False, **kw: Any) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index), **kw)
 
 
-def json_field(default_factory: Any = dict) -> Any:
-    return Field(default_factory=default_factory, sa_column=Column(JSON, nullable=False))
+def json_field(default_factory: Any = dict, info: dict[str, Any] | None = None) -> Any:
+    return Field(default_factory=default_factory, sa_column=Column(JSON, nullable=False, info=info or {}))
+
+
+# The personal-data census (integrity.purge, tests/integrity/test_personal_data_census.py): every
+# column that can hold a name, number, email or free text of a person says so on Column.info;
+# one named like a contact that cannot says so too. The purge covers every personal column.
+def personal() -> dict[str, Any]:
+    """Column.info of a column that can hold a person's name, number, email or free text."""
+    return {"personal": True}
+
+
+def not_personal(why: str) -> dict[str, Any]:
+    """Column.info of a column named like contact data that holds none (`why`: what it holds)."""
+    return {"personal": False, "why": why}
+
+
+class CampaignStatus(StrEnum):
+    """draft -> open -> closed (by date or by a person) -> archived -> purged (core.campaigns)."""
+
+    draft = "draft"
+    open = "open"
+    closed = "closed"
+    archived = "archived"
+    purged = "purged"
+
+
+# A campaign in one of these takes no answer, no registration and sends nothing.
+CLOSED_STATUSES = frozenset({CampaignStatus.closed, CampaignStatus.archived, CampaignStatus.purged})
 
 
 class Group(StrEnum):
@@ -56,7 +83,7 @@ class AssignmentKind(StrEnum):
 class Institution(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(unique=True, index=True, max_length=40)
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=200, sa_column_kwargs={"info": not_personal("the institution's name")})
     kind: str = Field(default="kabupaten", max_length=40)  # kabupaten, kota, provinsi, kementerian...
     timezone: str = Field(default="Asia/Jakarta", max_length=40)  # WIB/WITA/WIT as IANA zone
     registration_enabled: bool = True
@@ -68,7 +95,7 @@ class Unit(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     institution_id: int = Field(foreign_key="institution.id", index=True)
     code: str = Field(max_length=60)
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=200, sa_column_kwargs={"info": not_personal("the unit's name")})
     serves_public: bool = True
     services: list[str] = json_field(list)  # services offered at the counters (for registration)
     counters: list[str] = json_field(list)  # loket codes
@@ -88,21 +115,24 @@ class Person(SQLModel, table=True):
     institution_id: int = Field(foreign_key="institution.id")
     unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
     group: str = Field(max_length=16)  # Group
-    name: str = Field(default="", max_length=200)
-    phone: str | None = Field(default=None, index=True, max_length=20)  # E.164, WhatsApp-capable mobile
-    email: str | None = Field(default=None, index=True, max_length=254)
-    position: str | None = Field(default=None, max_length=200)  # jabatan
+    name: str = Field(default="", max_length=200, sa_column_kwargs={"info": personal()})
+    # E.164, WhatsApp-capable mobile
+    phone: str | None = Field(default=None, index=True, max_length=20, sa_column_kwargs={"info": personal()})
+    email: str | None = Field(default=None, index=True, max_length=254, sa_column_kwargs={"info": personal()})
+    position: str | None = Field(default=None, max_length=200, sa_column_kwargs={"info": personal()})  # jabatan
     start_date: date | None = None  # start at unit (internal)
-    service_name: str | None = Field(default=None, max_length=200)  # external
+    # external: the service used (with the date, it can single a visitor out)
+    service_name: str | None = Field(default=None, max_length=200, sa_column_kwargs={"info": personal()})
     service_date: date | None = None  # external / vendor procurement date
-    organisation: str | None = Field(default=None, max_length=200)  # vendor company
+    organisation: str | None = Field(default=None, max_length=200, sa_column_kwargs={"info": personal()})  # vendor company
     criterion: str | None = Field(default=None, max_length=200)  # expert criterion
     non_asn: bool = False
     status: str = Field(default=PersonStatus.eligible, max_length=16)
     reason: str | None = Field(default=None, max_length=40)
     flags: list[str] = json_field(list)
     source: str = Field(default="import", max_length=20)  # import, registration, guestbook, demo
-    source_file: str | None = Field(default=None, max_length=255)
+    source_file: str | None = Field(default=None, max_length=255, sa_column_kwargs={
+        "info": not_personal("the uploaded form's file name (a unit's list, not a person)")})
     source_sheet: str | None = Field(default=None, max_length=100)
     source_row: int | None = None
     import_batch_id: int | None = Field(default=None, index=True)
@@ -113,18 +143,26 @@ class Campaign(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     institution_id: int = Field(foreign_key="institution.id", index=True)
     year: int
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=200, sa_column_kwargs={"info": not_personal("the campaign's name")})
     opens_at: datetime | None = utc_field(nullable=False)
-    closes_at: datetime | None = utc_field(nullable=False)
-    status: str = Field(default="draft", max_length=16)  # draft, open, closed, purged
+    closes_at: datetime | None = utc_field(nullable=False)  # planned closing (closed_at: actual)
+    status: str = Field(default="draft", max_length=16)  # CampaignStatus
     # Per-campaign overrides of dispatch settings (senders, content SIDs, reminder offsets...).
     config: dict[str, Any] = json_field(dict)
     created_at: datetime | None = utc_field()
+    # The lifecycle (core.campaigns): who closed or archived it, when and why; the audit log keeps
+    # every transition, reopenings included.
+    closed_at: datetime | None = utc_field()
+    closed_by: str | None = Field(default=None, max_length=120)  # a login, "cli:<user>" or "system"
+    closed_reason: str | None = Field(default=None, max_length=300)
+    archived_at: datetime | None = utc_field()
+    archived_by: str | None = Field(default=None, max_length=120)
+    purged_at: datetime | None = utc_field()
 
     def is_open(self, at: datetime | None = None) -> bool:
         now = at or utcnow()
         assert self.opens_at and self.closes_at
-        return self.status != "closed" and as_utc(self.opens_at) <= now < as_utc(self.closes_at)
+        return self.status not in CLOSED_STATUSES and as_utc(self.opens_at) <= now < as_utc(self.closes_at)
 
 
 class Assignment(SQLModel, table=True):
@@ -156,6 +194,7 @@ class OptOut(SQLModel, table=True):
     """A WhatsApp number or email that asked not to be messaged again (STOP / BERHENTI)."""
 
     id: int | None = Field(default=None, primary_key=True)
-    address: str = Field(unique=True, index=True, max_length=254)  # E.164 phone or email
+    # E.164 phone or email; kept by the purge (the person's own request, honoured for good)
+    address: str = Field(unique=True, index=True, max_length=254, sa_column_kwargs={"info": personal()})
     channel: str = Field(default="whatsapp", max_length=16)
     opted_out_at: datetime | None = utc_field()

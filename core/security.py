@@ -6,13 +6,18 @@
   Referrer-Policy no-referrer (personal link tokens are in URLs), X-Frame-Options DENY, a
   Permissions-Policy, HSTS when the request or PUBLIC_BASE_URL is https, and `no-store` on the
   personal-link pages (/s/...), registration (/daftar/...) and the dashboard (/pic/...);
-- refuses (400) a NUL byte or other control character in the path, the query string or a
-  urlencoded form body before any route (or the database) sees it, and caps a urlencoded form
-  body at FORM_BODY_LIMIT (413): no input can make a route answer 500 that way;
-- limits token guessing: an IP whose requests to /s/... got too many 404s in the window receives
-  429 on /s/... until the window passes (TOKEN_MISS_LIMIT per TOKEN_MISS_WINDOW_SECONDS). The
-  404s are counted in `core.ratewindow.rate_window()`: shared by every web worker and machine
-  when REDIS_URL is set, per process otherwise.
+- refuses (400) a NUL byte or other control character in the path, the query string or a form
+  body (urlencoded or multipart) before any route (or the database) sees it, and caps every
+  request body at FORM_BODY_LIMIT (413, before reading when Content-Length says so; routes in
+  OWN_BODY_LIMIT, the dashboard's file upload, check their own larger cap): no input can make a
+  route answer 500, or a worker hold a 200 MB body, that way;
+- limits token guessing: an IP whose requests to /s/... got too many 404s in the window gets 429
+  instead of each further 404 until the window passes (TOKEN_MISS_LIMIT per
+  TOKEN_MISS_WINDOW_SECONDS). Only unknown links count and only they are refused: the route
+  looks the link up first, so a valid link always opens, even from an address shared by a whole
+  neighbourhood (carrier NAT) where someone mistyped links. The 404s are counted in
+  `core.ratewindow.rate_window()`: shared by every web worker and machine when REDIS_URL is
+  set, per process otherwise.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from core.config import get_settings
-from core.ratewindow import RateWindow, count_async, hit_async, rate_window
+from core.ratewindow import RateWindow, hit_async, rate_window
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,7 +69,9 @@ TOO_MANY = (
 # Provider webhooks carry what a respondent typed (signed by the provider; the bot cleans the
 # text): never refused for a stray control character, or the message would be retried and lost.
 PROVIDER_WEBHOOKS = ("/twilio/",)
-FORM_BODY_LIMIT = 256 * 1024  # bytes of a urlencoded form: the longest page of answers is ~10 KB
+FORM_BODY_LIMIT = 256 * 1024  # bytes of any request body: the longest page of answers is ~10 KB
+# Routes that take files and check their own, larger cap before reading (monitor.data_routes).
+OWN_BODY_LIMIT = re.compile(r"^/pic/c/[^/]+/data/unggah/?$")
 # C0 controls but tab, newline and carriage return (which forms may carry), and DEL.
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 BAD_INPUT = (
@@ -81,11 +88,25 @@ def has_control(raw: bytes) -> bool:
     return bool(_CONTROL.search(raw)) or (b"%" in raw and bool(_CONTROL.search(unquote_to_bytes(raw))))
 
 
-def _is_urlencoded(scope: Scope) -> bool:
+def _header(scope: Scope, wanted: bytes) -> bytes:
     for name, value in scope.get("headers", []):
-        if name == b"content-type":
-            return bool(value.lower().startswith(b"application/x-www-form-urlencoded"))
-    return False
+        if name == wanted:
+            return bytes(value)
+    return b""
+
+
+def _is_urlencoded(scope: Scope) -> bool:
+    return _header(scope, b"content-type").lower().startswith(b"application/x-www-form-urlencoded")
+
+
+def _is_multipart(scope: Scope) -> bool:
+    return _header(scope, b"content-type").lower().startswith(b"multipart/form-data")
+
+
+def _too_long(scope: Scope, limit: int) -> bool:
+    """Content-Length says the body is longer than `limit` (refused before reading a byte)."""
+    length = _header(scope, b"content-length").strip()
+    return length.isdigit() and int(length) > limit
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
@@ -110,6 +131,21 @@ def client_ip(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
+def security_headers(path: str, scheme: str, always_hsts: bool | None = None) -> list[tuple[bytes, bytes]]:
+    """The headers every response to `path` carries (also used by the 500 page, which is sent
+    outside this middleware)."""
+    if always_hsts is None:
+        always_hsts = get_settings().public_base_url.startswith("https://")
+    headers = list(BASE_HEADERS)
+    if not path.startswith(CSP_EXEMPT_PREFIXES):
+        headers.append((b"content-security-policy", CSP.encode()))
+    if always_hsts or scheme == "https":
+        headers.append(HSTS)
+    if path.startswith(NO_STORE_PREFIXES) and not path.startswith(CACHEABLE_PREFIXES):
+        headers.append((b"cache-control", b"no-store"))
+    return headers
+
+
 class SecurityMiddleware:
     """`window`, `miss_limit` and `miss_window` default to `rate_window()` (looked up per
     request: made in each worker process) and the TOKEN_MISS_* settings; tests pass their own."""
@@ -125,15 +161,7 @@ class SecurityMiddleware:
         self.always_hsts = settings.public_base_url.startswith("https://")
 
     def _headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
-        path: str = scope.get("path", "")
-        headers = list(BASE_HEADERS)
-        if not path.startswith(CSP_EXEMPT_PREFIXES):
-            headers.append((b"content-security-policy", CSP.encode()))
-        if self.always_hsts or scope.get("scheme") == "https":
-            headers.append(HSTS)
-        if path.startswith(NO_STORE_PREFIXES) and not path.startswith(CACHEABLE_PREFIXES):
-            headers.append((b"cache-control", b"no-store"))
-        return headers
+        return security_headers(scope.get("path", ""), scope.get("scheme", ""), self.always_hsts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -151,13 +179,18 @@ class SecurityMiddleware:
         if has_control(raw_path) or has_control(scope.get("query_string", b"")):
             await refuse(400)
             return
-        if (scope.get("method") in ("POST", "PUT", "PATCH") and _is_urlencoded(scope)
-                and not scope.get("path", "").startswith(PROVIDER_WEBHOOKS)):
+        path: str = scope.get("path", "")
+        if scope.get("method") in ("POST", "PUT", "PATCH") and not OWN_BODY_LIMIT.match(path):
+            if _too_long(scope, FORM_BODY_LIMIT):
+                await refuse(413)
+                return
             body, too_big = await _read_body(receive, FORM_BODY_LIMIT)
             if too_big:
                 await refuse(413)
                 return
-            if has_control(body.replace(b"+", b" ")):
+            if not path.startswith(PROVIDER_WEBHOOKS) and (
+                    (_is_urlencoded(scope) and has_control(body.replace(b"+", b" ")))
+                    or (_is_multipart(scope) and _CONTROL.search(body) is not None)):
                 await refuse(400)
                 return
             receive = _replay(body, receive)
@@ -165,18 +198,22 @@ class SecurityMiddleware:
         if scope.get("path", "").startswith(TOKEN_PREFIX):
             window = self.window if self.window is not None else rate_window()
         key = f"tok|{client_ip(scope)}"
-        if window is not None and await count_async(window, key, self.miss_window) >= self.miss_limit:
-            await send({"type": "http.response.start", "status": 429, "headers": [
-                (b"content-type", b"text/html; charset=utf-8"), (b"retry-after", b"300"), *extra]})
-            await send({"type": "http.response.body", "body": TOO_MANY})
-            return
+        replaced = False  # an unknown link over the limit: its 404 page became the 429 page
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal replaced
             if message["type"] == "http.response.start":
-                if window is not None and message.get("status") == 404:
-                    await hit_async(window, key, self.miss_limit, self.miss_window)
+                if (window is not None and message.get("status") == 404
+                        and not await hit_async(window, key, self.miss_limit, self.miss_window)):
+                    replaced = True
+                    await send({"type": "http.response.start", "status": 429, "headers": [
+                        (b"content-type", b"text/html; charset=utf-8"), (b"retry-after", b"300"), *extra]})
+                    await send({"type": "http.response.body", "body": TOO_MANY})
+                    return
                 kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
                 message["headers"] = kept + extra
+            elif replaced:
+                return  # the 404 page's body: already answered with the 429 page
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -33,7 +33,9 @@ def get_institution(session: Session, code: str) -> Institution:
     return inst
 
 
-def add_institution(session: Session, code: str, name: str, *, timezone: str = "WIB", kind: str = "kabupaten") -> Institution:
+def add_institution(
+    session: Session, code: str, name: str, *, timezone: str = "WIB", kind: str = "kabupaten"
+) -> Institution:
     if session.exec(select(Institution).where(Institution.code == code)).first():
         raise CoreError(f"Instansi dengan kode {code!r} sudah ada.")
     inst = Institution(code=code, name=name, kind=kind, timezone=resolve_timezone(timezone), created_at=utcnow())

@@ -8,9 +8,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from core import clock
-from core.labels import label
+from core import clock, numbers
 from core.config import ROOT
+from core.labels import label
 
 TEMPLATES_DIR = ROOT / "templates"
 
@@ -26,7 +26,9 @@ def get_env() -> Environment:
     )
     env.filters["tanggal"] = clock.format_date_id
     env.filters["tanggal_jam"] = clock.format_datetime_id
-    env.filters["ribuan"] = lambda n: f"{n:,}".replace(",", ".")
+    env.filters["ribuan"] = numbers.ribuan  # 1.234
+    env.filters["persen"] = numbers.persen  # a share: 0.837 -> 83,7%
+    env.filters["desimal"] = numbers.desimal  # an index: 83.456 -> 83,46
     env.filters["label"] = lambda code, kind: label(kind, code)
     return env
 

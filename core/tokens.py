@@ -1,7 +1,8 @@
 """Link tokens: 256-bit, derived from a per-assignment nonce and SECRET_KEY, stored hashed.
 
 The raw token is never stored: only `token_nonce` (useless without SECRET_KEY) and the SHA-256
-of the token, as its 32 raw bytes (half the index of its hex text; migration 0002). Reminders and "Isi Survei" re-sends derive the same token again from the nonce.
+of the token, as its 32 raw bytes (half the index of its hex text; migration 0002). Reminders and
+"Isi Survei" re-sends derive the same token again from the nonce.
 """
 
 from __future__ import annotations

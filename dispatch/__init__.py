@@ -26,3 +26,9 @@ __all__ = [
     "limits",
     "wave_preview",
 ]
+
+# Launching the invitation wave by hand (the dashboard's "Luncurkan").
+from dispatch.launch import LaunchRefused, Readiness, launch, readiness  # noqa: E402
+from dispatch.preflight import Problem, run_checks  # noqa: E402
+
+__all__ += ["LaunchRefused", "Problem", "Readiness", "launch", "readiness", "run_checks"]

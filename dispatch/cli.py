@@ -12,10 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from core.audit import cli_actor
+from core.campaigns import ensure_sendable
 from core.config import get_settings
 from core.console import console
 from core.db import session_scope
 from core.masking import configure_logging
+from core.models import Campaign
 from dispatch import holds
 from dispatch.content import content_definitions
 from dispatch.cost import format_cost_id
@@ -94,6 +96,9 @@ def send_invitations(
     messages, their estimated cost and the projected finish under the messaging limit first."""
     try:
         with session_scope() as session:
+            found = session.get(Campaign, campaign)
+            if found is not None:
+                ensure_sendable(found)  # closed: refused before any preview or question
             preview = wave_preview(session, campaign)
         console.print(f"{preview.whatsapp} WhatsApp, {preview.email} email — {format_cost_id(preview.cost)}")
         console.print(_plan_line(campaign, extra=preview.whatsapp))

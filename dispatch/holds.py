@@ -115,18 +115,21 @@ def listed(session: Session) -> list[Hold]:
 
 
 def cancel(session: Session, campaign_id: int, *, wave: int | None = None, actor: str,
-           institution_id: int | None = None) -> int:
-    """Cancel what a campaign (or one wave of it) still has waiting: its pending bulk rows fail
-    as `cancelled` (never sent; messages already with the provider are not recalled). Returns the
-    rows cancelled; a second call cancels nothing more."""
+           institution_id: int | None = None, assignment_id: int | None = None) -> int:
+    """Cancel what a campaign (or one wave of it, or one respondent of it) still has waiting:
+    its pending bulk rows fail as `cancelled` (never sent; messages already with the provider are
+    not recalled). Returns the rows cancelled; a second call cancels nothing more."""
     cond = [T.c.campaign_id == campaign_id, T.c.lane == Lane.bulk, T.c.status == Status.pending]
     if wave is not None:
         cond.append(T.c.wave == wave)
+    if assignment_id is not None:
+        cond.append(T.c.assignment_id == assignment_id)
     res = session.execute(update(T).where(*cond).values(
         status=Status.failed, error_class="cancelled", error_code=None,
         error_message=f"cancelled by {actor}"[:300], updated_at=utcnow()))
     n = int(res.rowcount)  # type: ignore[attr-defined]
     record(session, actor, "dispatch.cancel", institution_id=institution_id,
-           target=f"campaign:{campaign_id}" + (f"/wave:{wave}" if wave is not None else ""),
+           target=f"campaign:{campaign_id}" + (f"/wave:{wave}" if wave is not None else "")
+           + (f"/assignment:{assignment_id}" if assignment_id is not None else ""),
            details={"cancelled": n})
     return n

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Column, Float, Index
 from sqlmodel import Field, SQLModel
 
-from core.models import json_field, utc_field
+from core.models import json_field, not_personal, personal, utc_field
 
 
 class Lane(IntEnum):
@@ -70,11 +70,12 @@ class Outbox(SQLModel, table=True):
     channel: str = Field(max_length=16)  # whatsapp | email
     purpose: str = Field(max_length=20)  # Purpose
     wave: int = 1
-    to_address: str = Field(max_length=254)  # E.164 phone (no "whatsapp:" prefix) or email
+    # E.164 phone (no "whatsapp:" prefix) or email
+    to_address: str = Field(max_length=254, sa_column_kwargs={"info": personal()})
     sender: str = Field(default="", max_length=254)
     tz: str = Field(default="Asia/Jakarta", max_length=40)  # respondent's zone for quiet hours
     # template name + variables (+ the assignment's token nonce), or a free-form body for replies
-    payload: dict[str, Any] = json_field(dict)
+    payload: dict[str, Any] = json_field(dict, info=personal())
     status: str = Field(default=Status.pending, max_length=12)
     attempt_id: str | None = Field(default=None, max_length=32)
     lease_until: datetime | None = utc_field()
@@ -85,7 +86,7 @@ class Outbox(SQLModel, table=True):
     backend: str | None = Field(default=None, max_length=16)  # sandbox | twilio | smtp
     error_code: str | None = Field(default=None, max_length=20)
     error_class: str | None = Field(default=None, max_length=20)
-    error_message: str | None = Field(default=None, max_length=300)
+    error_message: str | None = Field(default=None, max_length=300, sa_column_kwargs={"info": personal()})
     fallback_of: int | None = None  # the outbox row this one replaces on another channel
     campaign_id: int | None = Field(default=None)
     assignment_id: int | None = Field(default=None)
@@ -140,7 +141,7 @@ class Unreachable(SQLModel, table=True):
 
     __tablename__ = "dispatch_unreachable"
     id: int | None = Field(default=None, primary_key=True)
-    address: str = Field(max_length=254, unique=True)
+    address: str = Field(max_length=254, unique=True, sa_column_kwargs={"info": personal()})
     channel: str = Field(max_length=16)
     error_code: str | None = Field(default=None, max_length=20)
     at: datetime | None = utc_field(nullable=False)
@@ -154,7 +155,7 @@ class WhatsAppReach(SQLModel, table=True):
     reservation: a send that then fails still counts, so the limit is never overrun)."""
 
     __tablename__ = "dispatch_wa_reach"
-    address: str = Field(primary_key=True, max_length=254)
+    address: str = Field(primary_key=True, max_length=254, sa_column_kwargs={"info": personal()})
     last_at: datetime | None = utc_field(nullable=False, index=True)
 
 
@@ -174,7 +175,8 @@ class Hold(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     scope: str = Field(max_length=12)  # HoldScope
     target: str = Field(max_length=254)
-    code: str | None = Field(default=None, max_length=20)  # why: a neutral reason (errors.Row.reason), "quality", "preflight" or "manual"
+    # why: a neutral reason (errors.Row.reason), "quality", "preflight" or "manual"
+    code: str | None = Field(default=None, max_length=20)
     reason: str = Field(default="", max_length=300)  # English, for admins and logs
     actor: str = Field(default="system", max_length=120)
     since: datetime | None = utc_field(nullable=False)
@@ -184,7 +186,8 @@ class TemplateApproval(SQLModel, table=True):
     """WhatsApp approval of one Content API template, as last read from Twilio."""
 
     __tablename__ = "dispatch_template"
-    name: str = Field(primary_key=True, max_length=40)  # invitation | reminder | registration
+    name: str = Field(primary_key=True, max_length=40,  # invitation | reminder | registration
+                      sa_column_kwargs={"info": not_personal("a WhatsApp template's name")})
     content_sid: str = Field(max_length=34)
     category: str | None = Field(default=None, max_length=20)  # UTILITY | MARKETING | AUTHENTICATION
     status: str = Field(default="unsubmitted", max_length=20)  # received|pending|approved|rejected|paused|disabled

@@ -57,7 +57,8 @@ def _twilio_credentials(settings: Settings) -> list[Problem]:
     if not token or "placeholder" in token:
         out.append(Problem("TWILIO_AUTH_TOKEN",
                            "belum diisi (masih placeholder); salin Auth Token dari Twilio Console ke .env.",
-                           "is not set (still the placeholder); copy the Auth Token from the Twilio Console into .env."))
+                           "is not set (still the placeholder); copy the Auth Token from the Twilio Console "
+                           "into .env."))
     return out
 
 

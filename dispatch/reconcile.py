@@ -67,7 +67,8 @@ def _resolve(row: Any, found: list[Any] | None) -> str:
                         error_message="lease expired; the provider cannot be asked", updated_at=utcnow()))
             return "unknown" if res.rowcount else "skipped"  # type: ignore[attr-defined]
         ids = [m.provider_id for m in found]
-        known = set(session.execute(select(T.c.provider_id).where(T.c.provider_id.in_(ids))).scalars()) if ids else set()
+        known = (set(session.execute(select(T.c.provider_id).where(T.c.provider_id.in_(ids))).scalars())
+                 if ids else set())
         fresh = sorted((m for m in found if m.provider_id not in known),
                        key=lambda m: m.created_at or utcnow())
         if not fresh:

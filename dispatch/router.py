@@ -46,11 +46,12 @@ def twilio_status(form: Annotated[dict[str, str], Depends(verified_form)]) -> Re
     return Response(status_code=204)
 
 
-PAGE = """<!doctype html><html lang="id"><head><meta charset="utf-8">
+PAGE = ("""<!doctype html><html lang="id"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Berhenti berlangganan SPI</title>
-<style>body{{font-family:Arial,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a;line-height:1.5}}
+<style>body{{font-family:Arial,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;"""
+        """color:#1a1a1a;line-height:1.5}}
 button{{font-size:1rem;padding:.7rem 1.4rem;background:#0b3d91;color:#fff;border:0;border-radius:6px}}</style>
-</head><body><h1>Berhenti berlangganan</h1>{body}</body></html>"""
+</head><body><h1>Berhenti berlangganan</h1>{body}</body></html>""")
 
 
 def _row_for(outbox_id: int, sig: str) -> Outbox:
@@ -81,4 +82,6 @@ def unsubscribe(outbox_id: int, sig: str) -> HTMLResponse:
     with session_scope(write=True) as session:
         if not is_opted_out(session, row.to_address):
             session.add(OptOut(address=row.to_address, channel="email", opted_out_at=utcnow()))
-    return HTMLResponse(PAGE.format(body="<p>Terima kasih. Kami tidak akan mengirim email SPI lagi ke alamat Anda.</p>"))
+    return HTMLResponse(
+        PAGE.format(body="<p>Terima kasih. Kami tidak akan mengirim email SPI lagi ke alamat Anda.</p>")
+    )

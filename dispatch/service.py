@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from core.audit import record
+from core.campaigns import ensure_sendable
 from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import analyze_if_stale, insert_for, is_sqlite
@@ -167,10 +168,13 @@ def _bulk_rows(
     return rows
 
 
-def _campaign(session: Session, campaign_id: int) -> tuple[Campaign, Institution]:
+def _campaign(session: Session, campaign_id: int, now: datetime | None = None) -> tuple[Campaign, Institution]:
+    """The campaign to send for, and its institution. Raises ValueError when it does not exist,
+    and core.campaigns.CampaignClosed (a ValueError) when it has closed: nothing is sent for it."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise ValueError(f"campaign {campaign_id} does not exist")
+    ensure_sendable(campaign, now)
     institution = session.get(Institution, campaign.institution_id)
     assert institution is not None
     return campaign, institution
@@ -184,7 +188,7 @@ def enqueue_invitations(
     has a usable number, else email), or only to `assignment_ids`. Idempotent. Returns the number
     of rows inserted."""
     now = now or utcnow()
-    campaign, institution = _campaign(session, campaign_id)
+    campaign, institution = _campaign(session, campaign_id, now)
     validated: set[tuple[str, str]] = set()
     total = 0
     for chunk in _iter_targets(session, campaign, assignment_ids=assignment_ids):
@@ -240,7 +244,7 @@ def enqueue_reminder(
     minimum gap after their last message, at most the maximum count. Returns rows inserted."""
     now = now or utcnow()
     settings = get_settings()
-    campaign, institution = _campaign(session, campaign_id)
+    campaign, institution = _campaign(session, campaign_id, now)
     cfg = campaign.config or {}
     gap = timedelta(days=float(cfg.get("reminder_min_gap_days", settings.reminder_min_gap_days)))
     max_count = int(cfg.get("reminder_max_count", settings.reminder_max_count))

@@ -28,13 +28,14 @@ from typing import Any
 
 from jinja2 import TemplateError
 from sqlalchemy import or_, select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from core.aio import run_sync
+from core.campaigns import has_ended
 from core.clock import local, parse_hhmm, utcnow
 from core.config import Settings, get_settings
 from core.db import session_scope
-from core.models import Institution, OptOut
+from core.models import Campaign, Institution, OptOut
 from dispatch import holds, limits, outbox, outcomes, quality, ratelimit
 from dispatch.channels import make_channel
 from dispatch.channels.base import (
@@ -82,12 +83,13 @@ class Stats:
     blocked: int = 0
     deferred: int = 0  # waiting for the messaging-limit window (not failed)
     held: int = 0  # given back because their sender is held (not failed)
+    cancelled: int = 0  # of a campaign that has closed: failed as cancelled, never sent
     reconciled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def as_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "retried": self.retried, "failed": self.failed,
                 "ambiguous": self.ambiguous, "blocked": self.blocked, "deferred": self.deferred,
-                "held": self.held, "reconciled": dict(self.reconciled)}
+                "held": self.held, "cancelled": self.cancelled, "reconciled": dict(self.reconciled)}
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class Worker:
                                  exclude=held.excludes() if held else None)
             if not items:
                 return []
+            items = self._drop_closed(session, items, now)
             addrs = list({i.to_address for i in items if i.purpose != "reply"})
             opted, unreachable = set(), set()
             if addrs:
@@ -188,6 +191,27 @@ class Worker:
                 scheduled.extend((it, start + i * interval) for i, it in enumerate(group))
         scheduled.sort(key=lambda x: (x[0].lane, x[1]))
         return scheduled
+
+    def _drop_closed(self, session: Session, items: list[outbox.Claimed], now: datetime) -> list[outbox.Claimed]:
+        """Cancel (fail as `cancelled`, never send) the claimed messages of a campaign that has
+        closed (core.campaigns.has_ended: by a person, or past its closing date); replies to what
+        a respondent just wrote still go (e.g. "the survey has closed")."""
+        ids = {i.campaign_id for i in items if i.purpose != "reply" and i.campaign_id is not None}
+        if not ids:
+            return items
+        closed = {c.id for c in session.execute(select(Campaign).where(col(Campaign.id).in_(sorted(ids))))
+                  .scalars() if has_ended(c, now)}
+        if not closed:
+            return items
+        keep: list[outbox.Claimed] = []
+        for it in items:
+            if it.purpose != "reply" and it.campaign_id in closed:
+                outbox.mark_failed(session, it.id, it.attempt_id, code=None, error_class="cancelled",
+                                   message="not sent: the campaign has closed", unreachable=False)
+                self.stats.cancelled += 1
+            else:
+                keep.append(it)
+        return keep
 
     def write_results(self, results: list[Outcome]) -> None:
         sent, retry, ambiguous, unsent, penalise = [], [], [], [], set()

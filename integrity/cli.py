@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.table import Table
 
 from core.audit import cli_actor
 from core.clock import utcnow
@@ -25,10 +26,11 @@ integrity_app = typer.Typer(help="Survey integrity: signals of coaching and anom
 
 
 def purge(
-    campaign: int = typer.Option(..., "--campaign", help="Campaign id (closed, past retention)."),
+    campaign: int = typer.Option(..., "--campaign", help="Campaign id (closed or archived, past retention)."),
     force: bool = typer.Option(False, "--force", help="Do not ask for confirmation."),
 ) -> None:
-    """Remove the contact data of a closed campaign after RETENTION_DAYS, keeping results."""
+    """Remove the personal data of a closed campaign's population after RETENTION_DAYS, keeping
+    results and scores (integrity.purge)."""
     with session_scope() as session:
         try:
             check_purgeable(session.get(Campaign, campaign), campaign, utcnow())
@@ -47,7 +49,12 @@ def purge(
             raise typer.Exit(1) from exc
     console.print(f"[green]Campaign {campaign} purged:[/green] {result.people} people, "
                   f"{result.outbox_rows} messages, {result.conversation_rows} conversation lines "
-                  f"({result.people_kept} people kept: still in a campaign not yet purged).")
+                  f"({result.people_kept} people kept: still in a campaign not yet purged; "
+                  f"{result.optouts_kept} opt-outs kept: a request to stop is honoured for good).")
+    table = Table("table", "rows purged", title="Purge report (also in the audit log)")
+    for name, rows in result.tables.items():
+        table.add_row(name, str(rows))
+    console.print(table)
 
 
 @integrity_app.command("check")

@@ -277,7 +277,7 @@ def _data_quality(session: Session, institution_id: int) -> tuple[float | None, 
     by_form = {form: (round(t["clean"] / t["rows"], 4) if t["rows"] else None)
                for form, t in sorted(totals.items())}
     if not rows:
-        return None, by_form, "data quality unknown: no population records imported"
+        return None, by_form, "Kualitas data belum diketahui: data populasi belum diimpor."
     return round(clean / rows, 4), by_form, None
 
 
@@ -318,7 +318,7 @@ def correction_inputs(session: Session, campaign_id: int,
         return round(k / n, 4) if n else None
 
     if not n:
-        notes.append("no submitted responses yet")
+        notes.append("Belum ada respons yang dikirim.")
     return CorrectionInputs(
         campaign_id=campaign_id, responses=n, data_quality=quality,
         interviewer_share=share(interviewer), anomaly_share=share(len(anomalous)),

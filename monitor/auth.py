@@ -1,12 +1,16 @@
 """Dashboard authentication and authorisation.
 
-- Passwords hashed with argon2id; a locked account (too many failures) refuses even the right
-  password until the lock expires.
-- The session is a signed, timed cookie (itsdangerous) holding the user id, the user's
-  `session_version` (bumped on password change/disable, which logs out every old cookie) and a
-  CSRF token. Every non-GET request must echo that token (form field `csrf` or header
-  `X-CSRF-Token`). Anonymous visitors get a cookie with a CSRF token only, so the login form is
-  protected too.
+- Passwords hashed with argon2id. Failed logins are limited per network (IP, and IP + login),
+  never by locking the account (`login_limited`); TOTP codes count against the same limits.
+- Sessions are held server-side (`monitor_session`): the cookie is signed and timed
+  (itsdangerous) and carries a random session id (stored only as its SHA-256) and a CSRF token.
+  A session ends at logout, when the user's password changes or the user is disabled (every
+  session of that user at once), MONITOR_SESSION_IDLE_MINUTES after its last request, and
+  MONITOR_SESSION_HOURS after the login in any case. Every non-GET request must echo the CSRF
+  token (form field `csrf` or header `X-CSRF-Token`). Anonymous visitors get a cookie with a
+  CSRF token only, so the login form is protected too.
+- A user with a TOTP second factor (`monitor.totp`) who gave the right password holds a
+  *pending* cookie (their id, for PENDING_SECONDS) that only the code form accepts.
 - `require_user(role)` is the FastAPI dependency every route uses; `check_scope(user, inst_id)`
   is the institution check every route and export calls: a PIC or viewer sees only their own
   institution, and anything else answers 404 (it does not even confirm the thing exists).
@@ -16,8 +20,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -26,16 +32,23 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlmodel import Session, select
+from sqlalchemy import delete, or_, update
+from sqlmodel import Session, col, select
 
-from core.clock import utcnow
+from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import session_scope
 from core.errors import SpibotError
 from core.ratewindow import count_async, hit_async, rate_window
-from monitor.models import Role, User
+from core.tokens import hash_token
+from monitor.models import MonitorSession, Role, User
 
 COOKIE = "spibot_pic"
+TOUCH_SECONDS = 60  # a session's last_seen_at is written at most this often (not per request)
+PENDING_SECONDS = 300  # time to type the TOTP code after the right password
+KEEP_ENDED_DAYS = 30  # ended sessions of a user are deleted at their next login after this long
+# The pages an admin without the required second factor may still open: enrolling, logging out.
+ENROL_PATHS = ("/pic/akun/2fa", "/pic/logout")
 _RANK = {Role.viewer: 0, Role.pic: 1, Role.admin: 2}
 
 
@@ -65,9 +78,13 @@ class AuthError(SpibotError):
 
 @dataclass(frozen=True)
 class SessionData:
-    user_id: int | None
-    version: int
+    """What the cookie holds: the CSRF token, and the server-side session's id when logged in
+    (`token`), or the user waiting for their TOTP code (`pending`, since `pending_at`)."""
+
     csrf: str
+    token: str | None = None
+    pending: int | None = None
+    pending_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,7 @@ class CurrentUser:
     role: str
     institution_id: int | None
     csrf: str
+    totp: bool = False  # has a confirmed TOTP second factor
 
     @property
     def is_admin(self) -> bool:
@@ -147,7 +165,7 @@ def authenticate(session: Session, login: str, password: str) -> User:
     return user
 
 
-# --- the session cookie ---------------------------------------------------------------------------
+# --- the session cookie and the server-side session -------------------------------------------------
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -161,25 +179,77 @@ def read_session(request: Request) -> SessionData | None:
     max_age = get_settings().monitor_session_hours * 3600
     try:
         data = _serializer().loads(raw, max_age=max_age)
-        return SessionData(user_id=data.get("u"), version=int(data.get("v", 0)), csrf=str(data["c"]))
+        token, pending = data.get("s"), data.get("p")
+        return SessionData(csrf=str(data["c"]), token=token if isinstance(token, str) else None,
+                           pending=pending if isinstance(pending, int) else None,
+                           pending_at=int(data.get("pa", 0)))
     except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
         return None
 
 
 def write_session(response: Response, data: SessionData) -> None:
     settings = get_settings()
-    value = _serializer().dumps({"u": data.user_id, "v": data.version, "c": data.csrf})
+    payload: dict[str, Any] = {"c": data.csrf}
+    if data.token is not None:
+        payload["s"] = data.token
+    if data.pending is not None:
+        payload.update(p=data.pending, pa=data.pending_at)
     response.set_cookie(
-        COOKIE, value, max_age=settings.monitor_session_hours * 3600, path="/", httponly=True,
-        secure=settings.public_base_url.startswith("https://"), samesite="lax",
+        COOKIE, _serializer().dumps(payload), max_age=settings.monitor_session_hours * 3600, path="/",
+        httponly=True, secure=settings.public_base_url.startswith("https://"), samesite="lax",
     )
 
 
-def new_session(user: User | None) -> SessionData:
-    """A fresh session (new CSRF token): used at login, so a planted cookie is never promoted."""
-    if user is None:
-        return SessionData(user_id=None, version=0, csrf=secrets.token_urlsafe(24))
-    return SessionData(user_id=user.id, version=user.session_version, csrf=secrets.token_urlsafe(24))
+def new_session(user: None = None) -> SessionData:
+    """An anonymous session: a fresh CSRF token only."""
+    return SessionData(csrf=secrets.token_urlsafe(24))
+
+
+def start_session(session: Session, user: User, ip: str) -> SessionData:
+    """Log `user` in: a new server-side session (new id, new CSRF token, so a planted cookie is
+    never promoted). Ended sessions of this user older than KEEP_ENDED_DAYS are deleted."""
+    settings = get_settings()
+    now = utcnow()
+    token = secrets.token_urlsafe(32)
+    before = now - timedelta(days=KEEP_ENDED_DAYS)
+    session.exec(delete(MonitorSession).where(
+        col(MonitorSession.user_id) == user.id,
+        or_(col(MonitorSession.expires_at) < before, col(MonitorSession.revoked_at) < before)))
+    session.add(MonitorSession(
+        token_hash=hash_token(token), user_id=user.id, created_at=now, last_seen_at=now,  # type: ignore[arg-type]
+        expires_at=now + timedelta(hours=settings.monitor_session_hours), ip=ip[:45],
+    ))
+    return SessionData(csrf=secrets.token_urlsafe(24), token=token)
+
+
+def pending_session(user: User) -> SessionData:
+    """The right password of a user with a second factor: waiting for their TOTP code."""
+    return SessionData(csrf=secrets.token_urlsafe(24), pending=user.id, pending_at=int(time.time()))
+
+
+def pending_user_id(data: SessionData | None) -> int | None:
+    """The user waiting for their TOTP code, if that wait has not run out."""
+    if data is None or data.pending is None or time.time() - data.pending_at > PENDING_SECONDS:
+        return None
+    return data.pending
+
+
+def end_session(data: SessionData | None) -> None:
+    """Logout: this cookie's session stops working (replayed later, it is anonymous)."""
+    if data is None or data.token is None:
+        return
+    with session_scope(write=True) as session:
+        session.exec(update(MonitorSession)
+                     .where(col(MonitorSession.token_hash) == hash_token(data.token),
+                            col(MonitorSession.revoked_at).is_(None))
+                     .values(revoked_at=utcnow()))
+
+
+def end_all_sessions(session: Session, user_id: int | None) -> None:
+    """Every session of this user stops working (password changed, user disabled)."""
+    session.exec(update(MonitorSession)
+                 .where(col(MonitorSession.user_id) == user_id, col(MonitorSession.revoked_at).is_(None))
+                 .values(revoked_at=utcnow()))
 
 
 def clear_session(response: Response) -> None:
@@ -208,17 +278,36 @@ def _login_redirect(request: Request) -> HTTPException:
 
 
 def load_user(data: SessionData | None) -> CurrentUser | None:
-    if data is None or data.user_id is None:
+    """The user of this cookie's session, if that session is live: not ended, not past its
+    absolute or idle expiry, its user active. Marks it seen (at most every TOUCH_SECONDS)."""
+    if data is None or data.token is None:
         return None
+    settings = get_settings()
+    now = utcnow()
     with session_scope() as session:
-        user = session.get(User, data.user_id)
-        if user is None or not user.active or user.session_version != data.version:
+        found = session.exec(
+            select(MonitorSession, User).join(User, col(User.id) == MonitorSession.user_id)
+            .where(col(MonitorSession.token_hash) == hash_token(data.token))
+        ).first()
+        if found is None:
             return None
-        return CurrentUser(
+        row, user = found
+        seen = as_utc(row.last_seen_at)  # type: ignore[arg-type]
+        if (row.revoked_at is not None or not user.active
+                or as_utc(row.expires_at) <= now  # type: ignore[arg-type]
+                or seen + timedelta(minutes=settings.monitor_session_idle_minutes) <= now):
+            return None
+        current = CurrentUser(
             id=user.id,  # type: ignore[arg-type]
             login=user.login, name=user.name, role=user.role,
-            institution_id=user.institution_id, csrf=data.csrf,
+            institution_id=user.institution_id, csrf=data.csrf, totp=user.totp_enabled_at is not None,
         )
+    if (now - seen).total_seconds() >= TOUCH_SECONDS:
+        with session_scope(write=True) as session:
+            session.exec(update(MonitorSession)
+                         .where(col(MonitorSession.id) == row.id, col(MonitorSession.revoked_at).is_(None))
+                         .values(last_seen_at=now))
+    return current
 
 
 def require_user(role: str = Role.viewer) -> Callable[[Request], Awaitable[CurrentUser]]:
@@ -234,6 +323,10 @@ def require_user(role: str = Role.viewer) -> Callable[[Request], Awaitable[Curre
         user = load_user(data)
         if user is None:
             raise _login_redirect(request)
+        if (user.is_admin and not user.totp and get_settings().monitor_admin_totp_required
+                and not request.url.path.startswith(ENROL_PATHS)):
+            raise HTTPException(303, "Aktifkan verifikasi dua langkah terlebih dahulu.",
+                                headers={"Location": ENROL_PATHS[0]})
         if _RANK[Role(user.role)] < needed:
             raise HTTPException(403, "Anda tidak memiliki akses ke halaman ini.")
         if request.method not in ("GET", "HEAD", "OPTIONS"):

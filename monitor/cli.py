@@ -10,7 +10,14 @@ from core.console import console, fail
 from core.db import session_scope
 from monitor.auth import AuthError
 from monitor.snapshot import refresh_snapshots
-from monitor.users import add_user, list_users, resolve_institution, set_active, set_password
+from monitor.users import (
+    add_user,
+    list_users,
+    reset_totp,
+    resolve_institution,
+    set_active,
+    set_password,
+)
 
 users_app = typer.Typer(help="Dashboard users (admin, pic, viewer).", no_args_is_help=True)
 monitor_app = typer.Typer(help="The PIC dashboard.", no_args_is_help=True)
@@ -75,6 +82,17 @@ def users_disable(
     except AuthError as exc:
         fail(str(exc))
     console.print(f"[green]User {login} {'enabled' if enable else 'disabled'}.[/green]")
+
+
+@users_app.command("reset-2fa")
+def users_reset_totp(login: str = typer.Argument(...)) -> None:
+    """Remove a user's TOTP second factor (lost phone); they may enrol again after logging in."""
+    try:
+        with session_scope(write=True) as session:
+            reset_totp(session, login, actor=cli_actor())
+    except AuthError as exc:
+        fail(str(exc))
+    console.print(f"[green]Second factor of {login} removed.[/green]")
 
 
 @monitor_app.command("refresh")

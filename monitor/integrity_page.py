@@ -12,10 +12,15 @@ from collections import defaultdict
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_decimal
 from sqlmodel import Session, col, select
 
 from core.clock import as_utc
+from core.labels import label
+from core.labels import labels as code_labels
 from core.models import Campaign, Institution, Unit
+from core.numbers import LOCALE, Percent
+from core.numbers import share as as_share
 from integrity import ALL_SIGNALS, Review, correction_inputs, labels, last_flagged_at, stored_report
 from monitor.cache import CACHE, Cached, scoring_version, unflagged_equals_all
 from monitor.pages import PageData
@@ -24,18 +29,14 @@ from responses import CorrectionInput, score_institution
 
 PER_PAGE = 50
 INDEX_WAIT = 0.1  # seconds the page waits for recomputed scores before showing the previous ones
-GROUP_LABELS = {"internal": "Sub-indeks internal", "external": "Sub-indeks eksternal",
-                "expert": "Sub-indeks eksper"}
-FORM_LABELS = {"internal": "pegawai", "external": "pengguna layanan", "vendor": "penyedia",
-               "expert": "eksper"}
 
 
-def _pct(share: float | None) -> str:
-    return "-" if share is None else f"{share * 100:.1f}%".replace(".", ",")
+def _pct(value: float | None) -> Percent | None:
+    return as_share(value)
 
 
 def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}".replace(".", ",")
+    return "-" if value is None else format_decimal(value, "#,##0.00", locale=LOCALE)
 
 
 def _signal_tables(report: Any, units: dict[int, Unit]) -> tuple[Table, Table, dict[int, str]]:
@@ -96,7 +97,7 @@ def _correction(session: Session, campaign: Campaign, report: Any) -> Table:
     t.rows.append(["Kualitas data populasi (data bersih)", _pct(ci.data_quality),
                    "Dari impor data populasi"])
     for form, share in ci.data_quality_by_form.items():
-        t.rows.append([f"  Data bersih: {FORM_LABELS.get(form, form)}", _pct(share), ""])
+        t.rows.append([f"  Data bersih: {label('form', form)}", _pct(share), ""])
     t.rows += [
         ["Responden lewat enumerator (CAPI/impor)", _pct(ci.interviewer_share), f"dari {ci.responses} respons"],
         ["Jawaban anomali (belum dinyatakan wajar)", _pct(ci.anomaly_share), "Jawaban seragam, terlalu cepat"],
@@ -134,10 +135,10 @@ def _index(session: Session, campaign: Campaign, inst: Institution, wait: float 
     both = cached.value
     t.rows.append(["Indeks Integritas", _num(both[0].index), _num(both[1].index)])
     t.rows.append(["Kategori", both[0].category or "-", both[1].category or "-"])
-    for group, label in GROUP_LABELS.items():
+    for group, title in code_labels("subindex").items():
         a, b = both[0].groups[group], both[1].groups[group]
-        t.rows.append([label, _num(a.index), _num(b.index)])
-        t.rows.append([f"  Responden {label.split()[-1]}", a.n, b.n])
+        t.rows.append([title, _num(a.index), _num(b.index)])
+        t.rows.append([f"  Responden {title.split()[-1]}", a.n, b.n])
     t.rows.append(["Faktor koreksi (poin)", _num(both[0].correction), _num(both[1].correction)])
     t.note = ("Respons yang dikeluarkan peninjau tidak pernah dihitung; kolom kanan juga tidak menghitung "
               "respons yang masih ditandai. Nilai kelompok kecil disembunyikan (-).")

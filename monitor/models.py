@@ -1,10 +1,12 @@
-"""Tables owned by monitor: dashboard users and the pre-aggregated national snapshot."""
+"""Tables owned by monitor: dashboard users, their sessions and the pre-aggregated national
+snapshot."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import LargeBinary
 from sqlmodel import Field, SQLModel
 
 from core.models import utc_field
@@ -26,12 +28,35 @@ class User(SQLModel, table=True):
     role: str = Field(default=Role.pic, max_length=16)
     institution_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
     active: bool = True
-    # Bumped on password change / disable: every cookie carrying an older value stops working.
+    # Bumped on password change / disable (kept as a count of those; the sessions themselves are
+    # ended in `monitor_session`).
     session_version: int = 1
     failed_logins: int = 0
     locked_until: datetime | None = utc_field()
     last_login_at: datetime | None = utc_field()
     created_at: datetime | None = utc_field()
+    # TOTP second factor (admins): the base32 secret, confirmed (in use) once `totp_enabled_at`
+    # is set; `totp_last_step` is the time step of the last code accepted (a code works once).
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled_at: datetime | None = utc_field()
+    totp_last_step: int | None = None
+
+
+class MonitorSession(SQLModel, table=True):
+    """One dashboard login, held server-side so it can be ended: the cookie carries a random id
+    whose SHA-256 is `token_hash`. Valid while not revoked, before `expires_at` (absolute) and
+    while `last_seen_at` is recent enough (idle timeout)."""
+
+    __tablename__ = "monitor_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: bytes = Field(sa_type=LargeBinary(32), unique=True, index=True)
+    user_id: int = Field(foreign_key="monitor_user.id", index=True)
+    created_at: datetime | None = utc_field(nullable=False)
+    last_seen_at: datetime | None = utc_field(nullable=False)
+    expires_at: datetime | None = utc_field(nullable=False)
+    revoked_at: datetime | None = utc_field()
+    ip: str | None = Field(default=None, max_length=45)  # where the login came from
 
 
 class CampaignSnapshot(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,15 @@ from typing import Any
 from sqlmodel import Session, select
 
 from bot import activity, conversation_log
+from core.clock import format_date_id, format_datetime_id
 from core.datafiles import read_yaml
-from core.models import Campaign, Institution
+from core.labels import label
+from core.models import Campaign, Institution, Unit
+from core.numbers import Percent, points
 from monitor import problems, sending, stats
 from monitor.models import CampaignSnapshot
 from monitor.tables import Table, lowest
-from population import draw_summary, quality_report, reason_texts
+from population import called_reserves, draw_summary, quality_report, reason_texts, sample_plan
 from qr import registrations
 
 LABELS_FILE = Path(__file__).parent / "data" / "labels.yaml"
@@ -32,8 +36,9 @@ class PageData:
         return next((t for t in self.tables if t.name == name), None)
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}%".replace(".", ",")
+def _pct(value: float | None) -> Percent | None:
+    """A rate in points (83.7) as a table cell: "83,7%" on the page, a percent number in .xlsx."""
+    return points(value)
 
 
 # --- overview -------------------------------------------------------------------------------------
@@ -45,19 +50,18 @@ def overview(session: Session, campaign: Campaign, inst: Institution) -> PageDat
                    ["Saluran", "Sampel", "Antre", "Terkirim", "Diterima", "Dibaca", "Menjawab"])
     funnel.live_keys = []
     for r in ov.funnel:
-        label = "Semua saluran" if r.channel == "all" else stats.CHANNEL_LABELS.get(r.channel, r.channel)
-        funnel.rows.append([label, r.sampled, r.queued, r.sent, r.delivered, r.read, r.responded])
+        funnel.rows.append([label("channel", r.channel), r.sampled, r.queued, r.sent, r.delivered, r.read, r.responded])
         funnel.live_keys.append([None] + [f"funnel.{r.channel}.{k}" for k in
                                           ("sampled", "queued", "sent", "delivered", "read", "responded")])
     groups = Table("kelompok", "Tingkat jawaban per kelompok terhadap target",
                    ["Kelompok", "Sampel", "Target", "Menjawab", "Persentase"])
     groups.live_keys = []
     for g in ov.groups:
-        groups.rows.append([stats.GROUP_LABELS.get(g.group, g.group), g.sample, g.target, g.responded,
+        groups.rows.append([label("group", g.group), g.sample, g.target, g.responded,
                             _pct(g.rate)])
         groups.live_keys.append([None, None, None, f"group.{g.group}.responded", f"group.{g.group}.rate"])
     daily = Table("harian", "Kiriman dan jawaban per hari", ["Tanggal", "Pesan terkirim", "Jawaban"])
-    daily.rows = [[d.isoformat(), s, a] for d, s, a in ov.daily]
+    daily.rows = [[format_date_id(d), s, a] for d, s, a in ov.daily]
     peak = max([max(s, a) for _, s, a in ov.daily] or [0])
     return PageData([funnel, groups, daily], {"days_left": ov.days_left, "daily": ov.daily, "peak": peak})
 
@@ -73,7 +77,7 @@ def units(session: Session, campaign: Campaign, inst: Institution) -> PageData:
         mine = [r for r in rows if r.group == group]
         if not mine:
             continue
-        t = Table(f"unit-{group}", f"Unit kerja — {stats.GROUP_LABELS[group]}",
+        t = Table(f"unit-{group}", f"Unit kerja — {label('group', group)}",
                   ["Kode", "Unit kerja", "Populasi", "Data bersih", "Sampel", "Terjangkau", "Menjawab",
                    "Persentase"])
         t.live_keys = []
@@ -98,7 +102,7 @@ def live_figures(session: Session, campaign: Campaign, inst: Institution) -> dic
             for row, keys in zip(t.rows, t.live_keys or [], strict=False):
                 for value, key in zip(row, keys, strict=False):
                     if key:
-                        figures[key] = str(value)
+                        figures[key] = "-" if value is None else str(value)
     figures["days_left"] = str(stats.days_left(campaign))
     figures["sending.plan"] = sending.plan_line(session, campaign, inst.timezone)
     return figures
@@ -157,16 +161,33 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
+def _readable(item: Any, tz: str) -> Any:
+    """A conversation-log row with its intent labelled and its time local ("7 Desember 2026 14.30 WIB")."""
+    if not isinstance(item, dict):
+        return item
+    out = dict(item)
+    if out.get("intent"):
+        out["intent"] = label("intent", out["intent"])
+    if isinstance(out.get("at"), datetime):
+        out["at"] = format_datetime_id(out["at"], tz)
+    return out
+
+
+# bot.stats.activity keys whose values are counts per code: the codes' label kind (core/data/labels.yaml)
+BOT_VALUE_KINDS = {"intents": "intent", "re_requests_by_outcome": "bot_outcome"}
+
+
 def bot(session: Session, campaign: Campaign, inst: Institution, page: int = 0) -> PageData:
     summary = Table("aktivitas", "Aktivitas bot", ["Ukuran", "Nilai"])
     for key, value in activity(session, inst.id, campaign.id).items():  # type: ignore[arg-type]
-        label = _labels().get(key) or key
+        heading = _labels().get(key) or key
+        kind = BOT_VALUE_KINDS.get(key)
         if isinstance(value, dict):
-            summary.rows.extend([f"{label}: {k}", _cell(v)] for k, v in value.items())
+            summary.rows.extend([f"{heading}: {label(kind, k) if kind else k}", _cell(v)] for k, v in value.items())
         else:
-            summary.rows.append([label, _cell(value)])
+            summary.rows.append([heading, _cell(value)])
     log = list(conversation_log(session, inst.id, 100, page * 100))  # type: ignore[arg-type]
-    conv = table_from_items("percakapan", "Log percakapan", log)
+    conv = table_from_items("percakapan", "Log percakapan", [_readable(i, inst.timezone) for i in log])
     return PageData([summary, conv], {"page_no": page, "has_next": len(log) == 100})
 
 
@@ -185,7 +206,9 @@ def quality(session: Session, campaign: Campaign, inst: Institution) -> PageData
 
     def reasons(counts: Any) -> str:
         items = counts.items() if isinstance(counts, dict) else []
-        return "; ".join(f"{texts.get(k, k)}: {n}" for k, n in sorted(items, key=lambda kv: -kv[1]))
+        # the problem only ("Nama kosong"); how to fix it is in the downloadable workbook
+        return "; ".join(f"{str(texts.get(k, k)).partition('. ')[0].rstrip('.')} ({n})"
+                         for k, n in sorted(items, key=lambda kv: -kv[1]))
 
     # Counts and reasons only: the example rows (names) stay in the downloadable workbook.
     for u in getattr(report, "units", []):
@@ -198,32 +221,50 @@ def quality(session: Session, campaign: Campaign, inst: Institution) -> PageData
     return PageData([t], {"report": True})
 
 
-GROUP_LABELS = {"internal": "Internal (pegawai)", "external": "Eksternal (pengguna layanan, penyedia)",
-                "expert": "Ahli / eksper"}
-
-
 def sample(session: Session, campaign: Campaign, inst: Institution) -> PageData:
-    """The current draw: its audit figures, sizes per group and the allocation per unit."""
+    """Before the draw, its plan from the current population (sizes per group and per unit);
+    after it, the draw's audit figures, sizes per group, the allocation per unit and the
+    reserves called up."""
     draw = draw_summary(session, campaign.id, inst.id)  # type: ignore[arg-type]
-    sizes = Table("ukuran", "Ukuran sampel per kelompok", ["Kelompok", "Populasi eligible", "Sampel", "Cadangan", "Target"])
+    if draw is None:
+        return _sample_plan(session, campaign, inst)
+    sizes = Table("ukuran", "Ukuran sampel per kelompok", ["Kelompok", "Populasi memenuhi syarat", "Sampel", "Cadangan", "Target"])
     alloc = Table("alokasi", "Alokasi per unit kerja / kriteria ahli",
                   ["Kelompok", "Kode", "Unit kerja / kriteria", "Populasi", "Sampel", "Cadangan", "Cadangan dipanggil",
                    "Tidak terjangkau"])
-    if draw is None:
-        sizes.note = "Sampel belum ditarik untuk kampanye ini (spibot sample --campaign ID)."
-        return PageData([sizes, alloc])
     for group, s in draw.sizes.items():
-        sizes.rows.append([GROUP_LABELS.get(group, group), s.get("population", 0), s.get("size", 0),
+        sizes.rows.append([label("draw_group", group), s.get("population", 0), s.get("size", 0),
                            s.get("reserves"), s.get("target", s.get("size", 0))])
     actions = []  # per row: (draw group, unit code) for "call up a reserve", None for experts
     lost = problems.unreachable(session, campaign)
     for a in draw.allocations:
         left = a.reserves is not None and a.reserves_called is not None and a.reserves_called < a.reserves
         actions.append((a.group, a.code) if left else None)
-        alloc.rows.append([GROUP_LABELS.get(a.group, a.group), a.code, a.name, a.population, a.sample,
+        alloc.rows.append([label("draw_group", a.group), a.code, a.name, a.population, a.sample,
                            a.reserves, a.reserves_called,  # None (experts) shows as "-"
                            None if a.reserves is None else lost.get((a.unit_id, a.group), 0)])
-    return PageData([sizes, alloc], {"draw": draw, "tz": inst.timezone, "actions": actions})
+    return PageData([sizes, alloc], {"draw": draw, "tz": inst.timezone, "actions": actions,
+                                     "called": called_reserves(session, campaign)})
+
+
+def _sample_plan(session: Session, campaign: Campaign, inst: Institution) -> PageData:
+    plan = sample_plan(session, campaign)
+    sizes = Table("rencana", "Rencana ukuran sampel per kelompok",
+                  ["Kelompok", "Populasi memenuhi syarat", "Sampel", "Cadangan", "Target jawaban"])
+    for group in ("internal", "external", "expert"):
+        s = plan.sizes[group]
+        sizes.rows.append([label("draw_group", group), s["population"], s["size"], s.get("reserves"),
+                           s.get("target", s["size"])])
+    names: dict[str, str] = {code: name for code, name in session.execute(
+        select(Unit.code, Unit.name).where(Unit.institution_id == inst.id))}
+    units = Table("rencana-unit", "Rencana alokasi per unit kerja / kriteria ahli",
+                  ["Kelompok", "Kode", "Unit kerja / kriteria", "Populasi", "Sampel", "Cadangan"])
+    for u in plan.units:
+        units.rows.append([label("draw_group", u.group), u.code, names.get(u.code, u.code), u.population, u.sample,
+                           u.reserves])  # None (experts) shows as "-"
+    if not plan.drawable:
+        sizes.note = "Sampel belum bisa ditarik: belum ada populasi eligible."
+    return PageData([sizes, units], {"plan": plan, "tz": inst.timezone})
 
 
 # --- national (admin) -----------------------------------------------------------------------------

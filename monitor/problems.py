@@ -16,9 +16,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from core.datafiles import read_yaml
+from core.labels import label
 from core.models import Assignment, Campaign, Person, Unit
 from dispatch import Outbox
-from monitor.stats import CHANNEL_LABELS, SENT
+from monitor.stats import SENT
 
 REASONS_FILE = Path(__file__).parent / "data" / "reasons.yaml"
 
@@ -152,7 +153,7 @@ def contact_list(session: Session, campaign: Campaign, found: list[Failure]) -> 
         person, unit = people[f.assignment_id]
         contact = person.email if f.channel == "email" else person.phone
         rows.append([unit.name if unit else "(tanpa unit)", person.name,
-                     CHANNEL_LABELS.get(f.channel, f.channel), contact or "",
+                     label("channel", f.channel), contact or "",
                      reason_label(f.reason), reason_action(f.reason)])
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     return rows

@@ -17,7 +17,8 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session, select
 
 from core.audit import record
-from core.clock import as_utc, utcnow
+from core.campaigns import LifecycleError, has_ended
+from core.clock import utcnow
 from core.config import get_settings
 from core.db import session_scope
 from core.models import Campaign, Institution, Unit
@@ -25,11 +26,10 @@ from core.params import RowId
 from core.security import client_ip
 from core.templating import get_env
 from dispatch import enqueue_reminder
-from monitor import auth, pages, sending, snapshot
+from monitor import auth, pages, sending, snapshot, totp
 from monitor.auth import CurrentUser, check_scope, require_user
-from monitor.models import Role
+from monitor.models import Role, User
 from monitor.tables import to_csv, to_xlsx
-from population import SamplingError, replace_with_reserve
 
 router = APIRouter(prefix="/pic", tags=["dashboard"])
 templates = Jinja2Templates(env=get_env())
@@ -75,8 +75,7 @@ def _campaign(session: Session, user: CurrentUser, campaign_id: int) -> tuple[Ca
 
 
 def _is_closed(campaign: Campaign) -> bool:
-    assert campaign.closes_at
-    return campaign.status in ("closed", "purged") or as_utc(campaign.closes_at) <= utcnow()
+    return has_ended(campaign)
 
 
 # --- static (the only script: live refresh; inline scripts are refused by the CSP) -----------------
@@ -127,7 +126,8 @@ async def login(
                                  "15 menit lagi.", status=429)
         with session_scope(write=True) as session:
             user = auth.authenticate(session, login, password)
-            fresh = auth.new_session(user)
+            fresh = (auth.pending_session(user) if user.totp_enabled_at is not None
+                     else auth.start_session(session, user, ip))
     except auth.AuthError as exc:
         if exc.status == 401:
             await auth.login_failed(ip, login)
@@ -136,6 +136,57 @@ async def login(
                                      error=str(exc))
         response.status_code = exc.status
         return response
+    target = _safe_next(next)
+    if fresh.pending is not None:  # the right password; now the code of the second factor
+        target = f"/pic/login/kode?next={quote(target)}"
+    response = RedirectResponse(target, status_code=303)
+    auth.write_session(response, fresh)
+    return response
+
+
+@router.get("/login/kode", response_class=HTMLResponse)
+def login_code_form(request: Request, next: str = "/pic") -> Response:  # noqa: A002
+    data = auth.read_session(request)
+    if data is None or auth.pending_user_id(data) is None:
+        return RedirectResponse(f"/pic/login?next={quote(_safe_next(next))}", status_code=303)
+    return _render(request, "login_code.html", None, next=_safe_next(next), csrf=data.csrf)
+
+
+@router.post("/login/kode", response_model=None)
+async def login_code(
+    request: Request,
+    code: Annotated[str, Form(max_length=12)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/pic",  # noqa: A002
+) -> Response:
+    """The TOTP code after the right password: limited like passwords (per IP and IP + login)."""
+    data = auth.read_session(request)
+    await auth.check_csrf(request, data)
+    user_id = auth.pending_user_id(data)
+    if user_id is None:  # no password given, or too long ago
+        return RedirectResponse(f"/pic/login?next={quote(_safe_next(next))}", status_code=303)
+    assert data is not None
+    ip = client_ip(request.scope)
+    with session_scope() as session:
+        found = session.get(User, user_id)
+        name = found.login if found is not None else ""
+    error, status = "Kode verifikasi salah atau sudah dipakai.", 401
+    if await auth.login_limited(ip, name):
+        error, status = "Terlalu banyak percobaan masuk dari jaringan ini. Silakan coba lagi 15 menit lagi.", 429
+    else:
+        with session_scope(write=True) as session:
+            user = session.get(User, user_id)
+            if user is not None and user.active and totp.check(user, code):
+                session.add(user)
+                user.last_login_at = utcnow()
+                fresh = auth.start_session(session, user, ip)
+                status = 303
+        if status == 401:
+            await auth.login_failed(ip, name)
+    if status != 303:
+        response: Response = _render(request, "login_code.html", None, next=_safe_next(next),
+                                     csrf=data.csrf, error=error)
+        response.status_code = status
+        return response
     response = RedirectResponse(_safe_next(next), status_code=303)
     auth.write_session(response, fresh)
     return response
@@ -143,6 +194,7 @@ async def login(
 
 @router.post("/logout")
 async def logout(request: Request, user: Viewer) -> RedirectResponse:
+    auth.end_session(auth.read_session(request))  # this cookie, replayed, is anonymous from now on
     response = RedirectResponse("/pic/login", status_code=303)
     auth.clear_session(response)
     return response
@@ -187,17 +239,10 @@ def live(campaign_id: RowId, user: Viewer) -> JSONResponse:
 
 
 def _flash(params: Mapping[str, str]) -> str | None:
-    """The message after a reminder or reserve redirect (query `ok` and its details)."""
+    """The message after a reminder redirect (query `ok` and its details)."""
     ok = params.get("ok")
     if ok == "pengingat":
         return f"Pengingat dijadwalkan untuk {params.get('n', '0')} responden."
-    if ok == "cadangan":
-        unit, rank = params.get("u", ""), params.get("r", "?")
-        sent = "undangan sudah diantrekan" if params.get("n", "0") != "0" else \
-            "undangan dikirim bersama gelombang undangan"
-        return f"Cadangan ke-{rank} unit {unit} dipanggil; {sent}."
-    if ok == "cadangan-habis":
-        return f"Daftar cadangan unit {params.get('u', '')} sudah habis."
     return None
 
 
@@ -243,28 +288,13 @@ def remind_unit(campaign_id: RowId, unit_id: RowId, user: Actor) -> RedirectResp
         unit = session.get(Unit, unit_id)
         if unit is None or unit.institution_id != inst.id:
             raise HTTPException(404, "Unit tidak ditemukan.")
-        count = enqueue_reminder(session, campaign.id, unit_id=unit.id, actor=f"pic:{user.login}")  # type: ignore[arg-type]
+        try:
+            count = enqueue_reminder(session, campaign.id, unit_id=unit.id, actor=f"pic:{user.login}")  # type: ignore[arg-type]
+        except LifecycleError as exc:  # closed: nothing is sent
+            raise HTTPException(409, str(exc)) from exc
         record(session, user.login, "monitor.reminder", institution_id=inst.id,
                target=f"campaign:{campaign.id}/unit:{unit.code}", details={"queued": count})
     return RedirectResponse(f"/pic/c/{campaign_id}/unit?ok=pengingat&n={count}", status_code=303)
-
-
-@router.post("/c/{campaign_id}/sampel/cadangan")
-def call_reserve(campaign_id: RowId, user: Actor, unit: Annotated[str, Form()] = "",
-                 group: Annotated[str, Form()] = "") -> RedirectResponse:
-    """Replace an unreachable respondent: the unit's next reserve, invited if the wave already ran."""
-    with session_scope(write=True) as session:
-        campaign, inst = _campaign(session, user, campaign_id)  # another institution's campaign: 404
-        if group not in ("internal", "external") or not unit:
-            raise HTTPException(400, "Pilih unit dan kelompok (internal/external).")
-        if _is_closed(campaign):
-            raise HTTPException(409, "Kampanye sudah ditutup.")
-        try:
-            assignment, invited = replace_with_reserve(session, campaign, unit, group, f"pic:{user.login}")
-        except SamplingError as exc:
-            raise HTTPException(404, str(exc)) from exc
-    query = "ok=cadangan-habis" if assignment is None else f"ok=cadangan&r={assignment.reserve_rank}&n={invited}"
-    return RedirectResponse(f"/pic/c/{campaign_id}/sampel?{query}&u={quote(unit)}", status_code=303)
 
 
 def _include_extra() -> None:
@@ -272,6 +302,7 @@ def _include_extra() -> None:
     module stays small); they are registered before the generic `/c/{id}/{page}` routes match."""
     # Imported here: these modules import this one (_campaign, _render, ...), so a top-level
     # import would be circular.
+    from monitor.account_routes import router as account  # circular too
     from monitor.audit_routes import router as audit
     from monitor.campaign_routes import router as lifecycle  # circular too
     from monitor.counter_routes import router as counters  # circular too
@@ -282,7 +313,7 @@ def _include_extra() -> None:
     from monitor.sample_routes import router as sample  # circular too
     from monitor.sending_routes import router as sending_actions  # circular too
 
-    modules = (extra, integrity, audit, sending_actions, intake, sample, counters, launch, lifecycle)
+    modules = (account, extra, integrity, audit, sending_actions, intake, sample, counters, launch, lifecycle)
     for route in [r for m in modules for r in m.routes]:
         router.routes.insert(0, route)
 

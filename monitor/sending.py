@@ -17,7 +17,8 @@ from pathlib import Path
 from sqlalchemy import case, func, select
 from sqlmodel import Session, col
 
-from core.clock import as_utc, format_datetime_id, utcnow
+from core.campaigns import has_ended
+from core.clock import format_datetime_id
 from core.config import get_settings
 from core.datafiles import read_yaml
 from core.models import Campaign, Institution
@@ -170,7 +171,7 @@ def next_wave(session: Session, campaign: Campaign) -> Preview | None:
     """What the next wave would send now: the invitations until they are enqueued, then the
     reminders that are due. None for a closed campaign."""
     assert campaign.id is not None and campaign.closes_at is not None
-    if campaign.status in ("closed", "purged") or as_utc(campaign.closes_at) <= utcnow():
+    if has_ended(campaign):
         return None
     found: WavePreview = wave_preview(session, campaign.id, "invitation")
     title = "undangan"

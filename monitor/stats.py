@@ -20,9 +20,6 @@ from core.models import Assignment, Campaign, Person, PersonStatus, Unit
 from dispatch import Outbox
 
 GROUPS = ("internal", "external", "expert")
-GROUP_LABELS = {"internal": "Internal (pegawai)", "external": "Eksternal (pengguna layanan)",
-                "expert": "Eksper (ahli)"}
-CHANNEL_LABELS = {"whatsapp": "WhatsApp", "email": "Email"}
 QUEUED = ("pending", "sending", "sent", "delivered", "read", "failed", "unknown")
 SENT = ("sent", "delivered", "read")
 DELIVERED = ("delivered", "read")

@@ -12,6 +12,8 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
+from core.numbers import PERCENT_FORMAT, Percent
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -32,11 +34,29 @@ class Table:
         return [list(zip(row, key_row, strict=False)) for row, key_row in zip(self.rows, keys, strict=False)]
 
 
+def _formula_like(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(_FORMULA_START) and value != "-"
+
+
 def _safe(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in text cells (CSV/formula injection from contact data)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """Neutralise spreadsheet formulas in CSV text cells (formula injection from contact data); a
+    percentage is written as the page shows it ("83,7%")."""
+    if isinstance(value, Percent):
+        return str(value)
+    if _formula_like(value):
         return "'" + value
     return value
+
+
+def _xlsx_cell(cell: Any) -> None:
+    """A Percent as a number with a percent format; formula-like text stays text (typed as a
+    string, no leading apostrophe)."""
+    if isinstance(cell.value, Percent):
+        cell.value = float(cell.value)
+        cell.number_format = PERCENT_FORMAT
+    elif _formula_like(cell.value):
+        cell.data_type = "s"
+        cell.quotePrefix = True
 
 
 def to_csv(table: Table) -> bytes:
@@ -57,9 +77,10 @@ def to_xlsx(table: Table) -> bytes:
         cell.font = Font(bold=True)
     low = PatternFill("solid", fgColor="FDE2E1")
     for index, row in enumerate(table.rows):
-        ws.append([_safe(v) for v in row])
-        if index in table.highlight:
-            for cell in ws[ws.max_row]:
+        ws.append(list(row))
+        for cell in ws[ws.max_row]:
+            _xlsx_cell(cell)
+            if index in table.highlight:
                 cell.fill = low
     for column in ws.columns:
         width = max((len(str(c.value)) for c in column if c.value is not None), default=8)

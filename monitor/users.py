@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from core.audit import record
 from core.clock import utcnow
 from core.models import Institution
-from monitor.auth import AuthError, hash_password
+from monitor.auth import AuthError, end_all_sessions, hash_password
 from monitor.models import Role, User
 
 _LOGIN = re.compile(r"^[a-z0-9][a-z0-9._@\-]{2,119}$")
@@ -71,7 +71,8 @@ def list_users(session: Session, institution_id: int | None = None) -> list[User
 def set_password(session: Session, login: str, password: str, *, actor: str) -> User:
     user = _find(session, login)
     user.password_hash = hash_password(password)
-    user.session_version += 1  # logs out every existing session of this user
+    user.session_version += 1
+    end_all_sessions(session, user.id)  # every existing login of this user ends now
     user.failed_logins = 0
     user.locked_until = None
     session.add(user)
@@ -83,7 +84,21 @@ def set_active(session: Session, login: str, active: bool, *, actor: str) -> Use
     user = _find(session, login)
     user.active = active
     user.session_version += 1
+    end_all_sessions(session, user.id)  # disabled: logged out everywhere at once
     session.add(user)
     record(session, actor, "user.enable" if active else "user.disable",
            institution_id=user.institution_id, target=user.login)
+    return user
+
+
+def reset_totp(session: Session, login: str, *, actor: str) -> User:
+    """Remove a user's second factor (a lost phone): they log in with the password alone and may
+    enrol again. Every session of theirs ends."""
+    user = _find(session, login)
+    user.totp_secret = None
+    user.totp_enabled_at = None
+    user.totp_last_step = None
+    end_all_sessions(session, user.id)
+    session.add(user)
+    record(session, actor, "user.totp_reset", institution_id=user.institution_id, target=user.login)
     return user

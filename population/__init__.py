@@ -15,9 +15,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from population.drawreport import draw_summary
     from population.errors import SamplingError
+    from population.plan import EXPERT_MINIMUM, SamplePlan, sample_plan
     from population.quality import quality_report, reason_texts, write_xlsx
+    from population.reserves import (
+        REASONS,
+        CalledReserve,
+        ReserveNotFound,
+        call_reserve_with_reason,
+        called_reserves,
+        undo_reserve,
+    )
     from population.rules import is_excluded_unit
-    from population.sampling import replace_with_reserve
+    from population.sampling import draw_sample, replace_with_reserve
 
 __all__ = [
     "SamplingError",
@@ -27,6 +36,16 @@ __all__ = [
     "reason_texts",
     "replace_with_reserve",
     "write_xlsx",
+    "SamplePlan",
+    "sample_plan",
+    "REASONS",
+    "CalledReserve",
+    "call_reserve_with_reason",
+    "called_reserves",
+    "undo_reserve",
+    "ReserveNotFound",
+    "EXPERT_MINIMUM",
+    "draw_sample",
 ]
 
 
@@ -47,6 +66,16 @@ def __getattr__(name: str) -> Any:
         from population.rules import is_excluded_unit as value  # lazy: see module docstring
     elif name == "replace_with_reserve":
         from population.sampling import replace_with_reserve as value  # lazy: see module docstring
+    elif name == "draw_sample":
+        from population.sampling import draw_sample as value  # lazy: see module docstring
+    elif name in ("EXPERT_MINIMUM", "SamplePlan", "sample_plan"):
+        from population import plan  # lazy: see module docstring
+
+        value = getattr(plan, name)
+    elif name in ("REASONS", "CalledReserve", "ReserveNotFound", "call_reserve_with_reason", "called_reserves", "undo_reserve"):
+        from population import reserves  # lazy: see module docstring
+
+        value = getattr(reserves, name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value

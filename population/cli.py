@@ -72,7 +72,8 @@ def import_command(
         console.print(f"Daftar diganti: {change.describe()}", highlight=False)
     table = Table(title=f"Impor populasi {inst.code} (batch {report.batch_id}, tanggal acuan {ref})")
     for column in ("Kelompok", "Baris", "Eligible", "Non-ASN", "Duplikat", "Dikecualikan", "Tidak dapat dipakai"):
-        table.add_column(column, justify="left" if column in ("Kelompok", "Dikecualikan", "Tidak dapat dipakai") else "right")
+        table.add_column(column,
+                         justify="left" if column in ("Kelompok", "Dikecualikan", "Tidak dapat dipakai") else "right")
     for form, c in report.summary().items():
         if c["rows"]:
             table.add_row(form, str(c["rows"]), str(c["eligible"]), str(c["eligible_non_asn"]),
@@ -121,7 +122,8 @@ def sample_command(
                                        "institution has eligible people: a national draw"),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (recorded; random if omitted)"),
     margin: float | None = typer.Option(None, "--margin", help="Margin of error, e.g. 0.05 (at most 0.10)"),
-    replace: bool = typer.Option(False, "--replace", help="Replace an earlier draw (one campaign, only before any invitation)"),
+    replace: bool = typer.Option(False, "--replace",
+                                 help="Replace an earlier draw (one campaign, only before any invitation)"),
 ) -> None:
     """Draw samples and print their audit: seed, population hash, sizes, allocations.
 
@@ -216,7 +218,8 @@ def _print_draws(draws: list[SampleDraw], seconds: float) -> None:
                       str(counts[2]), str(counts[3]), d.population_hash[:16])
     console.print(table)
     console.print(f"Jumlah / total: {sum(totals[:3]):,} responden ({totals[0]:,} internal, {totals[1]:,} eksternal, "
-                  f"{totals[2]:,} ahli), {totals[3]:,} cadangan; {seconds:.1f} s. Alokasi per unit tersimpan di catatan "
+                  f"{totals[2]:,} ahli), {totals[3]:,} cadangan; {seconds:.1f} s. "
+                  "Alokasi per unit tersimpan di catatan "
                   "sampel dan log audit. / Per-unit allocations are kept in each draw record and the audit log.",
                   highlight=False)
 

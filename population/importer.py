@@ -226,7 +226,8 @@ class _Intake:
     def records(self, ref: SheetRef) -> Iterable[Record]:
         """The sheet's new (not duplicate) records, judged; rows are cleaned PARSE_CHUNK at a time."""
         layout = ref.layout
-        form, columns, reference_date, employees = layout.form, layout.columns, self.reference_date, self.employee_contacts
+        form, columns = layout.form, layout.columns
+        reference_date, employees = self.reference_date, self.employee_contacts
         rows = raw_rows(ref)
         for _ in islice(rows, layout.header_row):
             pass
@@ -386,7 +387,8 @@ def _flag_shared_contacts(intake: _Intake) -> None:
             for column in ("phone", "email"):
                 conn.exec_driver_sql(
                     "UPDATE person SET flags = CASE WHEN non_asn THEN ? ELSE ? END "  # noqa: S608
-                    f'WHERE import_batch_id = ? AND "group" = ? AND {column} IN (SELECT contact FROM {table} WHERE form = ?)',
+                    f'WHERE import_batch_id = ? AND "group" = ? AND {column} IN '
+                    f"(SELECT contact FROM {table} WHERE form = ?)",
                     (both, shared, intake.batch_id, form, form),
                 )
     conn.exec_driver_sql(f"DROP TABLE {table}")

@@ -103,6 +103,35 @@ def _slow_mobile(text: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# What separates two numbers typed in one cell: "0812-1111-2222 / 0813-3333-4444", "...; ...",
+# "... atau ...", one per line.
+_PHONE_SEPARATOR = re.compile(r"(?i)\s*(?:[/;,|&\n]|\batau\b|\bdan\b)\s*")
+_MIN_PHONE_DIGITS = 7
+
+
+def phone_parts(text: str) -> list[str]:
+    """The numbers typed in one phone cell (each part with at least 7 digits); one part for a
+    cell holding one number."""
+    parts = [p for p in _PHONE_SEPARATOR.split(text) if sum(c.isdigit() for c in p) >= _MIN_PHONE_DIGITS]
+    return parts or [text]
+
+
+def has_several_phones(value: object) -> bool:
+    """A cell with two or more numbers ("0812-1111-2222 / 0813-3333-4444")."""
+    return type(value) is str and _PHONE_SEPARATOR.search(value) is not None and len(phone_parts(value)) > 1
+
+
+def first_mobile(value: object) -> str | None:
+    """The first WhatsApp-capable mobile number of a cell that may hold several, in E.164."""
+    if type(value) is not str or not has_several_phones(value):
+        return normalize_phone(value)
+    for part in phone_parts(value):
+        number = normalize_phone(part)
+        if number is not None:
+            return number
+    return None
+
+
 def normalize_phone(value: object) -> str | None:
     """A WhatsApp-capable mobile number in E.164 (+62...), or None (empty, landline, invalid)."""
     return mobile_from_digits(phone_digits(value))

@@ -89,7 +89,8 @@ def _work(out: IO[bytes], url: str, snapshot: str, jobs: Sequence[Job], params: 
         try:
             # PostgreSQL answers in its own process, so reading ahead overlaps the two; SQLite
             # reads in this one, where a reading thread only takes CPU from the writer.
-            read = _read_ahead(conn, postgres, jobs) if postgres else ((job, read_job(conn, postgres, job)) for job in jobs)
+            read = (_read_ahead(conn, postgres, jobs) if postgres
+                    else ((job, read_job(conn, postgres, job)) for job in jobs))
             for job, rows in read:
                 send(select_from(job, rows, params))
         finally:

@@ -16,12 +16,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlmodel import Session, col
 
 from core.clock import utcnow
 from core.datafiles import read_yaml
+from core.labels import label
 from core.models import Institution, Person, Unit
+from core.numbers import PERCENT_FORMAT
+from population.rows import MULTIPLE_PHONES
 
 DATA = Path(__file__).parent / "data"
 EXAMPLES_PER_UNIT = 5
@@ -31,7 +34,7 @@ NO_UNIT = "(tanpa unit)"
 @cache
 def reason_texts() -> dict[str, str]:
     raw = read_yaml(DATA / "reasons.yaml")
-    return {**raw["unusable"], **raw["excluded"]}
+    return {**raw["unusable"], **raw["excluded"], **raw.get("notes", {})}
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,19 @@ class ProblemRow:
     source_row: int | None
 
     @property
+    def problem(self) -> str:
+        """The first sentence of the reason's text ("Nama kosong.")."""
+        return _split(reason_texts().get(self.reason, self.reason))[0]
+
+    @property
     def how_to_fix(self) -> str:
-        return reason_texts().get(self.reason, self.reason)
+        """The rest of the reason's text ("Isi nama lengkap.")."""
+        return _split(reason_texts().get(self.reason, self.reason))[1]
+
+
+def _split(text: str) -> tuple[str, str]:
+    head, dot, rest = text.partition(". ")
+    return (head + dot.strip(), rest) if rest else (text, "")
 
 
 @dataclass
@@ -131,6 +145,15 @@ def quality_report(session: Session, institution_id: int) -> QualityReport:
     )
     for unit_id, group, name, reason, sfile, ssheet, srow in rows:
         problems[by_unit[unit_id].unit_code].append(ProblemRow(group, name, reason, sfile, ssheet, srow))
+    # Rows used but worth a look: a phone cell with several numbers (the first mobile was taken).
+    noted = session.execute(
+        select(col(Person.unit_id), col(Person.group), col(Person.name), col(Person.source_file),
+               col(Person.source_sheet), col(Person.source_row))
+        .where(col(Person.institution_id) == institution_id, col(Person.status) != "unusable",
+               cast(col(Person.flags), String).like(f"%{MULTIPLE_PHONES}%"))
+    )
+    for unit_id, group, name, sfile, ssheet, srow in noted:
+        problems[by_unit[unit_id].unit_code].append(ProblemRow(group, name, MULTIPLE_PHONES, sfile, ssheet, srow))
     for items in problems.values():
         items.sort(key=lambda p: (p.source_file or "", p.source_sheet or "", p.source_row or 0, p.name))
     for uq in by_unit.values():
@@ -166,13 +189,15 @@ def write_xlsx(report: QualityReport, path: Path, *, unit_code: str | None = Non
     summary.append([f"Dibuat {report.generated_at:%Y-%m-%d %H:%M} UTC. Data bersih = lengkap dan dapat dipakai."])
     summary.append([])
     header = ["Unit kerja", "Jumlah baris", "Bersih", "% bersih", "% bersih pegawai",
-              "% bersih pengguna layanan", "Eligible", "Tidak dapat dipakai (alasan)", "Dikecualikan (alasan)"]
+              "% bersih pengguna layanan", "Memenuhi syarat", "Tidak dapat dipakai (alasan)", "Dikecualikan (alasan)"]
     summary.append(header)
     for cell in summary[4]:
         cell.font = Font(bold=True)
     for u in units:
-        summary.append([u.unit, u.rows, u.clean, u.clean_pct, u.internal_clean_pct, u.external_clean_pct,
-                        u.eligible, _reasons(u.unusable), _reasons(u.excluded)])
+        summary.append([u.unit, u.rows, u.clean, _share(u.clean_pct), _share(u.internal_clean_pct),
+                        _share(u.external_clean_pct), u.eligible, _reasons(u.unusable), _reasons(u.excluded)])
+        for cell in summary[summary.max_row][3:6]:
+            cell.number_format = PERCENT_FORMAT  # a number the PIC can sort and sum, shown as 83,7%
     used = {"ringkasan"}
     for u in units:
         problems = report.problems.get(u.unit_code, [])
@@ -184,11 +209,22 @@ def write_xlsx(report: QualityReport, path: Path, *, unit_code: str | None = Non
         for cell in sheet[2]:
             cell.font = Font(bold=True)
         for p in problems:
-            sheet.append([p.source_file, p.source_sheet, p.source_row, p.group, p.name, p.reason, p.how_to_fix])
+            sheet.append([p.source_file, p.source_sheet, p.source_row, label("form", p.group), p.name, p.problem,
+                          p.how_to_fix])
+            for cell in sheet[sheet.max_row]:
+                if isinstance(cell.value, str) and cell.value.startswith("="):
+                    cell.data_type = "s"  # a name typed as "=..." stays text, never a formula
     path = Path(path)
     workbook.save(path)
     return path
 
 
+def _share(points: float | None) -> float | None:
+    """A percentage in points (83.7) as the share an .xlsx percent cell holds (0.837)."""
+    return None if points is None else round(points / 100.0, 6)
+
+
 def _reasons(counts: dict[str, int]) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    texts = reason_texts()
+    return "; ".join(f"{_split(texts.get(k, k))[0].rstrip('.')} ({v})"
+                     for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

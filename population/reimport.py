@@ -24,13 +24,12 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select
 from sqlmodel import Session, col
 
+from core.labels import label
 from core.models import Assignment, Person, Unit
 from population.errors import IntakeError
 from population.models import ImportBatch
 from population.normalize import norm_key
 
-GROUP_LABELS = {"internal": "pegawai", "external": "pengguna layanan", "vendor": "penyedia",
-                "expert": "ahli"}
 # What tells two rows of the same person apart: a change in any of these is "changed".
 COMPARED = ("name", "phone", "email", "position", "start_date", "service_name", "service_date",
             "organisation", "criterion", "non_asn", "status", "reason")
@@ -45,8 +44,8 @@ class UnitChange:
     changed: int
 
     def describe(self) -> str:
-        label = GROUP_LABELS.get(self.group, self.group)
-        return (f"{self.unit} ({label}): {self.added} ditambah, {self.removed} dihapus, "
+        name = label("form", self.group)
+        return (f"{self.unit} ({name}): {self.added} ditambah, {self.removed} dihapus, "
                 f"{self.changed} berubah")
 
 
@@ -83,7 +82,7 @@ def replace_earlier(session: Session, institution_id: int, batch_id: int) -> lis
     units: dict[int | None, str] = dict(session.execute(
         select(col(Unit.id), col(Unit.name)).where(col(Unit.id).in_({u for u, _ in pairs if u is not None}))).all())
     if drawn:
-        names = ", ".join(f"{units.get(u, u)} ({GROUP_LABELS.get(g, g)})" for u, g in sorted(drawn, key=str))
+        names = ", ".join(f"{units.get(u, u)} ({label('form', g)})" for u, g in sorted(drawn, key=str))
         raise IntakeError(
             f"Sampel sudah ditarik dari daftar populasi unit {names}: daftar itu tidak dapat diganti "
             "lagi, agar tidak ada responden yang diundang dua kali. Tambahkan orang baru sebagai "

@@ -20,6 +20,8 @@ from typing import Any
 from population.footer import Footer
 from population.normalize import (
     clean_text,
+    first_mobile,
+    has_several_phones,
     mobile_from_digits,
     norm_key,
     normalize_email,
@@ -29,6 +31,7 @@ from population.normalize import (
 )
 from population.rules import is_non_asn, keywords
 
+MULTIPLE_PHONES = "multiple_phones"  # a phone cell with several numbers: the first mobile is used
 SKIP = None  # returned for rows that are not data (blank, "dst", column numbers)
 EMPTY = ""  # row key of an empty cell (an empty marker's key is "" or in keywords().empty)
 FIELDS = ("name", "unit", "phone", "email", "position", "start_date", "note", "service_name",
@@ -115,6 +118,8 @@ def _phone(value: Any) -> Cell:
     if type(value) is str:
         if not value:
             return _EMPTY_CELL
+        if has_several_phones(value):  # "0812-1111-2222 / 0813-3333-4444": the first mobile (flagged)
+            return first_mobile(value), None
         full = phone_digits(value)
         digits = full.removeprefix("+")
         if len(digits) >= 3 and digits.isascii():
@@ -198,6 +203,7 @@ def parse_rows(form: str, columns: dict[str, int], rows: Sequence[Sequence[Any]]
     out: list[Record | None] = []
     get = values.get
     internal, external, expert = form == "internal", form in ("external", "vendor"), form == "expert"
+    phone_at = columns.get("phone")
     number = first_row
     for raw, row_keys, name, unit, phone, email, position, start, note, service, served, org, criterion in zip(
         rows, zip(*keys, strict=True), *(get(f, nothing) for f in FIELDS), strict=True,
@@ -218,6 +224,10 @@ def parse_rows(form: str, columns: dict[str, int], rows: Sequence[Sequence[Any]]
         elif expert:
             out.append(Record(form, number, name or "", unit or "", phone, email, position,
                               criterion=criterion))
+        last = out[-1] if out else None
+        if (last is not None and last.row == number and phone is not None and phone_at is not None
+                and phone_at < len(raw) and has_several_phones(raw[phone_at])):
+            last.flags.append(MULTIPLE_PHONES)
         number += 1
     return out
 

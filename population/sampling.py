@@ -28,6 +28,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import closing, nullcontext
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -56,7 +57,8 @@ from population.selection import (
     select_sample,
 )
 
-__all__ = ["ALGORITHM", "allocate", "call_reserve", "draw_sample", "draw_samples", "replace_with_reserve", "sample_size", "undrawn_campaigns"]
+__all__ = ["ALGORITHM", "allocate", "call_reserve", "draw_sample", "draw_samples", "replace_with_reserve",
+           "sample_size", "undrawn_campaigns"]
 
 ALGORITHM = "frame-byte-order/v2"  # recorded in the audit log of each draw
 PARALLEL_MIN_CAMPAIGNS = 8  # a national draw this size selects in a worker process (when it can)
@@ -85,7 +87,9 @@ def _withdraw(session: Session, campaign: Campaign, previous: SampleDraw) -> Non
     """Remove the previous draw's assignments, refusing when any was answered or is in use."""
     kinds = (AssignmentKind.sampled, AssignmentKind.reserve, AssignmentKind.expert)
     drawn = (col(Assignment.campaign_id) == campaign.id) & col(Assignment.kind).in_(kinds)
-    answered = session.scalars(select(col(Assignment.id)).where(drawn, col(Assignment.responded_at).is_not(None))).first()
+    answered = session.scalars(
+        select(col(Assignment.id)).where(drawn, col(Assignment.responded_at).is_not(None))
+    ).first()
     if answered is not None:
         raise SamplingError("Sampel tidak bisa diganti: sudah ada responden yang mengisi survei. / "
                             "Cannot replace the sample: some respondents have already answered.")
@@ -112,7 +116,8 @@ def _prepare(session: Session, campaign: Campaign, seed: int | None, replace: bo
     if previous is not None:
         _withdraw(session, campaign, previous)
     conn, postgres = dbapi(session)
-    taken = frozenset(pid for pid, in fetch_rows(conn, postgres, "SELECT person_id FROM assignment WHERE campaign_id = ?",
+    taken = frozenset(pid for pid, in fetch_rows(conn, postgres,
+                                                   "SELECT person_id FROM assignment WHERE campaign_id = ?",
                                                    (campaign.id,)))
     seed = secrets.randbelow(2**31) if seed is None else seed
     return Job(campaign.id, campaign.institution_id, seed, taken), previous  # type: ignore[arg-type]
@@ -225,7 +230,7 @@ def undrawn_campaigns(session: Session) -> list[Campaign]:
 
 
 def replace_with_reserve(session: Session, campaign: Campaign, unit_code: str, group: str,
-                         actor: str = "system") -> tuple[Assignment | None, int]:
+                         actor: str = "system", details: dict[str, Any] | None = None) -> tuple[Assignment | None, int]:
     """A PIC's "call up a reserve" (dashboard page Sampel, `spibot sample reserve`): the unit's
     next reserve gets an active assignment, is invited at once if the invitation wave already ran
     (else the wave invites them), and the audit log records it. Returns (assignment or None when
@@ -235,7 +240,8 @@ def replace_with_reserve(session: Session, campaign: Campaign, unit_code: str, g
         return None, 0
     invited = invite_after_wave(session, campaign.id, [assignment.id], actor=actor)  # type: ignore[arg-type,list-item]
     audit(session, actor, "sample.reserve", institution_id=campaign.institution_id, target=f"campaign:{campaign.id}",
-          details={"unit": unit_code, "group": group, "rank": assignment.reserve_rank, "invited": invited})
+          details={"unit": unit_code, "group": group, "rank": assignment.reserve_rank, "invited": invited,
+                   "assignment": assignment.id, **(details or {})})
     return assignment, invited
 
 

@@ -242,7 +242,8 @@ class _Candidate:
 def _candidates(rows: list[tuple[Any, ...]], taken: frozenset[int]) -> list[_Candidate]:
     return [
         _Candidate(pid, unit_id,
-                   f"{norm_key(criterion)}|{sfile or ''}|{ssheet or ''}|{srow or 0:09d}|{norm_key(name)}|{phone or ''}|{email or ''}")
+                   f"{norm_key(criterion)}|{sfile or ''}|{ssheet or ''}|{srow or 0:09d}|"
+                   f"{norm_key(name)}|{phone or ''}|{email or ''}")
         for pid, unit_id, name, phone, email, criterion, sfile, ssheet, srow in rows
         if pid not in taken
     ]

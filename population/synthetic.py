@@ -151,11 +151,13 @@ def _pick(rng: random.Random, mix: dict[str, int]) -> str:
     return rng.choices(list(mix), weights=list(mix.values()))[0]
 
 
-def _base(g: _Gen, form: str, units: list[dict[str, Any]], excluded: list[dict[str, Any]], verdict: str) -> dict[str, Any]:
+def _base(
+    g: _Gen, form: str, units: list[dict[str, Any]], excluded: list[dict[str, Any]], verdict: str
+) -> dict[str, Any]:
     unit = g.rng.choice(excluded if verdict == "excluded_unit" else units)
     name = g.name()
-    rec: dict[str, Any] = {"unit": unit["name"], "head": unit["head"], "name": name, "phone": g.phone(), "email": g.email(name),
-                           "unit_services": unit.get("services") or ["Layanan Umum"]}
+    rec: dict[str, Any] = {"unit": unit["name"], "head": unit["head"], "name": name, "phone": g.phone(),
+                           "email": g.email(name), "unit_services": unit.get("services") or ["Layanan Umum"]}
     if g.rng.random() < 0.15:
         rec["email"] = None
     elif g.rng.random() < 0.1:
@@ -331,7 +333,8 @@ def _cells(g: _Gen, form: str, rec: dict[str, Any], columns: list[tuple[str, str
     values = {
         "no": number, "nip": f"19{g.rng.randrange(10**15, 10**16)}", "unit": g.fmt_text(rec["unit"]),
         "name": g.fmt_text(rec["name"]) if rec["name"] not in ("", "-") else rec["name"],
-        "phone": g.fmt_phone(rec["phone"]) if rec["phone"] and rec["phone"][0] == "8" and rec["phone"].isdigit() else rec["phone"],
+        "phone": (g.fmt_phone(rec["phone"]) if rec["phone"] and rec["phone"][0] == "8" and rec["phone"].isdigit()
+                  else rec["phone"]),
         "email": g.fmt_email(rec["email"]) if rec["email"] and "@" in rec["email"][1:-1] else rec["email"],
         "position": rec.get("position"), "note": rec.get("note"), "service": rec.get("service"),
         "org": rec.get("org"), "criterion": rec.get("criterion"),

@@ -70,7 +70,6 @@ def resolve_short_link(session: Session, code: str) -> str | None:
 
 def poster_spec(session: Session, kind: str, campaign: Campaign, institution: Institution,
                 unit: Unit, counter: str | None) -> PosterSpec:
-    counter = counter if kind == REGISTRATION else None
     code = short_link(session, kind, institution, unit, counter)
     return PosterSpec(
         kind=kind,

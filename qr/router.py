@@ -282,11 +282,11 @@ def _guestbook_target(session: Session, request: Request, inst_code: str, unit_c
     return institution, unit, service.current_campaign(session, institution.id)  # type: ignore[arg-type]
 
 
-def _guestbook_context(institution: Institution, unit: Unit,
-                       campaign: Campaign | None) -> dict[str, Any]:
+def _guestbook_context(institution: Institution, unit: Unit, campaign: Campaign | None,
+                       counter: str | None = None) -> dict[str, Any]:
     return {
         "institution": institution, "unit": unit, "year": campaign.year if campaign else None,
-        "action": _action(GUESTBOOK, institution, unit, None),
+        "action": _action(GUESTBOOK, institution, unit, counter),
         "today": service.local_today(institution),
         "summary": messages()["pages"]["form_errors"],
     }
@@ -294,18 +294,20 @@ def _guestbook_context(institution: Institution, unit: Unit,
 
 @router.get("/bukutamu/{inst_code}/{unit_code}", response_class=HTMLResponse)
 def guestbook_form(inst_code: str, unit_code: str, request: Request,
-                   session: SessionDep) -> HTMLResponse:
+                   session: SessionDep, loket: str | None = None) -> HTMLResponse:
     target = _guestbook_target(session, request, inst_code, unit_code)
     if isinstance(target, HTMLResponse):
         return target
-    return _page(request, "qr/guestbook.html", values={}, errors={}, **_guestbook_context(*target))
+    counter = service.known_counter(target[1], loket)
+    return _page(request, "qr/guestbook.html", values={}, errors={},
+                 **_guestbook_context(*target, counter))
 
 
 @router.post("/bukutamu/{inst_code}/{unit_code}", response_class=HTMLResponse)
 def guestbook_submit(
     inst_code: str, unit_code: str, request: Request,
     nama: str = Form(""), wa: str = Form(""), email: str = Form(""), layanan: str = Form(""),
-    tanggal: str = Form(""), setuju: str = Form(""),
+    tanggal: str = Form(""), setuju: str = Form(""), loket: str | None = None,
 ) -> Response:
     settings = get_settings()
     values = {"nama": nama, "wa": wa, "email": email, "layanan": layanan, "tanggal": tanggal,
@@ -315,18 +317,19 @@ def guestbook_submit(
         if isinstance(target, HTMLResponse):
             return target
         institution, unit, campaign = target
+        counter = service.known_counter(unit, loket)
         form, errors = parse_visitor(values, services=unit.services or [],
                                      today=service.local_today(institution), phone_required=False)
         if form is None:
             return _page(request, "qr/guestbook.html", 422, errors=errors,
                          values={k: v[:300] for k, v in values.items()},
-                         **_guestbook_context(institution, unit, campaign))
+                         **_guestbook_context(institution, unit, campaign, counter))
         if not ratelimit.ip_allowed("gb", _client_ip(request)):
             return _message(request, "rate_ip", 429, institution=institution)
         if ratelimit.guestbook_entries(session, unit.id, settings.qr_counter_window_seconds  # type: ignore[arg-type]
                                        ) >= settings.qr_counter_limit:
             return _message(request, "rate_counter", 429, institution=institution)
-        service.add_guestbook_entry(session, unit=unit, form=form)
+        service.add_guestbook_entry(session, unit=unit, form=form, counter=counter)
         done = _action(GUESTBOOK, institution, unit, None) + "/terima-kasih"
     return RedirectResponse(done, status_code=303)
 

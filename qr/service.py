@@ -22,6 +22,7 @@ from core.assignments import create_assignment
 from core.clock import as_utc, local, utcnow
 from core.db import is_sqlite
 from core.models import (
+    CLOSED_STATUSES,
     Assignment,
     AssignmentKind,
     Campaign,
@@ -36,6 +37,7 @@ from qr.notify import send_link
 from qr.validation import VisitorForm
 
 DUPLICATE_PHONE = "duplicate_phone"
+COUNTER_FLAG = "loket:"  # a guest-book entry's flag naming its counter: "loket:<name>"
 
 
 class CampaignState(StrEnum):
@@ -60,7 +62,7 @@ def campaign_state(campaign: Campaign | None, at: datetime | None = None) -> Cam
         return CampaignState.none
     now = at or utcnow()
     assert campaign.opens_at and campaign.closes_at
-    if campaign.status in ("closed", "purged") or now >= as_utc(campaign.closes_at):
+    if campaign.status in CLOSED_STATUSES or now >= as_utc(campaign.closes_at):
         return CampaignState.closed
     if campaign.status == "draft" or now < as_utc(campaign.opens_at):
         return CampaignState.not_open
@@ -194,9 +196,12 @@ def register(
     return assignment
 
 
-def add_guestbook_entry(session: Session, *, unit: Unit, form: VisitorForm) -> Person:
-    """Add a service user to the unit's population list for the next draw."""
-    person = _service_user(unit, form, source="guestbook", status=PersonStatus.eligible)
+def add_guestbook_entry(session: Session, *, unit: Unit, form: VisitorForm,
+                        counter: str | None = None) -> Person:
+    """Add a service user to the unit's population list for the next draw (with the counter
+    whose poster they came from as a flag `loket:<name>`, for the counts per counter)."""
+    person = _service_user(unit, form, source="guestbook", status=PersonStatus.eligible,
+                           flags=[COUNTER_FLAG + counter] if counter else None)
     _judge(session, person)
     session.add(person)
     session.flush()

@@ -23,13 +23,14 @@ def registration_url(institution_code: str, unit_code: str, counter: str | None 
     return f"{url}?{urlencode({'loket': counter})}" if counter else url
 
 
-def guestbook_url(institution_code: str, unit_code: str) -> str:
-    return f"{_base()}/bukutamu/{quote(institution_code, safe='')}/{quote(unit_code, safe='')}"
+def guestbook_url(institution_code: str, unit_code: str, counter: str | None = None) -> str:
+    url = f"{_base()}/bukutamu/{quote(institution_code, safe='')}/{quote(unit_code, safe='')}"
+    return f"{url}?{urlencode({'loket': counter})}" if counter else url
 
 
 def target_url(kind: str, institution_code: str, unit_code: str, counter: str | None) -> str:
     if kind == GUESTBOOK:
-        return guestbook_url(institution_code, unit_code)
+        return guestbook_url(institution_code, unit_code, counter)
     return registration_url(institution_code, unit_code, counter)
 
 

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from core.clock import utcnow
 from core.datafiles import read_yaml
+from core.labels import labels
 from core.models import Campaign, Group, Institution, Unit
 from integrity import correction_inputs
 from reports.correction import correction_view as _correction_view
@@ -24,8 +25,7 @@ from responses.questionnaire import DATA_DIR, GROUPS, load_questionnaire
 from responses.scoring.institution import InstitutionScore, score_institution
 from responses.stats import response_counts
 
-GROUP_LABELS = {"internal": "Internal (pegawai)", "external": "Eksternal (pengguna layanan)",
-                "expert": "Eksper"}
+GROUP_LABELS = labels("group")  # core/data/labels.yaml; kept as a name for the report modules
 SEVERITY = {"Sangat Tinggi": 0, "Tinggi": 1, "Di bawah rata-rata": 2, "Sedang": 3, "Rendah": 4,
             "Di atas rata-rata": 5}
 

@@ -9,23 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from core.labels import label
+from core.numbers import Percent
+
 MEASURED_TITLE = "Sinyal yang diukur sistem"
 ENTERED_TITLE = "Poin koreksi yang dimasukkan PIC/KPK"
 MEASURED_NOTE = ("Porsi yang diukur sistem selama survei (masukan, bukan poin); bobot dan poin "
                  "faktor koreksi ditetapkan KPK.")
-FORM_LABELS = {"internal": "pegawai", "external": "pengguna layanan", "vendor": "penyedia", "expert": "eksper"}
 
 
 @dataclass(frozen=True)
 class CorrectionView:
-    measured: list[tuple[str, str]]  # (label, value as text)
+    measured: list[tuple[str, str | Percent]]  # (label, value: a Percent prints as "83,7%")
     entered: list[tuple[str, float]]  # (part name, points)
     total: float
     notes: list[str]
 
 
-def _pct(value: Any) -> str:
-    return "-" if value is None else f"{float(value) * 100:.1f}%".replace(".", ",")
+def _pct(value: Any) -> str | Percent:
+    return "-" if value is None else Percent(float(value))
 
 
 def _get(signals: Any, key: str) -> Any:
@@ -34,12 +36,12 @@ def _get(signals: Any, key: str) -> Any:
 
 def correction_view(signals: Any | None, parts: dict[str, float], total: float) -> CorrectionView:
     """Rows of both sides; `signals` is an integrity CorrectionInputs (or its dict), or None."""
-    measured: list[tuple[str, str]] = []
+    measured: list[tuple[str, str | Percent]] = []
     notes: list[str] = []
     if signals is not None:
         measured.append(("Kualitas data populasi (data bersih)", _pct(_get(signals, "data_quality"))))
         for form, share in (_get(signals, "data_quality_by_form") or {}).items():
-            measured.append((f"Data bersih: {FORM_LABELS.get(form, form)}", _pct(share)))
+            measured.append((f"Data bersih: {label('form', form)}", _pct(share)))
         measured += [
             ("Responden lewat enumerator (CAPI/impor)", _pct(_get(signals, "interviewer_share"))),
             ("Jawaban anomali", _pct(_get(signals, "anomaly_share"))),

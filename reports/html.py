@@ -49,11 +49,13 @@ def bar_chart(rows: list[tuple[str, float | None]], title: str, width: int = 560
 def render(report: Report) -> str:
     s = report.score
     headline = [("Indeks Integritas", s.index)] + [(GROUP_LABELS[g], s.groups[g].index) for g in s.groups]
-    history = sorted({**report.score.history, report.year: s.index}.items()) if s.index is not None else sorted(s.history.items())
+    history = (sorted({**report.score.history, report.year: s.index}.items()) if s.index is not None
+               else sorted(s.history.items()))
     unit_rows = {(u.group, u.label): u for u in s.units}
     charts = {
         "headline": bar_chart(headline, "Indeks dan sub-indeks"),
-        "history": bar_chart([(str(y), v) for y, v in history], "Indeks dari tahun ke tahun") if len(history) > 1 else None,
+        "history": (bar_chart([(str(y), v) for y, v in history], "Indeks dari tahun ke tahun")
+                    if len(history) > 1 else None),
         "units_internal": bar_chart([(u.label, u.index) for (g, _), u in unit_rows.items() if g == "internal"],
                                     "Indeks internal per unit"),
         "units_external": bar_chart([(u.label, u.index) for (g, _), u in unit_rows.items() if g == "external"],

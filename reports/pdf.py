@@ -41,7 +41,9 @@ def _p(text: Any) -> Paragraph:
     return Paragraph(escape(str(text)), SMALL)
 
 
-def _table(header: list[str], rows: list[list[Any]], widths: Sequence[float], highlight: list[int] | None = None) -> Table:
+def _table(
+    header: list[str], rows: list[list[Any]], widths: Sequence[float], highlight: list[int] | None = None
+) -> Table:
     data = [[_p(h) for h in header]] + [[_p(c) for c in row] for row in rows]
     table = Table(data, colWidths=[w * cm for w in widths], repeatRows=1)
     style = TableStyle(GRID.getCommands())
@@ -76,7 +78,7 @@ def _correction(report: Report) -> list[Any]:
     """The measured integrity signals beside the correction points entered by the PIC/KPK."""
     cv = correction_view(report)
     entered = [(name, f"{pts:.2f}") for name, pts in cv.entered] + [("Jumlah (dikurangkan)", f"{cv.total:.2f}")]
-    rows = [[m[0], m[1], e[0], e[1]] for m, e in zip_longest(cv.measured, entered, fillvalue=("", ""))]
+    rows = [[m[0], str(m[1]), e[0], e[1]] for m, e in zip_longest(cv.measured, entered, fillvalue=("", ""))]
     return [_table([MEASURED_TITLE, "Porsi", ENTERED_TITLE, "Poin"], rows, [6, 2, 6, 2]),
             Paragraph(escape(" ".join(cv.notes)), SMALL)]
 
@@ -143,13 +145,15 @@ def write(report: Report, path_or_buffer: Any) -> None:
         story.append(Paragraph(f"Disembunyikan: responden eksternal kurang dari {s.min_cell}.", BODY))
     else:
         story.append(Paragraph(escape(f"Dari {e.n} responden eksternal, {_f(e.asked_share, True)} pernah dimintai "
-                                      f"dan {_f(e.gave_share, True)} pernah memberikan uang, barang, atau fasilitas."), BODY))
+                                      f"dan {_f(e.gave_share, True)} pernah memberikan uang, barang, atau fasilitas."),
+                               BODY))
         for d in e.details:
             rows = [[k, v] for k, v in d.counts.items()] if not d.suppressed else [[HIDDEN, ""]]
             story.append(_table([d.question, "Jumlah"], rows, [12, 3]))
 
     story.append(Paragraph("7. Rencana aksi", h2))
     story.append(_table(["Tingkat", "Dimensi", "Variabel", "Rekomendasi", "Area MCP", "Waktu"],
-                        [[a.level, a.dimension, a.variable, a.recommendation, a.mcp_area, a.timing] for a in report.actions],
+                        [[a.level, a.dimension, a.variable, a.recommendation, a.mcp_area, a.timing]
+                         for a in report.actions],
                         [2, 2.6, 4, 5.4, 2.2, 1.6]))
     doc.build(story)

@@ -9,6 +9,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
 
+from core.numbers import PERCENT_FORMAT, Percent, share
 from reports import GROUP_LABELS, Report, correction_view
 from reports.correction import ENTERED_TITLE, MEASURED_TITLE
 
@@ -20,6 +21,16 @@ LOW_FILL = PatternFill("solid", fgColor="FDECEA")
 
 def _v(value: float | None) -> Any:
     return HIDDEN if value is None else value
+
+
+def _percent_cells(wb: Workbook) -> None:
+    """Percent values as numbers with a percent format (never text)."""
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, Percent):
+                    cell.value = float(cell.value)
+                    cell.number_format = PERCENT_FORMAT
 
 
 def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[Any]], widths: list[int] | None = None) -> Worksheet:
@@ -76,7 +87,7 @@ def write(report: Report, path_or_buffer: Any) -> None:
                   [[u.name, u.responded.get("internal", 0), u.assigned.get("internal", 0),
                     u.responded.get("external", 0), u.assigned.get("external", 0),
                     u.responded.get("expert", 0), u.assigned.get("expert", 0),
-                    u.rate if u.rate is not None else "-", "ya" if u.lowest else ""] for u in report.participation],
+                    share(u.rate) if u.rate is not None else "-", "ya" if u.lowest else ""] for u in report.participation],
                   [36, 10, 10, 10, 10, 10, 10, 12, 10])
     for row in part.iter_rows(min_row=2):
         if row[8].value == "ya":
@@ -96,7 +107,7 @@ def write(report: Report, path_or_buffer: Any) -> None:
     _sheet(wb, "Eksper", ["Variabel", "Semua eksper", *[f"{b.label} (n={b.n})" for b in s.expert_groups]],
            expert_rows, [60, 12, 20, 20])
     risk = [[GROUP_LABELS[g], report.dimension_labels.get(i.dimension, i.dimension), i.reference, i.kind,
-             i.share if i.share is not None else HIDDEN, i.level or HIDDEN]
+             share(i.share) if i.share is not None else HIDDEN, i.level or HIDDEN]
             for g, res in s.groups.items() for i in res.items]
     _sheet(wb, "Peta risiko", ["Kelompok", "Dimensi", "Item", "Analisis", "Persentase", "Tingkat"], risk,
            [24, 30, 70, 12, 12, 18])
@@ -105,8 +116,8 @@ def write(report: Report, path_or_buffer: Any) -> None:
     if e is None or e.suppressed:
         exp_rows.append([HIDDEN, "", ""])
     else:
-        exp_rows += [["Pernah dimintai uang/barang/fasilitas", "", e.asked_share],
-                     ["Pernah memberikan uang/barang/fasilitas", "", e.gave_share]]
+        exp_rows += [["Pernah dimintai uang/barang/fasilitas", "", share(e.asked_share)],
+                     ["Pernah memberikan uang/barang/fasilitas", "", share(e.gave_share)]]
         for d in e.details:
             if d.suppressed:
                 exp_rows.append([d.question, HIDDEN, ""])
@@ -122,4 +133,5 @@ def write(report: Report, path_or_buffer: Any) -> None:
     for row in plan.iter_rows(min_row=2):
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+    _percent_cells(wb)
     wb.save(path_or_buffer)

@@ -52,8 +52,12 @@ def index_cmd(
 @score_app.command("correction")
 def correction_cmd(
     campaign: Annotated[int, typer.Option("--campaign", help="Campaign id")],
-    part: Annotated[list[str] | None, typer.Option(help="name=points, e.g. corruption_prevalence=2.5 (repeatable)")] = None,
-    history: Annotated[list[str] | None, typer.Option(help="year=index of earlier years, e.g. 2023=68.22 (repeatable)")] = None,
+    part: Annotated[
+        list[str] | None, typer.Option(help="name=points, e.g. corruption_prevalence=2.5 (repeatable)")
+    ] = None,
+    history: Annotated[
+        list[str] | None, typer.Option(help="year=index of earlier years, e.g. 2023=68.22 (repeatable)")
+    ] = None,
 ) -> None:
     """Record correction-factor points supplied by the PIC or KPK, and earlier years' indices."""
     def pairs(items: list[str], what: str) -> dict[str, float]:
@@ -86,7 +90,9 @@ def correction_cmd(
 
 
 @responses_app.command("import")
-def import_cmd(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or XLSX with a token column")]) -> None:
+def import_cmd(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or XLSX with a token column")],
+) -> None:
     """Import responses collected elsewhere (all rows or none; resending the same rows is harmless)."""
     try:
         result = import_file(path, actor=audit.cli_actor())

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from core.models import json_field, utc_field
+from core.models import json_field, not_personal, utc_field
 
 
 class ResponseStatus:
@@ -38,7 +38,8 @@ class Response(SQLModel, table=True):
     expert_group: str | None = Field(default=None, max_length=40)  # melekat / publik
     source: str = Field(default="web", max_length=20)  # web, import, webhook
     submission_id: str | None = Field(default=None, unique=True, max_length=120)
-    body_hash: str | None = Field(default=None, max_length=64)
+    body_hash: str | None = Field(default=None, max_length=64, sa_column_kwargs={
+        "info": not_personal("SHA-256 of a submission's answers, for resends")})
     # Per page: {"<page id>": {"shown": iso, "saved": iso}} for the integrity checks.
     page_times: dict[str, Any] = json_field(dict)
     ip_hash: str | None = Field(default=None, max_length=64, index=True)  # HMAC(SECRET_KEY), never raw

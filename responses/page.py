@@ -12,8 +12,8 @@ questionnaire page").
   waiting requests per statement. Nothing about a respondent is cached: every request's link is
   read after the request arrived, so a campaign closed, an answer saved or a response submitted
   anywhere is seen at once.
-- `render_page(...)`: responses/form.html rendered once per (questionnaire, page, survey year)
-  with placeholders, split into static text and slots (the institution/unit line, the form
+- `render_page(...)`: responses/form.html rendered once per (questionnaire, page, survey year,
+  pages counted in its progress line: a skipped follow-up part is not counted) with placeholders, split into static text and slots (the institution/unit line, the form
   action with the respondent's token, the signed `shown` field, and one slot per radio button
   for `checked`). A request fills the slots: it is byte-for-byte what the template renders
   (tests/responses/test_page.py). Only the questionnaire text is cached; a respondent's token and
@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,12 +151,22 @@ reader = LinkReader()
 TEMPLATE = "responses/form.html"
 
 
+def shown_pages(q: Questionnaire, page_id: str, answers: Mapping[str, Any]) -> tuple[str, ...]:
+    """The pages counted in "Bagian X dari Y" on `page_id`: those shown to a respondent with
+    `answers` (a skipped follow-up part is not counted), or every page if `page_id` is not one of
+    them (a page asked for by its address)."""
+    ids = q.page_ids(answers)
+    return tuple(ids if page_id in ids else q.page_ids())
+
+
 def form_context(
     q: Questionnaire, page_id: str, year: int | str, institution: Any, unit: Any,
     answers: Mapping[str, Any], errors: Mapping[str, str], notice: str | None, shown: Any, action: Any,
+    pages: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The context of responses/form.html (the one place it is built)."""
-    ids = q.page_ids()
+    """The context of responses/form.html (the one place it is built). `pages`: the pages
+    counted in the progress line (default: `shown_pages` of `answers`)."""
+    ids = list(pages) if pages is not None else list(shown_pages(q, page_id, answers))
     step = ids.index(page_id) + 1
     page = q.page(page_id)
     return {
@@ -195,11 +205,11 @@ class Skeleton:
         return "".join(out)
 
 
-def _build_skeleton(q: Questionnaire, page_id: str, year: int) -> Skeleton | None:
+def _build_skeleton(q: Questionnaire, page_id: str, year: int, pages: Sequence[str]) -> Skeleton | None:
     """The page rendered with placeholders and cut at its slots; None if the markup is not as
     expected (then the caller renders the template in full)."""
     where, action, shown = (Markup(m) for m in (_WHERE, _ACTION, _SHOWN))  # noqa: S704 - constants
-    context = form_context(q, page_id, year, where, None, {}, {}, None, shown, action)
+    context = form_context(q, page_id, year, where, None, {}, {}, None, shown, action, pages)
     html = get_env().get_template(TEMPLATE).render(context)
     cuts: list[tuple[int, int, Slot]] = []  # (start, end) of the text a slot replaces
     for marker in _MARKERS:
@@ -228,17 +238,19 @@ def _build_skeleton(q: Questionnaire, page_id: str, year: int) -> Skeleton | Non
 
 
 MAX_SKELETONS = 1024
-_skeletons: dict[tuple[int, str, int], tuple[Questionnaire, Skeleton | None]] = {}
+_skeletons: dict[tuple[int, str, int, tuple[str, ...]], tuple[Questionnaire, Skeleton | None]] = {}
 _lock = threading.Lock()
 
 
-def skeleton(q: Questionnaire, page_id: str, year: int) -> Skeleton | None:
-    """The cached skeleton of one page (questionnaire text only: nothing about a respondent)."""
-    key = (id(q), page_id, year)
+def skeleton(q: Questionnaire, page_id: str, year: int, pages: Sequence[str] | None = None) -> Skeleton | None:
+    """The cached skeleton of one page (questionnaire text only: nothing about a respondent).
+    `pages`: the pages counted in its progress line (default: every page); one skeleton each."""
+    counted = tuple(pages) if pages is not None else tuple(q.page_ids())
+    key = (id(q), page_id, year, counted)
     hit = _skeletons.get(key)
     if hit is not None and hit[0] is q:
         return hit[1]
-    built = _build_skeleton(q, page_id, year)
+    built = _build_skeleton(q, page_id, year, counted)
     with _lock:
         if len(_skeletons) >= MAX_SKELETONS:
             _skeletons.clear()
@@ -258,7 +270,7 @@ def where_line(institution: str, unit: str | None) -> str:
 
 def render_page(q: Questionnaire, page_id: str, link: LinkView, action: str, shown: str) -> str:
     """The questionnaire page of one link on `page_id` (no errors, no notice): the GET page."""
-    sk = skeleton(q, page_id, link.year)
+    sk = skeleton(q, page_id, link.year, shown_pages(q, page_id, link.answers))
     if sk is None:
         context = form_context(q, page_id, link.year, link.institution, link.unit, link.answers, {},
                                None, shown, action)
@@ -268,7 +280,9 @@ def render_page(q: Questionnaire, page_id: str, link: LinkView, action: str, sho
 
 
 def first_page(q: Questionnaire, answers: Mapping[str, Any], requested: str | None) -> str:
-    """The page to show: the requested one if it exists, else where the respondent left off."""
-    if requested in q.page_ids():
-        return requested
+    """The page to show: the requested one if it exists, else where the respondent left off.
+    A requested page the respondent is not shown (a follow-up part their answers skip) gives the
+    next page they are shown."""
+    if requested is not None and requested in q.page_ids():
+        return requested if requested in q.page_ids(answers) else q.neighbour(requested, answers)
     return (first_incomplete_page(q, answers) or CONFIRM_PAGE) if answers else q.pages[0].id

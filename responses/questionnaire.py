@@ -80,12 +80,44 @@ class Question:
 
 
 @dataclass(frozen=True)
+class Block:
+    """Questions shown together: consecutive items of one KPK variable (its label once as
+    `heading`, each item then headed by its own question, its `prompt`), or one question alone
+    (`heading` None). `items`: (number on the page, question)."""
+
+    heading: str | None
+    items: tuple[tuple[int, Question], ...]
+
+
+@dataclass(frozen=True)
 class Page:
     id: str
     title: str
     questions: tuple[Question, ...]
     dimension: str | None = None
     intro: str | None = None
+
+    @property
+    def follow_up(self) -> bool:
+        """A follow-up part: every question on it is conditional (`required_if`), as "Rincian
+        Pengalaman" after the experience items. It is shown only when the answers require one of
+        its questions, i.e. skipped when every experience answer it follows was "Tidak pernah"."""
+        return bool(self.questions) and all(x.required_if for x in self.questions)
+
+    def applies(self, answers: Mapping[str, Any]) -> bool:
+        """Whether the respondent with these answers is shown this page."""
+        return not self.follow_up or any(x.required(answers) for x in self.questions)
+
+    def blocks(self) -> tuple[Block, ...]:
+        """The page's questions in order, consecutive items of one variable grouped."""
+        runs: list[list[tuple[int, Question]]] = []
+        for number, question in enumerate(self.questions, 1):
+            last = runs[-1][-1][1] if runs else None
+            if last is not None and question.variable and question.variable == last.variable:
+                runs[-1].append((number, question))
+            else:
+                runs.append([(number, question)])
+        return tuple(Block(run[0][1].text if len(run) > 1 else None, tuple(run)) for run in runs)
 
 
 @dataclass(frozen=True)
@@ -111,8 +143,19 @@ class Questionnaire:
     def page(self, page_id: str) -> Page | None:
         return next((p for p in self.pages if p.id == page_id), None)
 
-    def page_ids(self) -> list[str]:
-        return [p.id for p in self.pages] + [CONFIRM_PAGE]
+    def page_ids(self, answers: Mapping[str, Any] | None = None) -> list[str]:
+        """Every page and then the confirmation page; with `answers`, only the pages shown to a
+        respondent with those answers (a follow-up part they skip is left out)."""
+        return [p.id for p in self.pages if answers is None or p.applies(answers)] + [CONFIRM_PAGE]
+
+    def neighbour(self, page_id: str, answers: Mapping[str, Any], forward: bool = True) -> str:
+        """The page shown after (`forward`) or before `page_id` to a respondent with `answers`,
+        skipping the pages they are not shown; going back from the first page stays there."""
+        every = self.page_ids()
+        shown = self.page_ids(answers)
+        at = every.index(page_id)
+        after = every[at + 1:] if forward else every[:at][::-1]
+        return next((x for x in after if x in shown), shown[0])
 
 
 def _question(raw: dict[str, Any], anchors: Mapping[str, Any], where: str) -> Question:
@@ -227,6 +270,8 @@ def validate_all(q: Questionnaire, answers: Mapping[str, Any]) -> tuple[dict[str
 
 def first_incomplete_page(q: Questionnaire, answers: Mapping[str, Any]) -> str | None:
     for page in q.pages:
+        if not page.applies(answers):
+            continue  # nothing on a skipped follow-up part is required
         _, errors = validate_page(q, page, answers, answers)
         if errors:
             return page.id

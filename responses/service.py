@@ -24,7 +24,15 @@ from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import get_engine
 from core.errors import SpibotError
-from core.models import Assignment, AssignmentKind, Campaign, Group, Institution, Unit
+from core.models import (
+    CLOSED_STATUSES,
+    Assignment,
+    AssignmentKind,
+    Campaign,
+    Group,
+    Institution,
+    Unit,
+)
 from core.tokens import hash_token
 from responses.models import Response, ResponseLink, ResponseStatus
 from responses.questionnaire import Questionnaire, load_questionnaire, validate_all
@@ -121,10 +129,11 @@ class LinkView:
     def is_open(self, at: datetime | None = None) -> bool:
         """As `Campaign.is_open`."""
         now = at or utcnow()
-        return self.campaign_status != "closed" and as_utc(self.opens_at) <= now < as_utc(self.closes_at)
+        return (self.campaign_status not in CLOSED_STATUSES
+                and as_utc(self.opens_at) <= now < as_utc(self.closes_at))
 
     def not_yet_open(self, at: datetime | None = None) -> bool:
-        return self.campaign_status != "closed" and (at or utcnow()) < as_utc(self.opens_at)
+        return self.campaign_status not in CLOSED_STATUSES and (at or utcnow()) < as_utc(self.opens_at)
 
 
 _STATEMENT = (

@@ -37,7 +37,7 @@ from core.batchwriter import BatchWriter, deliver
 from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import write_scope
-from core.models import Assignment, AssignmentKind, Campaign, Institution, Unit
+from core.models import CLOSED_STATUSES, Assignment, AssignmentKind, Campaign, Institution, Unit
 from responses import service
 from responses.models import Response, ResponseStatus
 from responses.questionnaire import (
@@ -174,7 +174,7 @@ class _Batch:
             return Outcome("again", year=link.year)
         now = utcnow()
         if not _is_open(link, now):
-            not_yet = (link.opens_at is not None and link.status != "closed"
+            not_yet = (link.opens_at is not None and link.status not in CLOSED_STATUSES
                        and now < as_utc(link.opens_at))
             return Outcome("closed", year=link.year, not_yet=not_yet)
         q = load_questionnaire(survey_group_of(link.group), link.year)
@@ -184,10 +184,9 @@ class _Batch:
             return Outcome("redirect")
         answers = dict(state.row["answers"]) if state.row else {}
         nav = post.data.get("nav", "next")
-        index = ids.index(page_id)
         if page_id == CONFIRM_PAGE:
             if nav == "back":
-                return Outcome("redirect", ids[index - 1])
+                return Outcome("redirect", q.neighbour(page_id, answers, forward=False))
             missing = first_incomplete_page(q, answers)
             if missing:
                 return Outcome("redirect", missing)
@@ -204,12 +203,13 @@ class _Batch:
         if nav == "back":
             if values:
                 self._save(link, state, q, page_id, values, post)
-            return Outcome("redirect", ids[max(index - 1, 0)])
+            # The pages shown to this respondent: a follow-up part their answers skip is passed.
+            return Outcome("redirect", q.neighbour(page_id, {**answers, **values}, forward=False))
         if errors:
             return Outcome("invalid", page_id, year=link.year, q=q, answers={**answers, **values},
                            errors=errors, institution=link.institution or "", unit=link.unit)
         self._save(link, state, q, page_id, values, post)
-        return Outcome("redirect", ids[index + 1])
+        return Outcome("redirect", q.neighbour(page_id, {**answers, **values}))
 
     def _row(self, link: _Link, state: _State, q: Questionnaire, created: datetime) -> dict[str, Any]:
         if state.row is None:
@@ -276,7 +276,7 @@ class _Batch:
 def _is_open(link: _Link, now: datetime) -> bool:
     """As `Campaign.is_open`."""
     assert link.opens_at and link.closes_at
-    return link.status != "closed" and as_utc(link.opens_at) <= now < as_utc(link.closes_at)
+    return link.status not in CLOSED_STATUSES and as_utc(link.opens_at) <= now < as_utc(link.closes_at)
 
 
 def _write(jobs: list[Job]) -> list[Outcome]:

@@ -37,3 +37,23 @@ def test_enqueue_due_waves_is_idempotent(db_url: str, monkeypatch) -> None:  # t
     with session_scope() as s:
         rows = s.exec(select(Outbox)).all()
     assert len(rows) == 3 and len({r.key for r in rows}) == 3
+
+
+def test_close_due_campaigns_job_closes_at_the_closing_date_once(db_url: str) -> None:
+    from datetime import timedelta
+
+    from core.audit import AuditLog
+    from core.clock import utcnow
+    from core.models import Campaign
+
+    now = utcnow()
+    with session_scope(write=True) as s:
+        inst = make_institution(s)
+        past = make_campaign(s, inst, opens_at=now - timedelta(days=40), closes_at=now - timedelta(hours=1)).id
+        running = make_campaign(s, inst).id
+    assert scheduler.job_close_due_campaigns() == {"closed": [past]}
+    assert scheduler.job_close_due_campaigns() == {"closed": []}  # idempotent
+    with session_scope() as s:
+        assert s.get(Campaign, past).status == "closed"  # type: ignore[union-attr]
+        assert s.get(Campaign, running).status == "open"  # type: ignore[union-attr]
+        assert len(s.exec(select(AuditLog).where(AuditLog.action == "campaign.close")).all()) == 1

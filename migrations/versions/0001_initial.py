@@ -74,7 +74,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index(op.f('ix_bot_intent_event_assignment_id'), 'bot_intent_event', ['assignment_id'], unique=False)
-    op.create_index('ix_bot_intent_event_inst', 'bot_intent_event', ['institution_id', 'campaign_id', 'intent'], unique=False)
+    op.create_index('ix_bot_intent_event_inst', 'bot_intent_event', ['institution_id', 'campaign_id', 'intent'], unique=False)  # noqa: E501
     op.create_table('bot_state',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -267,7 +267,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['institution_id'], ['institution.id'], ),
     sa.PrimaryKeyConstraint('campaign_id')
     )
-    op.create_index(op.f('ix_monitor_campaign_snapshot_institution_id'), 'monitor_campaign_snapshot', ['institution_id'], unique=False)
+    op.create_index(op.f('ix_monitor_campaign_snapshot_institution_id'), 'monitor_campaign_snapshot', ['institution_id'], unique=False)  # noqa: E501
     op.create_table('person',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('institution_id', sa.Integer(), nullable=False),

@@ -23,12 +23,15 @@ def test_existing_token_hashes_are_converted_both_ways(empty_url: str) -> None:
         conn.execute(text("INSERT INTO institution (id, code, name, kind, timezone, registration_enabled) "
                           "VALUES (1, 'I1', 'Kab. Contoh', 'kabupaten', 'Asia/Jakarta', true)"))
         conn.execute(text("INSERT INTO campaign (id, institution_id, year, name, opens_at, closes_at, status, config) "
-                          "VALUES (1, 1, 2024, 'SPI', '2024-08-01 00:00:00+00:00', '2024-09-01 00:00:00+00:00', 'open', '{}')"))
+                          "VALUES (1, 1, 2024, 'SPI', '2024-08-01 00:00:00+00:00', '2024-09-01 00:00:00+00:00', "
+                          "'open', '{}')"))
         for i, nonce in enumerate(NONCES, start=1):
-            conn.execute(text("INSERT INTO person (id, institution_id, \"group\", name, non_asn, status, flags, source) "
-                              "VALUES (:i, 1, 'internal', :n, false, 'eligible', '[]', 'import')"), {"i": i, "n": f"P{i}"})
-            conn.execute(text("INSERT INTO assignment (id, campaign_id, person_id, \"group\", kind, active, token_nonce, "
-                              "token_hash) VALUES (:i, 1, :i, 'internal', 'sampled', true, :nonce, :h)"),
+            conn.execute(text("INSERT INTO person (id, institution_id, \"group\", name, non_asn, status, flags, "
+                              "source) VALUES (:i, 1, 'internal', :n, false, 'eligible', '[]', 'import')"),
+                         {"i": i, "n": f"P{i}"})
+            conn.execute(text("INSERT INTO assignment (id, campaign_id, person_id, \"group\", kind, active, "
+                              "token_nonce, token_hash) "
+                              "VALUES (:i, 1, :i, 'internal', 'sampled', true, :nonce, :h)"),
                          {"i": i, "nonce": nonce, "h": hash_token(token_for(nonce)).hex()})
     migrate(empty_url, "head")
     assert _hashes(empty_url) == [hash_token(token_for(n)) for n in NONCES]

@@ -335,6 +335,8 @@ def test_migration_0003_round_trip(empty_url: str) -> None:
         with get_engine(empty_url).connect() as conn:
             guard = conn.execute(text("SELECT prosrc FROM pg_proc WHERE proname = 'referenced_rows_kept'")).scalar_one()
             assert "transaction_isolation" not in guard
-            assert conn.execute(text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%_kept_on_truncate'")).scalar() == 0
+            assert conn.execute(
+                text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%_kept_on_truncate'")
+            ).scalar() == 0
     migrate(empty_url, "head")
     assert _foreign_keys(empty_url) == (set() if postgres else every)

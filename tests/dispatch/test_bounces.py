@@ -105,7 +105,9 @@ Return-Path: <{verp}>
 """.encode()
 
 
-def test_late_bounce_fails_the_email_and_falls_back_to_whatsapp(session: Session, sent: Sent, fake_twilio, imap_server) -> None:  # type: ignore[no-untyped-def]
+def test_late_bounce_fails_the_email_and_falls_back_to_whatsapp(  # type: ignore[no-untyped-def]
+    session: Session, sent: Sent, fake_twilio, imap_server
+) -> None:
     row = sent.row
     assert row.id is not None and sent.verp == verp_address(row.id) and sent.verp.startswith(f"bounces+{row.id}-")
     assert sent.verp.endswith("@spi.test.example") and parse_verp(sent.verp).valid  # type: ignore[union-attr]

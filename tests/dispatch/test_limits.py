@@ -123,7 +123,8 @@ def test_the_unit_furthest_from_its_target_goes_first(session: Session, travel) 
     session.commit()
     assert run_until_idle(timeout=20)["sent"] == 10  # the window is full
     inst = factories.make_institution(session)
-    ahead, behind = factories.make_unit(session, inst, name="Unit Maju"), factories.make_unit(session, inst, name="Unit Tertinggal")
+    ahead = factories.make_unit(session, inst, name="Unit Maju")
+    behind = factories.make_unit(session, inst, name="Unit Tertinggal")
     campaign = factories.make_campaign(session, inst)
     for n in range(10):
         factories.make_assignment(session, campaign, factories.make_person(session, behind, email=None))

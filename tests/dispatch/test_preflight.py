@@ -76,7 +76,8 @@ def test_twilio_settings_are_checked(db_url: str, session: Session) -> None:
 
 def test_daily_limit_must_be_set_zero_is_unlimited(db_url: str, session: Session) -> None:
     _approve_all(session)
-    assert _settings_named(run_checks(_settings(whatsapp_daily_limit=None), smtp_login=False)) == {"WHATSAPP_DAILY_LIMIT"}
+    assert _settings_named(run_checks(_settings(whatsapp_daily_limit=None),
+                                      smtp_login=False)) == {"WHATSAPP_DAILY_LIMIT"}
     assert run_checks(_settings(whatsapp_daily_limit=0), smtp_login=False) == []
 
 

@@ -48,7 +48,9 @@ def test_rising_stops_pause_bulk_but_not_replies(session: Session, fake_twilio) 
     alert = session.execute(select(Outbox).where(Outbox.purpose == "alert")).scalar_one()  # type: ignore[arg-type]
     assert alert.to_address == "admin@spi.example" and alert.status == "delivered"  # sandbox email
     assert "dihentikan sementara" in alert.payload["text"]
-    assert {r.status for r in session.execute(select(Outbox).where(Outbox.campaign_id == second.id)).scalars()} == {"pending"}  # type: ignore[arg-type]
+    assert {r.status for r in session.execute(
+        select(Outbox).where(Outbox.campaign_id == second.id)  # type: ignore[arg-type]
+    ).scalars()} == {"pending"}
     # A person resumes: the window restarts, the rest goes once, the guard does not re-trip.
     holds.resume(session, HoldScope.sender, sender, actor="pic@spi")
     session.commit()

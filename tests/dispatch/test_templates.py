@@ -73,7 +73,9 @@ def test_paused_mid_blast_holds_then_resumes_without_duplicates(
     session.commit()
     ids = sorted(session.exec(select(Outbox.id).where(Outbox.purpose == Purpose.invitation)).all())
     later = ids[5:]  # the second half of the blast is not due yet
-    session.execute(update(Outbox).where(col(Outbox.id).in_(later)).values(next_attempt_at=utcnow() + timedelta(hours=1)))
+    session.execute(
+        update(Outbox).where(col(Outbox.id).in_(later)).values(next_attempt_at=utcnow() + timedelta(hours=1))
+    )
     session.commit()
     assert run_until_idle(timeout=20)["sent"] == 5
 

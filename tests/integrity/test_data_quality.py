@@ -49,7 +49,7 @@ def test_no_population_means_unknown_not_zero(session: Session) -> None:
     session.commit()
     inputs = correction_inputs(session, campaign.id)  # type: ignore[arg-type]
     assert inputs.data_quality is None
-    assert any("no population records" in n for n in inputs.notes)
+    assert any("data populasi belum diimpor" in n for n in inputs.notes)  # shown to the PIC: Indonesian
 
 
 def test_population_totals_match_the_quality_report(session: Session, tmp_path: Path) -> None:

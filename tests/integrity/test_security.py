@@ -61,15 +61,28 @@ def test_token_guessing_is_limited_per_ip_then_released() -> None:
     client = TestClient(_app(window, miss_limit=3, miss_window=60))
     assert client.get("/s/good").status_code == 200  # found links are not counted
     assert [client.get(f"/s/guess{i}").status_code for i in range(3)] == [404, 404, 404]
-    blocked = client.get("/s/good")
+    blocked = client.get("/s/guess3")
     assert blocked.status_code == 429
-    assert "Terlalu banyak percobaan" in blocked.text
+    assert "Terlalu banyak percobaan" in blocked.text and "tidak ditemukan" not in blocked.text
     assert blocked.headers["retry-after"] == "300"
     assert blocked.headers["x-frame-options"] == "DENY"
     assert client.get("/pic").status_code == 200  # other pages are not affected
     assert window.count("tok|testclient", 60) == 3
     now[0] = 61.0
-    assert client.get("/s/good").status_code == 200
+    assert client.get("/s/guess4").status_code == 404
+
+
+def test_a_valid_link_is_never_blocked_by_the_guessing_limit() -> None:
+    """One carrier-NAT address shared by a neighbourhood: others mistyped links, this
+    respondent's own link still opens (and is not counted), while guessing stays refused."""
+    window = MemoryWindow()
+    client = TestClient(_app(window, miss_limit=3, miss_window=60))
+    assert [client.get(f"/s/typo{i}").status_code for i in range(5)] == [404, 404, 404, 429, 429]
+    for _ in range(5):
+        opened = client.get("/s/good")
+        assert opened.status_code == 200 and opened.text == "<p>ok</p>"
+    assert client.get("/s/typo9").status_code == 429
+    assert window.count("tok|testclient", 60) == 3
 
 
 def test_token_guessing_is_counted_once_for_all_workers_through_redis(
@@ -80,8 +93,9 @@ def test_token_guessing_is_counted_once_for_all_workers_through_redis(
     first, second = (TestClient(_app(w, miss_limit=4, miss_window=60)) for w in workers)
     assert [first.get(f"/s/guess{i}").status_code for i in range(2)] == [404, 404]
     assert [second.get(f"/s/guess{i}").status_code for i in range(2)] == [404, 404]
-    assert first.get("/s/good").status_code == 429
-    assert second.get("/s/good").status_code == 429
+    assert first.get("/s/guess9").status_code == 429
+    assert second.get("/s/guess9").status_code == 429
+    assert first.get("/s/good").status_code == 200  # a valid link still opens
     assert all(w.fallback.size() == 0 for w in workers)  # counted in Redis, not in memory
     for w in workers:
         w.close()

@@ -17,8 +17,11 @@ CAMPAIGN_ROUTES = [
     ("GET", "/pic/c/{c}/qr"),
     ("GET", "/pic/c/{c}/kualitas"),
     ("GET", "/pic/c/{c}/sampel"),
-    ("GET", "/pic/c/{c}/sampel/export/alokasi.csv"),
+    ("GET", "/pic/c/{c}/sampel/export/rencana.csv"),  # before the draw: its plan
     ("POST", "/pic/c/{c}/sampel/cadangan"),
+    ("GET", "/pic/c/{c}/sampel/tarik"),
+    ("POST", "/pic/c/{c}/sampel/tarik"),
+    ("POST", "/pic/c/{c}/sampel/cadangan/1/batalkan"),
     ("GET", "/pic/c/{c}/live.json"),
     ("GET", "/pic/c/{c}/ringkasan/export/corong.csv"),
     ("GET", "/pic/c/{c}/unit/export/unit-internal.xlsx"),
@@ -36,6 +39,22 @@ CAMPAIGN_ROUTES = [
     ("POST", "/pic/c/{c}/pengiriman/lanjutkan"),
     ("GET", "/pic/c/{c}/pengiriman/batalkan"),
     ("POST", "/pic/c/{c}/pengiriman/batalkan"),
+    ("GET", "/pic/c/{c}/data"),
+    ("POST", "/pic/c/{c}/data/unggah"),
+    ("POST", "/pic/c/{c}/data/simpan"),
+    ("POST", "/pic/c/{c}/data/batal"),
+    ("POST", "/pic/c/{c}/data/unit"),
+    ("POST", "/pic/c/{c}/data/batas"),
+    ("GET", "/pic/c/{c}/data/unit/{u}/perbaikan.xlsx"),
+    ("GET", "/pic/c/{c}/loket"),
+    ("POST", "/pic/c/{c}/loket"),
+    ("GET", "/pic/c/{c}/loket/poster.pdf?unit={u}&loket=L1"),
+    ("GET", "/pic/c/{c}/luncurkan"),
+    ("GET", "/pic/c/{c}/luncurkan/konfirmasi"),
+    ("POST", "/pic/c/{c}/luncurkan"),
+    ("GET", "/pic/c/{c}/siklus/tutup"),
+    ("POST", "/pic/c/{c}/siklus/tutup"),
+    ("POST", "/pic/c/{c}/siklus/buka"),
 ]
 ADMIN_ROUTES = [
     ("GET", "/pic/admin/pengguna"),
@@ -45,9 +64,15 @@ ADMIN_ROUTES = [
     ("GET", "/pic/admin/audit"),
     ("GET", "/pic/admin/audit.csv"),
     ("POST", "/pic/admin/pengiriman/lanjutkan"),
+    ("GET", "/pic/admin/instansi"),
+    ("POST", "/pic/admin/instansi"),
+    ("GET", "/pic/akun/2fa"),
+    ("POST", "/pic/akun/2fa"),
+    ("POST", "/pic/akun/2fa/matikan"),
+    ("POST", "/pic/c/{c}/siklus/arsip"),
 ]
-OTHER_ROUTES = [("GET", "/pic"), ("POST", "/pic/logout")]
-PUBLIC = {"/pic/login", "/pic/static/live.js"}
+OTHER_ROUTES = [("GET", "/pic"), ("POST", "/pic/logout"), ("POST", "/pic/kampanye")]
+PUBLIC = {"/pic/login", "/pic/login/kode", "/pic/static/live.js", "/pic/static/upload.js"}
 # Route templates as the app declares them, for the coverage check.
 DECLARED = {
     "/pic", "/pic/logout", "/pic/c/{campaign_id}", "/pic/c/{campaign_id}/{page}",
@@ -60,6 +85,15 @@ DECLARED = {
     "/pic/admin/audit", "/pic/admin/audit.csv", "/pic/c/{campaign_id}/sampel/cadangan",
     "/pic/c/{campaign_id}/pengiriman/jeda", "/pic/c/{campaign_id}/pengiriman/lanjutkan",
     "/pic/c/{campaign_id}/pengiriman/batalkan", "/pic/admin/pengiriman/lanjutkan",
+    "/pic/c/{campaign_id}/sampel", "/pic/c/{campaign_id}/sampel/tarik",
+    "/pic/c/{campaign_id}/sampel/cadangan/{assignment_id}/batalkan",
+    "/pic/c/{campaign_id}/data", "/pic/c/{campaign_id}/data/unggah", "/pic/c/{campaign_id}/data/simpan",
+    "/pic/c/{campaign_id}/data/batal", "/pic/c/{campaign_id}/data/unit", "/pic/c/{campaign_id}/data/batas",
+    "/pic/c/{campaign_id}/data/unit/{unit_id}/perbaikan.xlsx", "/pic/admin/instansi", "/pic/kampanye",
+    "/pic/akun/2fa", "/pic/akun/2fa/matikan",
+    "/pic/c/{campaign_id}/loket", "/pic/c/{campaign_id}/loket/poster.{ext}", "/pic/c/{campaign_id}/luncurkan",
+    "/pic/c/{campaign_id}/luncurkan/konfirmasi", "/pic/c/{campaign_id}/siklus/tutup",
+    "/pic/c/{campaign_id}/siklus/buka", "/pic/c/{campaign_id}/siklus/arsip",
 }
 
 

@@ -22,8 +22,9 @@ def test_unit_table_counts_and_three_lowest(world: World, session: Session) -> N
     assert internal is not None
     by_name = {row[1]: row for row in internal.rows}
     # [code, name, population, clean %, sample, reached, responded, rate]
-    assert by_name["Dinas Katingan 0"][2:] == [6, "83,3%", 5, 3, 0, "0,0%"]
-    assert by_name["Dinas Katingan 3"][4:] == [5, 2, 3, "60,0%"]
+    # percentages are Percent cells: "83,3%" on the page, a percent number in .xlsx
+    assert [str(v) for v in by_name["Dinas Katingan 0"][2:]] == ["6", "83,3%", "5", "3", "0", "0,0%"]
+    assert [str(v) for v in by_name["Dinas Katingan 3"][4:]] == ["5", "2", "3", "60,0%"]
     assert [internal.rows[i][1] for i in sorted(internal.highlight)] == [
         "Dinas Katingan 0", "Dinas Katingan 1", "Dinas Katingan 2"]
     assert not any("Barito" in row[1] for t in data.tables for row in t.rows)

@@ -43,7 +43,7 @@ def test_sample_page_shows_the_draw_audit_sizes_and_allocation(session: Session,
     assert page.status_code == 200, page.text
     text = page.text
     assert "424242" in text and draw.population_hash in text
-    assert "95% / 5%" in text and "WIB" not in text.split("Ditarik", 1)[1][:80]  # the institution's own zone
+    assert "95,0% / 5,0%" in text and "WIB" not in text.split("Ditarik", 1)[1][:80]  # the institution's own zone
     assert "Dinas Sampel 0" in text and "Dinas Sampel 1" in text and "akademisi" in text
 
     export = client.get(f"/pic/c/{campaign.id}/sampel/export/alokasi.csv").text.lstrip("\ufeff")
@@ -78,7 +78,7 @@ def test_pic_calls_up_reserves_invited_once_the_wave_ran(session: Session, as_us
     url = f"/pic/c/{campaign.id}/sampel/cadangan"
 
     # Before the invitation wave: the reserve joins the sample; the wave will invite them.
-    done = client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal"})
+    done = client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal", "alasan": "menolak"})
     assert done.status_code == 200 and "Cadangan ke-1 unit ds0 dipanggil" in done.text
     assert "gelombang undangan" in done.text
     first = session.scalars(select(Assignment).where(Assignment.person_id == reserve_ids[0])).one()
@@ -89,7 +89,7 @@ def test_pic_calls_up_reserves_invited_once_the_wave_ran(session: Session, as_us
     session.add(Wave(key=invitation_wave_key(campaign.id), campaign_id=campaign.id, purpose="invitation",  # type: ignore[arg-type]
                      created_at=utcnow()))
     session.commit()
-    done = client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal"})
+    done = client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal", "alasan": "menolak"})
     assert "Cadangan ke-2" in done.text and "undangan sudah diantrekan" in done.text
     second = session.scalars(select(Assignment).where(Assignment.person_id == reserve_ids[1])).one()
     invited = session.scalars(select(Outbox.assignment_id).where(Outbox.purpose == "invitation")).all()
@@ -98,10 +98,10 @@ def test_pic_calls_up_reserves_invited_once_the_wave_ran(session: Session, as_us
 
     # The list runs out: said so, nothing more added; bad input is refused.
     for _ in reserve_ids[2:]:
-        client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal"})
-    assert "sudah habis" in client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal"}).text
-    assert client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "ahli"}, follow_redirects=False).status_code == 400
-    assert client.post(url, data={"csrf": csrf, "unit": "tidak-ada", "group": "internal"},
+        client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal", "alasan": "menolak"})
+    assert "sudah habis" in client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal", "alasan": "menolak"}).text
+    assert client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "ahli", "alasan": "menolak"}, follow_redirects=False).status_code == 400
+    assert client.post(url, data={"csrf": csrf, "unit": "tidak-ada", "group": "internal", "alasan": "menolak"},
                        follow_redirects=False).status_code == 404
     assert client.post(url, data={"unit": "ds0", "group": "internal"}, follow_redirects=False).status_code == 403
 

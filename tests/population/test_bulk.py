@@ -104,7 +104,9 @@ def test_failure_while_rows_stream_writes_nothing(session: Session, tmp_path: Pa
     assert session.scalar(select(func.count()).select_from(Person)) == 0
     assert session.scalar(select(func.count()).select_from(Unit)) == 0
     report = import_files(session, [path], inst, REF)
-    assert session.scalar(select(func.count()).select_from(Person)) == sum(f["rows"] - f["duplicates"] for f in report.summary().values())
+    assert session.scalar(select(func.count()).select_from(Person)) == sum(
+        f["rows"] - f["duplicates"] for f in report.summary().values()
+    )
 
 
 def test_frame_order_and_hash_are_byte_order_on_every_backend(session: Session) -> None:

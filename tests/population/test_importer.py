@@ -106,7 +106,9 @@ def test_all_or_nothing_on_a_sheet_without_header(session: Session, tmp_path: Pa
     assert _count(session, Person) == 0 and _count(session, ImportBatch) == 0 and _count(session, Unit) == 0
 
 
-def test_all_or_nothing_when_a_file_breaks_mid_import(session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_all_or_nothing_when_a_file_breaks_mid_import(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A failure after rows were inserted rolls the whole import back (the SAVEPOINT)."""
     good = tmp_path / "good.xlsx"
     write_population_workbook(good, seed=1, n_internal=300, n_external=40, reference_date=REF)

@@ -61,7 +61,8 @@ def test_email_cleaning(raw: str, expected: str | None) -> None:
 def test_fast_email_path_agrees_with_email_validator() -> None:
     rng = random.Random(9)
     alphabet = "abcXYZ019.-_+@"
-    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(3, 16))) + rng.choice(["", ".com", ".co.id", ".x"])
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(3, 16)))
+               + rng.choice(["", ".com", ".co.id", ".x"])
                for _ in range(6000)]
     for s in samples:
         if normalize_email(s) is not None:

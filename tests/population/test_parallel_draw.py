@@ -105,7 +105,8 @@ def test_uncommitted_people_keep_the_draw_in_this_process(db_url: str, spy: list
         insts = [_institution(s, k, units=1, size=10) for k in range(2)]
         ids = [int(make_campaign(s, _inst(s, i)).id) for i in insts]  # type: ignore[arg-type]
     with session_scope(write=True) as s:
-        late = Person(institution_id=insts[0], unit_id=None, group="internal", name="Pegawai Baru", phone="+6281399990000")
+        late = Person(institution_id=insts[0], unit_id=None, group="internal", name="Pegawai Baru",
+                      phone="+6281399990000")
         s.add(late)  # not committed: a worker would not see this person
         draws = sampling.draw_samples(s, [s.get_one(Campaign, c) for c in ids], seed=3)
     assert spy == []

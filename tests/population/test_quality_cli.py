@@ -61,7 +61,8 @@ def test_cli_import_json_quality_and_sample(session: Session, tmp_path: Path) ->
     result = runner.invoke(app, ["population", "import", str(path), "--institution", "KAB-UJI",
                                  "--reference-date", "30/06/2024"])
     assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
-    result = runner.invoke(app, ["population", "quality", "--institution", "KAB-UJI", "--xlsx", str(tmp_path / "q.xlsx")])
+    result = runner.invoke(app, ["population", "quality", "--institution", "KAB-UJI",
+                                 "--xlsx", str(tmp_path / "q.xlsx")])
     assert result.exit_code == 0 and (tmp_path / "q.xlsx").exists()
     result = runner.invoke(app, ["sample", "--campaign", str(campaign.id), "--seed", "42"])
     assert result.exit_code == 0, result.output

@@ -24,9 +24,10 @@ def test_main_units_are_not_excluded(name: str) -> None:
     assert not is_excluded_unit(name)
 
 
-@pytest.mark.parametrize("position", ["Kepala Dinas Kesehatan", "Plt. Kepala Badan Pendapatan Daerah", "Camat Katingan Hilir",
-                                      "Sekretaris DPRD", "Inspektur", "Direktur RSUD", "Kepala Biro Umum", "KEPALA KANTOR",
-                                      "Kepala Satuan Polisi Pamong Praja", "Plh Kepala Pusat Data"])
+@pytest.mark.parametrize("position", ["Kepala Dinas Kesehatan", "Plt. Kepala Badan Pendapatan Daerah",
+                                      "Camat Katingan Hilir", "Sekretaris DPRD", "Inspektur", "Direktur RSUD",
+                                      "Kepala Biro Umum", "KEPALA KANTOR", "Kepala Satuan Polisi Pamong Praja",
+                                      "Plh Kepala Pusat Data"])
 def test_top_officials(position: str) -> None:
     assert is_top_official(position)
 
@@ -121,8 +122,8 @@ def test_service_user_who_is_an_employee_is_excluded() -> None:
     assert _external(cells, {"rina@kab.go.id"}).reason == "is_employee"
 
 
-@pytest.mark.parametrize("cells", [[None] * 7, ["dst", None, None], ["dst..", "...", "..."], ["(1)", "(2)", "(3)", "(4)", "(5)", "(6)", "(7)"],
-                                   ["-", "", "  ", None]])
+@pytest.mark.parametrize("cells", [[None] * 7, ["dst", None, None], ["dst..", "...", "..."],
+                                   ["(1)", "(2)", "(3)", "(4)", "(5)", "(6)", "(7)"], ["-", "", "  ", None]])
 def test_non_data_rows_are_skipped(cells: list[object]) -> None:
     assert parse_row("internal", INTERNAL_COLUMNS, cells, 5) is None
 

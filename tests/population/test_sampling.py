@@ -90,7 +90,8 @@ def test_draw_sizes_allocation_reserves_and_experts(session: Session) -> None:
     sampled = set(session.scalars(select(Assignment.person_id)))
     for group in ("internal", "external"):
         for code, a in draw.allocations[group].items():
-            assert len(a["reserve_ids"]) == a["reserve"] == min(a["population"] - a["sample"], math.ceil(a["sample"] * 0.5))
+            assert len(a["reserve_ids"]) == a["reserve"] == min(a["population"] - a["sample"],
+                                                                math.ceil(a["sample"] * 0.5))
             assert not sampled & set(a["reserve_ids"])
             unit = session.scalars(select(Unit).where(Unit.institution_id == inst.id, Unit.code == code)).one()
             members = {p.id for p in session.scalars(select(Person).where(Person.unit_id == unit.id))
@@ -242,7 +243,8 @@ def test_frame_order_and_draw_are_pinned(session: Session) -> None:
              for group in ("internal", "external")}
     picked = sorted(names[pid] for pid in session.scalars(select(Assignment.person_id).where(
         Assignment.campaign_id == campaign.id, Assignment.kind == "sampled")))
-    assert walk_in.group == "vendor" and not any(walk_in.id in a["reserve_ids"] for a in draw.allocations["external"].values())
+    assert walk_in.group == "vendor" and not any(walk_in.id in a["reserve_ids"]
+                                                 for a in draw.allocations["external"].values())
     assert (draw.sizes["internal"]["population"], draw.sizes["external"]["population"],
             draw.sizes["external"]["vendors"]) == (6 * 12, 6 * 20 - 1, 6 * 8 - 1)
     # Pinned with the code of 6849cfc (frame sorted by the database), on SQLite and PostgreSQL.

@@ -11,7 +11,9 @@ from responses.questionnaire import Questionnaire, load_questionnaire
 from tests.factories import make_assignment, make_campaign, make_institution, make_person, make_unit
 
 
-def full_answers(q: Questionnaire, value: int = 5, experience: str = "tidak", rng: random.Random | None = None) -> dict[str, Any]:
+def full_answers(
+    q: Questionnaire, value: int = 5, experience: str = "tidak", rng: random.Random | None = None
+) -> dict[str, Any]:
     """A complete, valid answer set (every required question answered)."""
     out: dict[str, Any] = {}
     for question in q.questions:

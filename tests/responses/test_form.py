@@ -123,3 +123,21 @@ def test_concurrent_submissions_store_one_response(session: Session, db_url: str
     assert sorted(outcomes) == ["refused", "refused", "refused", "stored"]
     session.expire_all()
     assert len(session.exec(select(Response)).all()) == 1
+
+
+def test_a_valid_link_opens_behind_an_address_that_guessed(session: Session) -> None:
+    """Issue #21: after TOKEN_MISS_LIMIT (20) unknown links from one carrier-NAT address, a
+    respondent behind it still opens and answers with their own link; unknown links get 429."""
+    from core.security import SecurityMiddleware
+
+    app = responses_app()
+    app.add_middleware(SecurityMiddleware)
+    client = TestClient(app, follow_redirects=False)
+    _, token = respondent(session)
+    statuses = [client.get(f"/s/tebakan-{i}").status_code for i in range(22)]
+    assert statuses == [404] * 20 + [429] * 2
+    assert client.post("/s/tebakan-x", data={"page": "profil"}).status_code == 429
+    opened = client.get(f"/s/{token}")
+    assert opened.status_code == 200 and "Terlalu banyak" not in opened.text
+    saved = client.post(f"/s/{token}", data={"page": "profil", "nav": "next"})
+    assert saved.status_code in (303, 422)  # decided by the form, never refused by the limit

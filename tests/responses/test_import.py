@@ -40,7 +40,8 @@ def test_csv_import_is_idempotent_and_all_or_nothing(session: Session, db_url: s
     # Same submission id, different body: refused; nothing of the file is stored.
     a3, t3 = respondent(session, "internal")
     changed = dict(rows[0], trading_in_influence_1_k=1)
-    bad = _write_csv(tmp_path / "bad.csv", [{"token": t3, "submission_id": "capi-3", **full_answers(questionnaire("internal"))}, changed])
+    bad = _write_csv(tmp_path / "bad.csv",
+                     [{"token": t3, "submission_id": "capi-3", **full_answers(questionnaire("internal"))}, changed])
     with pytest.raises(ImportFailed) as exc:
         import_file(bad, actor="test")
     assert "baris 3" in str(exc.value) and "capi-1" in str(exc.value)
@@ -83,7 +84,8 @@ def test_webhook(session: Session, db_url: str, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("RESPONSES_WEBHOOK_SECRET", "s3cret-for-tests-0123456789")
     reset_settings()
     auth = {"Authorization": "Bearer s3cret-for-tests-0123456789"}
-    assert client.post("/api/responses/submissions", json=body, headers={"Authorization": "Bearer x"}).status_code == 401
+    assert client.post("/api/responses/submissions", json=body,
+                       headers={"Authorization": "Bearer x"}).status_code == 401
     assert client.post("/api/responses/submissions", content=b"{not json", headers=auth).status_code == 400
     invalid = dict(body, answers={"jenis_kelamin": "Z"})
     r = client.post("/api/responses/submissions", json=invalid, headers=auth)
@@ -92,7 +94,8 @@ def test_webhook(session: Session, db_url: str, monkeypatch: pytest.MonkeyPatch)
     assert first.status_code == 201, first.text
     resend = client.post("/api/responses/submissions", json=body, headers=auth)
     assert resend.status_code == 200 and resend.json()["response_id"] == first.json()["response_id"]
-    changed = dict(body, answers={**body["answers"], "jenis_kelamin": "P" if body["answers"]["jenis_kelamin"] == "L" else "L"})
+    changed = dict(body, answers={**body["answers"],
+                                  "jenis_kelamin": "P" if body["answers"]["jenis_kelamin"] == "L" else "L"})
     assert client.post("/api/responses/submissions", json=changed, headers=auth).status_code == 409
     other_id = dict(body, submission_id="tab-8")
     assert client.post("/api/responses/submissions", json=other_id, headers=auth).status_code == 409

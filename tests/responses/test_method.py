@@ -101,7 +101,8 @@ def test_questionnaires_match_the_reference() -> None:
 
 def _tiny_layout() -> engine.Layout:
     def item(qid: str, dim: str, scale: str, kind: str) -> Question:
-        return Question(id=qid, text=qid, options=(), variable=qid, dimension=dim, kind=kind, scale=scale, reference=qid)
+        return Question(id=qid, text=qid, options=(), variable=qid, dimension=dim, kind=kind, scale=scale,
+                        reference=qid)
 
     items = (item("a1", "A", "likert", "pencegahan"), item("a2", "A", "negated", "risiko"),
              item("b1", "B", "experience", "keberadaan"))

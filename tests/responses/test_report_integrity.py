@@ -35,7 +35,8 @@ def test_measured_signals_beside_entered_points(session: Session) -> None:
     ws = load_workbook(io.BytesIO(buf.getvalue()))["Faktor koreksi"]
     cells = {(row[0], row[1]) for row in ws.iter_rows(values_only=True)} | {
         (row[3], row[4]) for row in ws.iter_rows(values_only=True) if len(row) > 4}
-    assert ("Jawaban anomali", "17,5%") in cells and ("survey_integrity", 2.43) in cells
+    assert ("Jawaban anomali", 0.175) in cells and ("survey_integrity", 2.43) in cells  # a number, not text
+    assert next(r[1] for r in ws.iter_rows() if r[0].value == "Jawaban anomali").number_format == "0.0%"
     assert ("Jumlah (dikurangkan)", 2.43) in cells
 
     pdf = io.BytesIO()

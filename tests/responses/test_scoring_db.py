@@ -31,7 +31,8 @@ def _campaign(session: Session, sizes: dict[tuple[str, str], int], value: int = 
         for _ in range(n):
             person = make_person(session, unit, group=group)
             assignment, _ = make_assignment(session, camp, person)
-            answers = {**full_answers(questionnaire("external" if group == "vendor" else group), value), **(extra or {})}
+            answers = {**full_answers(questionnaire("external" if group == "vendor" else group), value),
+                       **(extra or {})}
             if group in ("external", "vendor"):
                 answers["jenis_layanan"] = "pbj" if group == "vendor" else "non_pbj"
             submit_answers(session, assignment, answers)
@@ -162,5 +163,6 @@ def test_report_routes_and_cli(session: Session, db_url: str, tmp_path: Any) -> 
     assert "indeks" in out.stdout and (tmp_path / "r.xlsx").stat().st_size > 5000
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")  # a Path, not only a buffer
     assert "Indeks" in (tmp_path / "r.html").read_text(encoding="utf-8")
-    out = CliRunner().invoke(spibot, ["score", "correction", "--campaign", str(camp.id), "--part", "survey_integrity=abc"])
+    out = CliRunner().invoke(spibot, ["score", "correction", "--campaign", str(camp.id),
+                                      "--part", "survey_integrity=abc"])
     assert out.exit_code == 2 and "name=number" in out.stdout

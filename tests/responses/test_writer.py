@@ -119,7 +119,7 @@ def test_stored_rows_identical_to_the_former_path(session: Session, db_url: str,
     for name, group in (("internal", "internal"), ("external", "external"), ("vendor", "external"),
                         ("expert", "expert"), ("dup", "external")):
         q = questionnaire(group)
-        answers = full_answers(q, value=4)
+        answers = full_answers(q, value=4, experience="ya")
         token = tokens[name]
         posts.append((token, {"page": CONFIRM_PAGE, "nav": "next"}, None, META))  # nothing yet
         posts.append((token, _page(q, 0, answers, only=1), shown, META))  # 422, nothing saved
