@@ -14,6 +14,7 @@ from core.clock import utcnow
 from dispatch.models import Outbox
 from dispatch.service import enqueue_invitations, enqueue_reminder, enqueue_reply
 from tests.dispatch.helpers import campaign_with
+from tests.fixtures.browser import outside_event_loop
 
 
 def _rows(session: Session) -> list[Outbox]:
@@ -40,7 +41,8 @@ def test_a_campaign_past_its_closing_date_sends_nothing(session: Session, fake_t
         enqueue_reminder(session, campaign.id)  # type: ignore[arg-type]
     session.rollback()
 
-    done = runner.invoke(app, ["worker", "--once"])
+    with outside_event_loop():  # the command calls asyncio.run()
+        done = runner.invoke(app, ["worker", "--once"])
     assert done.exit_code == 0, done.output
     assert fake_twilio.messages == []  # `worker --once` sent 0, counted at the provider
     rows = _rows(session)
