@@ -20,12 +20,15 @@ run: $(STAMP)
 test: lint system-deps
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-## Debian packages the tests use: Chromium (browser tests), zbar (QR decoding) and Dovecot (a real
-## IMAP server for the late-bounce tests; the tests start their own instance, none runs as a service).
+## Debian packages the tests use: Chromium (browser tests), zbar (QR decoding), Dovecot (a real
+## IMAP server for the late-bounce tests; the tests start their own instance, none runs as a service),
+## Caddy and docker-compose (to validate deploy/Caddyfile and deploy/compose.yaml; nothing is run).
+DEBS := chromium libzbar0 dovecot-imapd caddy docker-compose
 system-deps:
-	@command -v chromium >/dev/null && ldconfig -p | grep -q libzbar && test -x /usr/sbin/dovecot || \
-	  { if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium libzbar0 dovecot-imapd >/dev/null; \
-	    else sudo apt-get install -y -q chromium libzbar0 dovecot-imapd >/dev/null; fi; }
+	@command -v chromium >/dev/null && ldconfig -p | grep -q libzbar && test -x /usr/sbin/dovecot && \
+	  command -v caddy >/dev/null && command -v docker-compose >/dev/null || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get install -y -q $(DEBS) >/dev/null; \
+	    else sudo apt-get install -y -q $(DEBS) >/dev/null; fi; }
 
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f; done

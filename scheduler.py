@@ -14,15 +14,20 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from app.backup import daily_backup
 from bot.service import kick
 from core.campaigns import close_due
+from core.config import get_settings
 from core.db import session_scope
+from core.metrics import timed_job
+from dispatch.alerts import check_ops
 from dispatch.bounces import poll_bounces
 from dispatch.service import enqueue_due_waves, reconcile_expired_leases
 from dispatch.templates import scheduled_sync
 from dispatch.worker import run_worker_thread
 from integrity.service import flag_open_campaigns
 from monitor.snapshot import refresh_snapshots
+from monitor.unit_links import run_reminders
 
 log = logging.getLogger("spibot.scheduler")
 
@@ -70,6 +75,26 @@ def job_poll_bounces() -> dict[str, Any]:
     return poll_bounces()
 
 
+def job_backup() -> dict[str, Any]:
+    """The daily database backup into BACKUP_DIR, with its retention (app.backup); skipped when
+    a backup younger than 20 hours exists (e.g. made by the systemd timer)."""
+    path = daily_backup()
+    return {"backup": str(path) if path else None}
+
+
+def job_check_ops() -> dict[str, Any]:
+    """Operational alerts by email (lane paused, worker silent, callback lag, disk nearly full):
+    one per incident, re-armed when it clears (dispatch.alerts.check_ops)."""
+    with session_scope(write=True) as session:
+        return check_ops(session)
+
+
+
+def job_remind_unit_uploads() -> dict[str, Any]:
+    """A reminder email before the data deadline to units whose file has not arrived (once per
+    unit per deadline: the outbox key)."""
+    return run_reminders()
+
 JOBS = [
     (job_close_due_campaigns, 60),
     (job_enqueue_due_waves, 60),
@@ -79,13 +104,19 @@ JOBS = [
     (job_flag_open_campaigns, 3600),
     (job_sync_template_approvals, 900),
     (job_poll_bounces, 300),
+    (job_remind_unit_uploads, 900),
+    (job_check_ops, 60),
 ]
 
 
 def build_scheduler() -> BackgroundScheduler:
     sched = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True})
     for func, seconds in JOBS:
-        sched.add_job(func, "interval", seconds=seconds, id=func.__name__, replace_existing=True)
+        sched.add_job(timed_job(func), "interval", seconds=seconds, id=func.__name__, replace_existing=True)
+    settings = get_settings()
+    if settings.backup_dir:  # daily, only when backups are configured (docs/deploy.md)
+        sched.add_job(timed_job(job_backup), "cron", hour=settings.backup_hour_utc, minute=0,
+                      id=job_backup.__name__, replace_existing=True)
     return sched
 
 
@@ -110,7 +141,7 @@ def start_background(*, with_scheduler: bool = True, with_worker: bool = True) -
         bg.scheduler = build_scheduler()
         bg.scheduler.start()
         for func, _ in JOBS:  # run once at start so a fresh demo sends at once
-            bg.scheduler.add_job(func, id=f"{func.__name__}-now")
+            bg.scheduler.add_job(timed_job(func), id=f"{func.__name__}-now")
     if with_worker:
         bg.threads.append(run_worker_thread(bg.stop_event))
     return bg

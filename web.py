@@ -9,13 +9,15 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from app.observability import OpsHostCheck
+from app.observability import install as install_observability
 from app.registry import ROUTERS
 from app.tuning import tune_web_process
 from bot.replies import faq_problem
 from core.config import get_settings
 from core.errorpages import install_error_pages
+from core.masking import configure_logging
 from core.security import install_security
 from responses.questionnaire import preload as preload_questionnaires
 
@@ -29,6 +31,8 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     if problem is not None:
         log.error("FAQ file unusable, the bot answers from the built-in FAQ until it is fixed: %s", problem)
     tune_web_process()  # under `spibot serve` only
+    if not logging.getLogger().handlers:  # a web worker process uvicorn spawned: masked, LOG_FORMAT
+        configure_logging(get_settings().log_level)
     yield
 
 
@@ -54,7 +58,8 @@ def create_app() -> FastAPI:
     install_error_pages(app)  # Indonesian HTML error pages on browser routes, JSON on the API
     install_security(app)  # security headers on every response, token-guessing limit on /s/*
     if get_settings().env == "prod":  # a request for another host is refused, never reflected
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=[public_host()])
+        app.add_middleware(OpsHostCheck, allowed_hosts=[public_host()])  # probes/scrapers: any host
+    install_observability(app)  # /metrics, webhook latency, and (outermost) the request id
     return app
 
 

@@ -13,10 +13,10 @@ import population.cli
 import qr.cli
 import reports.cli
 import responses.cli
-from app import demo, serve
+from app import backup, demo, serve
 
 COMMANDS = (core.cli, serve, population.cli, dispatch.cli, bot.cli, qr.cli, responses.cli, reports.cli,
-            monitor.cli, integrity.cli, demo)
+            monitor.cli, integrity.cli, demo, backup)
 
 app = typer.Typer(help="spibot — SPI electronic fieldwork", no_args_is_help=True)
 for _module in COMMANDS:

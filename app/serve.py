@@ -1,9 +1,12 @@
 """`spibot serve`: the web server, with the scheduler and one dispatch worker in the same
-process (the embedded default)."""
+process (the embedded default). `spibot scheduler`: the scheduler's jobs alone, for a deployment
+that runs web, workers and scheduler as separate processes (deploy/, docs/deploy.md)."""
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 
 import typer
 import uvicorn
@@ -25,11 +28,14 @@ def serve(
                                 "processes apart from the scheduler's jobs (faster webhook "
                                 "answers, docs/benchmarks.md issue 5). SQLite: keep 1 (the "
                                 "processes' writes would queue in SQLite's busy handler)."),
+    migrate: bool = typer.Option(True, help="Upgrade the database schema first. A deployment "
+                                 "runs `spibot db upgrade` as its own step and passes --no-migrate."),
 ) -> None:
     """Start the web server (with the scheduler and one worker, as the embedded default)."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    upgrade()
+    if migrate:
+        upgrade()
     if settings.env == "prod":  # before the worker starts: no bulk until `spibot check` passes
         at_start(settings)
     import scheduler as scheduler_module  # an entry point of its own: imported only when serving
@@ -45,10 +51,31 @@ def serve(
                     log_level="warning", log_config=None, workers=max(1, workers),
                     # proxy headers only from FORWARDED_ALLOW_IPS (uvicorn trusts 127.0.0.1 by default)
                     proxy_headers=bool(settings.forwarded_allow_ips),
-                    forwarded_allow_ips=settings.forwarded_allow_ips or None)
+                    forwarded_allow_ips=settings.forwarded_allow_ips or None,
+                    # SIGTERM: stop accepting, let in-flight requests finish for this long
+                    timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+    finally:
+        background.stop()
+
+
+def run_scheduler() -> None:
+    """Run the scheduler's jobs (no web server, no worker) until SIGTERM/SIGINT; exactly one
+    such process per deployment."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    import scheduler as scheduler_module  # an entry point of its own: imported only when run
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    background = scheduler_module.start_background(with_scheduler=True, with_worker=False)
+    try:
+        while not stop.wait(1.0):
+            pass
     finally:
         background.stop()
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+    app.command("scheduler")(run_scheduler)

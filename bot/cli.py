@@ -14,7 +14,7 @@ from bot.lookup import phone_of
 from core.config import get_settings
 from core.console import console
 from core.db import session_scope
-from dispatch.channels.base import Incoming
+from dispatch import Incoming
 
 bot_app = typer.Typer(help="The WhatsApp bot: intents and a terminal simulator.", no_args_is_help=True)
 
@@ -56,7 +56,7 @@ def chat(
         if not result.replies:
             console.print(f"[dim](tidak ada balasan: {result.status})[/dim]")
         if send and result.replies:
-            from dispatch.worker import run_until_idle  # lazy: see module note
+            from dispatch import run_until_idle  # lazy: see module note
 
             run_until_idle(timeout=10)
 

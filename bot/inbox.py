@@ -23,7 +23,7 @@ from bot.service import accept_many, accepting, wake
 from core.batchwriter import BatchWriter
 from core.config import get_settings
 from core.db import session_scope, write_lock
-from dispatch.channels.base import Incoming
+from dispatch import Incoming
 
 MAX_BATCH = 200
 

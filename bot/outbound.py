@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from dispatch.service import enqueue_reply
+from dispatch import enqueue_reply
 
 
 def send_reply(

@@ -29,9 +29,8 @@ from core.db import get_session, session_scope, write_lock
 from core.masking import mask_phone
 from core.models import Assignment, Campaign, Institution, Person, Unit
 from core.templating import get_env
-from dispatch.channels.base import Incoming
-from dispatch.sandbox import conversation
-from dispatch.worker import run_until_idle
+from dispatch import Incoming, run_until_idle
+from dispatch import sandbox_conversation as conversation
 
 router = APIRouter(prefix="/sandbox/whatsapp", include_in_schema=False)
 templates = Jinja2Templates(env=get_env())

@@ -34,7 +34,8 @@ from core.clock import as_utc, utcnow
 from core.config import get_settings
 from core.db import insert_for, is_sqlite, session_scope, write_lock
 from core.masking import mask_phone
-from dispatch.channels.base import Incoming
+from core.metrics import BOT_REPLIES
+from dispatch import Incoming
 
 log = logging.getLogger("spibot.bot")
 
@@ -199,6 +200,7 @@ def process(session: Session, inbound: InboundMessage, *, now: datetime | None =
     _deliver(session, inbound, phone, outcome, now)
     log.info("inbound %s from %s: %s (%d replies)", sid, mask_phone(phone), outcome.intent,
              len(outcome.replies))
+    BOT_REPLIES.labels(outcome.intent or "none").inc()  # /metrics: bot replies by intent
     return Received(status, outcome.intent, [r.text for r in outcome.replies])
 
 

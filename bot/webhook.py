@@ -24,10 +24,13 @@ from typing import Any
 
 from starlette.requests import Request
 
-from bot import inbox
+from bot import inbox, spool
 from bot.service import answering
 from core.config import get_settings
-from dispatch.channels.twilio.webhooks import parse_form, parse_inbound, public_url, verify
+from dispatch import parse_twilio_form as parse_form
+from dispatch import parse_twilio_inbound as parse_inbound
+from dispatch import twilio_public_url as public_url
+from dispatch import verify_twilio_signature as verify
 
 log = logging.getLogger("spibot.webhooks")
 
@@ -39,6 +42,7 @@ Send = Callable[[Message], Awaitable[None]]
 MAX_BODY_BYTES = 256 * 1024  # a Twilio form is a few KB; a 4,096-character body ~36 KB encoded
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 FORBIDDEN = b'{"detail":"invalid signature"}'
+SPOOL_FAILED = b'{"detail":"temporarily unable to store the message, please retry"}'
 FORM_TYPE = b"application/x-www-form-urlencoded"
 
 
@@ -108,7 +112,31 @@ async def _handle(scope: Scope, receive: Receive, send: Send) -> None:
         log.warning("rejected webhook with a bad signature on %s", scope["path"])
         await _respond(send, 403, FORBIDDEN, b"application/json")
         return
-    await asyncio.wrap_future(inbox.submit(parse_inbound(form)))
+    if spool.has_entries():  # spooled messages wait: this one goes behind them, in order
+        await _spool(send, form)
+        return
+    try:
+        await asyncio.wrap_future(inbox.submit(parse_inbound(form)))
+    except spool.UNREACHABLE as exc:
+        log.warning("database cannot store now (%s: %.200s): inbound message spooled",
+                    type(exc).__name__, getattr(exc, "orig", exc))
+        await _spool(send, form)
+        return
+    await _respond(send, 200, EMPTY_TWIML, b"application/xml")
+
+
+async def _spool(send: Send, form: dict[str, str]) -> None:
+    """Keep the message on local disk (bot.spool) and answer 200, or 503 when the disk cannot
+    take it (Twilio tries again later); then have the drainer store it once the database is up."""
+    try:
+        await asyncio.to_thread(spool.put, form)
+    except OSError as exc:
+        log.error("inbound message neither stored nor spooled (%s: %s): answered 503",
+                  type(exc).__name__, exc.strerror or exc)
+        await _respond(send, 503, SPOOL_FAILED, b"application/json")
+        return
+    finally:
+        spool.kick()
     await _respond(send, 200, EMPTY_TWIML, b"application/xml")
 
 

@@ -39,6 +39,20 @@ class Settings(BaseSettings):
     # empty: each web worker counts alone. Send rates are shared through the database anyway.
     redis_url: str | None = None
 
+    # --- observability (docs/observability.md) -------------------------------------------------
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object a line, with request_id
+    # /metrics answers a request bearing `Authorization: Bearer <METRICS_TOKEN>` from anywhere;
+    # without a token (or unset), only a direct (not proxied) request from METRICS_ALLOW_IPS.
+    metrics_token: str | None = None
+    metrics_allow_ips: str = "127.0.0.1,::1"  # IPs or networks (CIDR), comma-separated
+    metrics_cache_seconds: float = 5.0  # database figures of /metrics are recomputed at most this often
+    # prometheus_client multiprocess mode: every process of this host sharing the directory is
+    # summed in /metrics (web workers, the embedded scheduler and worker). Unset: per process.
+    prometheus_multiproc_dir: Path | None = None
+    # A standalone process (`spibot worker`) serves its own /metrics on this port (0: none).
+    metrics_port: int = 0
+    metrics_bind: str = "127.0.0.1"
+
     # --- WhatsApp via Twilio ---------------------------------------------------------------
     whatsapp_backend: Literal["sandbox", "twilio"] = "sandbox"
     twilio_account_sid: str = "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
@@ -106,6 +120,13 @@ class Settings(BaseSettings):
 
     # Admins who get an email when bulk sending stops by itself (comma-separated).
     alert_emails: str = ""
+    # Operational alerts (dispatch.alerts.check_ops, every minute; one email per incident):
+    alert_worker_silent_minutes: float = 5.0  # no dispatch worker heartbeat for this long
+    alert_callback_lag_minutes: float = 15.0  # WhatsApp messages without any status callback ...
+    alert_callback_lag_min_messages: int = 5  # ... this many of them, sent this long ago
+    alert_disk_min_free_percent: float = 10.0  # DATA_DIR (and ALERT_DISK_PATHS) below this share ...
+    alert_disk_min_free_mb: int = 1024  # ... or below this many MB free
+    alert_disk_paths: str = ""  # more directories to watch (e.g. the webhook spool), comma-separated
     # Quality guard: over the last QUALITY_WINDOW_HOURS, once a sender has sent at least
     # QUALITY_MIN_SENT templates, its bulk lane pauses by itself when opt-outs (STOP), messages
     # WhatsApp held back (per-user marketing limits, experiments) or undelivered messages pass these
@@ -156,6 +177,15 @@ class Settings(BaseSettings):
     # --- integrity (signals, purge, security) -------------------------------------------------
     token_miss_limit: int = 20  # unknown /s/<token> links per IP per window before 429
     token_miss_window_seconds: int = 600
+
+    # --- deploy (processes, backups; docs/deploy.md) -------------------------------------------
+    # Seconds a stopping web process waits for its in-flight requests before closing them.
+    shutdown_grace_seconds: int = 20
+    # Where `spibot backup` (and the daily scheduler job, which runs only when this is set) writes
+    # PostgreSQL dumps / SQLite copies (str: an empty value in .env is unset).
+    backup_dir: str | None = None
+    backup_keep: int = 7  # days of backups kept (the newest of each day; older days removed)
+    backup_hour_utc: int = 19  # the daily backup's hour in UTC (19 = 02:00 WIB)
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_prod(self) -> Settings:

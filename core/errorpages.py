@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # Pages people open in a browser: an error there is an HTML page.
 BROWSER_PREFIXES = ("/pic", "/s/", "/daftar", "/bukutamu", "/p/", "/laporan", "/sandbox", "/berhenti",
-                    "/qr/")
+                    "/qr/", "/unggah/")
 # Programs: an error there stays JSON (FastAPI's {"detail": ...}).
 JSON_PREFIXES = ("/api", "/twilio/", "/healthz")
 

@@ -50,10 +50,15 @@ class MaskingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
+    """`fmt`: "text" or "json" (default: LOG_FORMAT); core.logs adds the request id."""
+    from core.config import get_settings
+    from core.logs import RequestIdFilter, formatter  # here: core.logs imports this module
+
     handler = logging.StreamHandler()
     handler.addFilter(MaskingFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(formatter(fmt or get_settings().log_format))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

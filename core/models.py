@@ -100,6 +100,9 @@ class Unit(SQLModel, table=True):
     services: list[str] = json_field(list)  # services offered at the counters (for registration)
     counters: list[str] = json_field(list)  # loket codes
     avg_monthly_users: int | None = None
+    # The unit's office address for deadline reminders (monitor.unit_links), set by the PIC.
+    contact_email: str | None = Field(default=None, max_length=254, sa_column_kwargs={
+        "info": not_personal("a unit's office address given by the PIC, not a respondent's")})
 
 
 class Person(SQLModel, table=True):

@@ -45,7 +45,7 @@ CSP = (
 CSP_EXEMPT_PREFIXES = ("/api/docs", "/api/redoc")
 # Personal links, registration, and the dashboard with its exports (names, numbers, emails):
 # never kept by a browser or proxy cache.
-NO_STORE_PREFIXES = ("/s/", "/daftar", "/pic", "/laporan", "/sandbox")
+NO_STORE_PREFIXES = ("/s/", "/daftar", "/pic", "/laporan", "/sandbox", "/unggah/")
 CACHEABLE_PREFIXES = ("/pic/static/",)  # the dashboard's own script: no personal data
 TOKEN_PREFIX = "/s/"  # noqa: S105 - a path, not a secret
 BASE_HEADERS = [
@@ -70,8 +70,9 @@ TOO_MANY = (
 # text): never refused for a stray control character, or the message would be retried and lost.
 PROVIDER_WEBHOOKS = ("/twilio/",)
 FORM_BODY_LIMIT = 256 * 1024  # bytes of any request body: the longest page of answers is ~10 KB
-# Routes that take files and check their own, larger cap before reading (monitor.data_routes).
-OWN_BODY_LIMIT = re.compile(r"^/pic/c/[^/]+/data/unggah/?$")
+# Routes that take files and check their own, larger cap before reading (monitor.intake): the PIC's
+# upload and a unit's own upload link.
+OWN_BODY_LIMIT = re.compile(r"^/(pic/c/[^/]+/data/unggah|unggah/[^/]+/berkas)/?$")
 # C0 controls but tab, newline and carriage return (which forms may carry), and DEL.
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 BAD_INPUT = (
@@ -81,6 +82,22 @@ BAD_INPUT = (
     b"<p>Mohon maaf, alamat atau isian berisi karakter yang tidak diizinkan, atau terlalu panjang. "
     b"Periksa kembali lalu coba lagi.</p></main>"
 )
+
+
+# In a JSON body: a control character written as an escape (\u0000 ... \u001f but \u0009, \u000a,
+# \u000d; and \u007f), not preceded by an escaped backslash ("\\u0000" is the text "\u0000").
+_JSON_CONTROL = re.compile(rb"(?<!\\)(?:\\\\)*\\u00(?:0[0-8bcef]|1[0-9a-f]|7f)", re.IGNORECASE)
+
+
+def json_has_control(body: bytes) -> bool:
+    """A control character in a JSON body, raw or as a \\u escape (json.loads would turn it into
+    the character itself: a NUL would reach the database)."""
+    return _CONTROL.search(body) is not None or _JSON_CONTROL.search(body) is not None
+
+
+def _is_json(scope: Scope) -> bool:
+    kind = _header(scope, b"content-type").lower().split(b";", 1)[0].strip()
+    return kind == b"application/json" or kind.endswith(b"+json")
 
 
 def has_control(raw: bytes) -> bool:
@@ -190,7 +207,8 @@ class SecurityMiddleware:
                 return
             if not path.startswith(PROVIDER_WEBHOOKS) and (
                     (_is_urlencoded(scope) and has_control(body.replace(b"+", b" ")))
-                    or (_is_multipart(scope) and _CONTROL.search(body) is not None)):
+                    or (_is_multipart(scope) and _CONTROL.search(body) is not None)
+                    or (_is_json(scope) and json_has_control(body))):
                 await refuse(400)
                 return
             receive = _replay(body, receive)

@@ -193,3 +193,24 @@ class TemplateApproval(SQLModel, table=True):
     status: str = Field(default="unsubmitted", max_length=20)  # received|pending|approved|rejected|paused|disabled
     rejection_reason: str | None = Field(default=None, max_length=300)
     checked_at: datetime | None = utc_field()
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """Each dispatch worker's last sign of life (written every HEARTBEAT_SECONDS from its loop):
+    the silent-worker alert and the /metrics figure `spibot_worker_last_seen_seconds`."""
+
+    __tablename__ = "dispatch_worker_heartbeat"
+    worker: str = Field(primary_key=True, max_length=120)  # host:pid
+    started_at: datetime | None = utc_field(nullable=False)
+    seen_at: datetime | None = utc_field(nullable=False)
+    sent: int = 0  # messages this worker recorded as sent since it started
+
+
+class OpsIncident(SQLModel, table=True):
+    """An operational alert that is open (dispatch.alerts.check_ops): emailed once when it opens,
+    deleted when its condition clears, so the next occurrence alerts again."""
+
+    __tablename__ = "dispatch_ops_incident"
+    key: str = Field(primary_key=True, max_length=200)  # e.g. "worker_silent", "hold:sender:whatsapp:+62..."
+    detail: str = Field(default="", max_length=300)  # English, for admins and logs
+    opened_at: datetime | None = utc_field(nullable=False)

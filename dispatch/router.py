@@ -8,10 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from core.clock import utcnow
 from core.db import session_scope
+from core.metrics import CALLBACK_LAG
 from core.models import OptOut
 from dispatch import content, outbox
 from dispatch.channels.twilio.webhooks import verified_form
@@ -43,6 +46,9 @@ def twilio_status(form: Annotated[dict[str, str], Depends(verified_form)]) -> Re
             session.rollback()
             return Response(status_code=204)
         event.applied = outbox.apply_status(session, sid, status, code)
+        sent_at = session.execute(select(col(Outbox.sent_at)).where(col(Outbox.provider_id) == sid)).scalar()
+        if sent_at is not None and event.received_at is not None:  # /metrics: callback lag
+            CALLBACK_LAG.labels(status).observe(max((event.received_at - sent_at).total_seconds(), 0.0))
     return Response(status_code=204)
 
 

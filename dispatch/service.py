@@ -88,6 +88,20 @@ def new_row(
     }
 
 
+
+def enqueue_notice(session: Session, *, key: str, to: str, subject: str, text: str,
+                   institution_id: int | None, now: datetime | None = None) -> int:
+    """One plain-text email to an office address (not a respondent: no personal link, no
+    campaign figures), e.g. a unit's data-deadline reminder: an outbox row on the priority lane,
+    sent like an admin alert. Once per `key`; returns rows enqueued (0 when sent before)."""
+    now = now or utcnow()
+    row = new_row(key=f"notice:{key}"[:200], channel="email", purpose=Purpose.alert, wave=1, to=to.strip().lower(),
+                  sender=get_settings().email_from, tz="UTC", lane=Lane.reply,
+                  payload={"subject": subject, "text": text}, campaign_id=None, assignment_id=None,
+                  unit_id=None, institution_id=institution_id, now=now)
+    return insert_rows(session, [row])
+
+
 def message_key(purpose: str, wave: int, assignment_id: int, channel: str) -> str:
     return f"{purpose}:{wave}:a{assignment_id}:{channel}"
 

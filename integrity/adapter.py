@@ -19,8 +19,7 @@ from core.clock import as_utc
 from core.models import Assignment, AssignmentKind, Campaign, Institution
 from dispatch import Outbox
 from integrity.signals import ResponseBatch, codes
-from responses.models import Response, ResponseLink, ResponseStatus
-from responses.questionnaire import load_questionnaire
+from responses import Response, ResponseLink, ResponseStatus, load_questionnaire
 
 EXPERIENCE_VALUES = {"ya": 1.0, "tidak": 6.0}  # "one is too many" (responses.scoring.engine)
 

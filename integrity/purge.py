@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import MetaData, delete, exists, or_, update
 from sqlmodel import Session, col, select
 
-from bot.models import ConversationEntry, ConversationState, InboundMessage, IntentEvent
+from bot import ConversationEntry, ConversationState, InboundMessage, IntentEvent
 from core import audit
 from core.campaigns import close_if_due, closed_on, has_ended, mark_purged, purge_due
 from core.clock import format_date_id, utcnow
@@ -45,7 +45,7 @@ from core.config import get_settings
 from core.errors import SpibotError
 from core.masking import mask_phone
 from core.models import Assignment, Campaign, CampaignStatus, OptOut, Person
-from dispatch.models import Outbox, Status, Unreachable, WhatsAppReach
+from dispatch import Outbox, Status, Unreachable, WhatsAppReach
 
 CHUNK = 500
 REDACTED = "[dihapus]"

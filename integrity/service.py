@@ -35,7 +35,7 @@ from integrity.signals import (
     detect,
     load_thresholds,
 )
-from responses.models import Response, ResponseStatus
+from responses import Response, ResponseStatus
 
 # Responses that did not come through the respondent's own link (interviewer / CAPI / imported).
 INTERVIEWER_SOURCES = frozenset({"capi", "import"})

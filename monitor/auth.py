@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -50,6 +51,9 @@ KEEP_ENDED_DAYS = 30  # ended sessions of a user are deleted at their next login
 # The pages an admin without the required second factor may still open: enrolling, logging out.
 ENROL_PATHS = ("/pic/akun/2fa", "/pic/logout")
 _RANK = {Role.viewer: 0, Role.pic: 1, Role.admin: 2}
+# Requests a page makes by itself (the live figures' polling, static/live.js): they do not count as
+# activity, so an open dashboard tab left alone still ends at the idle timeout.
+PASSIVE = re.compile(r"^/pic/c/[^/]+/live\.json$")
 
 
 @lru_cache
@@ -277,9 +281,10 @@ def _login_redirect(request: Request) -> HTTPException:
     return HTTPException(303, "Silakan masuk.", headers={"Location": f"/pic/login?next={quote(target)}"})
 
 
-def load_user(data: SessionData | None) -> CurrentUser | None:
+def load_user(data: SessionData | None, *, touch: bool = True) -> CurrentUser | None:
     """The user of this cookie's session, if that session is live: not ended, not past its
-    absolute or idle expiry, its user active. Marks it seen (at most every TOUCH_SECONDS)."""
+    absolute or idle expiry, its user active. Marks it seen (at most every TOUCH_SECONDS) unless
+    `touch` is False (a request the page makes by itself, see PASSIVE)."""
     if data is None or data.token is None:
         return None
     settings = get_settings()
@@ -302,7 +307,7 @@ def load_user(data: SessionData | None) -> CurrentUser | None:
             login=user.login, name=user.name, role=user.role,
             institution_id=user.institution_id, csrf=data.csrf, totp=user.totp_enabled_at is not None,
         )
-    if (now - seen).total_seconds() >= TOUCH_SECONDS:
+    if touch and (now - seen).total_seconds() >= TOUCH_SECONDS:
         with session_scope(write=True) as session:
             session.exec(update(MonitorSession)
                          .where(col(MonitorSession.id) == row.id, col(MonitorSession.revoked_at).is_(None))
@@ -320,7 +325,7 @@ def require_user(role: str = Role.viewer) -> Callable[[Request], Awaitable[Curre
 
     async def dependency(request: Request) -> CurrentUser:
         data = read_session(request)
-        user = load_user(data)
+        user = load_user(data, touch=not PASSIVE.match(request.url.path))
         if user is None:
             raise _login_redirect(request)
         if (user.is_admin and not user.totp and get_settings().monitor_admin_totp_required

@@ -1,7 +1,8 @@
 """Kumpulkan data: the campaign's units, their population files (drag-and-drop upload with preview, quality report, fix lists), the deadline; creating a campaign and (admin) an institution.
 
 The upload is two steps, each a plain form POST (the page works without JavaScript;
-`static/upload.js` adds drag and drop and a progress bar over the same routes):
+`static/upload.js` adds drag and drop and a progress bar over the same routes); the steps
+themselves live in `monitor.intake`, shared with the units' own upload links:
 
 1. `…/data/unggah`: the files are checked (type, size, content) and stored server-side under
    `DATA_DIR/uploads/inst-<institution id>/<random id>/`, then read as the importer reads them
@@ -18,51 +19,40 @@ institution's id is "not found". Previews older than PREVIEW_HOURS are removed.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import re
-import secrets
-import shutil
-import time
-import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi import Path as FastPath
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
-from starlette.datastructures import UploadFile
 
 from core.audit import record
 from core.clock import ZONES, as_utc, local, utcnow
-from core.config import get_settings
 from core.db import session_scope
 from core.labels import label
 from core.models import Campaign, Institution, Unit
 from core.params import MAX_ROW_ID, RowId
 from core.services import CoreError, add_institution, create_campaign
+from monitor import intake, unit_links
 from monitor.auth import CurrentUser, require_user
 from monitor.models import Role
 from monitor.pages import PAGES
 from monitor.router import STATIC, XLSX, _campaign, _render
 from monitor.tables import Table, to_xlsx
-from population import quality_report, reason_texts
-from population.preview import (
+from population import (
     IntakeError,
     add_unit,
     default_reference_date,
     describe_error,
-    import_files,
-    preview_files,
+    quality_report,
+    reason_texts,
     sample_drawn,
     unit_arrivals,
 )
@@ -72,138 +62,19 @@ Viewer = Annotated[CurrentUser, Depends(require_user(Role.viewer))]
 Actor = Annotated[CurrentUser, Depends(require_user(Role.pic))]
 Admin = Annotated[CurrentUser, Depends(require_user(Role.admin))]
 
-MAX_FILE_MB = 20
-MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
-MAX_FILES = 30
-MAX_TOTAL_MB = 100
-MAX_BODY_BYTES = MAX_TOTAL_MB * 1024 * 1024 + 1024 * 1024  # the files and the form's few fields
-PREVIEW_HOURS = 24
-SUFFIXES = (".xlsx", ".csv")
-ZIP_MAGIC = b"PK\x03\x04"  # an .xlsx is a zip archive
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{22}$")
 KINDS = ("kabupaten", "kota", "provinsi", "kementerian", "lembaga")
-SIZE_RULE = (f"paling banyak {MAX_FILES} berkas sekaligus, masing-masing paling besar {MAX_FILE_MB} MB, "
-             f"seluruhnya paling besar {MAX_TOTAL_MB} MB")
-
-
-class UploadRefused(Exception):  # noqa: N818 - a refusal with its message for the page
-    """An upload refused before any reading: the message says which file and why."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-# --- the server-side store of previews -------------------------------------------------------------
-
-
-def _uploads(institution_id: int) -> Path:
-    return get_settings().data_dir / "uploads" / f"inst-{institution_id}"
+# The upload itself (store, preview, save) is shared with the units' own links: monitor.intake.
+MAX_FILE_MB, SIZE_RULE, TOKEN = intake.MAX_FILE_MB, intake.SIZE_RULE, intake.TOKEN
+UploadRefused, safe_name = intake.UploadRefused, intake.safe_name
+_uploads = intake.institution_root
+_read_json, _preview_view, _result_view = intake.read_json, intake.preview_view, intake.result_view
 
 
 def _preview_dir(institution_id: int, token: str | None) -> Path | None:
-    """The stored preview `token` of this institution, or None (a bad or unknown id, another
-    institution's, or expired)."""
-    if not token or not TOKEN.match(token):
-        return None
-    folder = _uploads(institution_id) / token
-    return folder if (folder / "preview.json").is_file() else None
+    return intake.preview_dir(intake.institution_root(institution_id), token)
 
 
-def _sweep(institution_id: int) -> None:
-    """Remove this institution's previews older than PREVIEW_HOURS."""
-    root = _uploads(institution_id)
-    if not root.is_dir():
-        return
-    limit = time.time() - PREVIEW_HOURS * 3600
-    for folder in root.iterdir():
-        try:
-            if folder.is_dir() and folder.stat().st_mtime < limit:
-                shutil.rmtree(folder, ignore_errors=True)
-        except OSError:
-            continue
-
-
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """An exclusive lock on one preview (two "Simpan" at once: the second waits, then finds the
-    first one's result)."""
-    with (folder / "lock").open("a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def safe_name(raw: str | None) -> str:
-    """A file name to store and show: the browser's name is never trusted (no directories, only
-    letters, digits, spaces and . _ - ( ), at most 100 characters; the suffix is kept)."""
-    name = unicodedata.normalize("NFKC", raw or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"[^\w .()-]", "_", name, flags=re.ASCII)
-    name = re.sub(r"\s+", " ", name).strip(" .")
-    stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
-    suffix = suffix[:10]
-    stem = stem[: 100 - len(suffix) - 1].strip(" .") or "berkas"
-    return f"{stem}.{suffix}" if suffix else stem
-
-
-async def _store(files: list[UploadFile], folder: Path) -> list[dict[str, Any]]:
-    """Copy each upload into its own sub-folder of `folder`, checking type and size as it goes.
-    Raises UploadRefused naming the file."""
-    stored = []
-    for index, upload in enumerate(files):
-        name = safe_name(upload.filename)
-        suffix = Path(name).suffix.lower()
-        if suffix not in SUFFIXES:
-            raise UploadRefused(f"Berkas «{name}»: jenis berkas tidak didukung. Kirim berkas .xlsx "
-                                "(Excel Workbook) atau .csv; berkas .xls lama dapat disimpan ulang sebagai .xlsx "
-                                "dari Excel.")
-        target = folder / f"f{index}" / name
-        target.parent.mkdir(parents=True)
-        size = 0
-        with target.open("wb") as out:
-            while block := await upload.read(1 << 20):
-                size += len(block)
-                if size > MAX_FILE_BYTES:
-                    raise UploadRefused(f"Berkas «{name}» lebih besar dari {MAX_FILE_MB} MB. Pisahkan datanya "
-                                        "menjadi beberapa berkas (misalnya satu berkas per unit kerja).", 413)
-                out.write(block)
-        if size == 0:
-            raise UploadRefused(f"Berkas «{name}» kosong. Pilih berkas yang berisi data populasi.")
-        with target.open("rb") as f:
-            head = f.read(65536)
-        if suffix == ".xlsx" and not head.startswith(ZIP_MAGIC):
-            raise UploadRefused(f"Berkas «{name}» bukan berkas Excel .xlsx yang sah. Buka di Excel lalu "
-                                "simpan ulang sebagai .xlsx (Excel Workbook).")
-        if suffix == ".csv" and b"\x00" in head:
-            raise UploadRefused(f"Berkas «{name}» bukan berkas teks CSV. Simpan ulang dari Excel sebagai "
-                                "CSV, atau kirim berkas .xlsx.")
-        stored.append({"name": name, "path": f"f{index}/{name}", "size": size})
-    return stored
-
-
-def _body_limit(request: Request) -> None:
-    """Refuse an upload that is too big before its body is read (dependency, runs before login's
-    CSRF check reads the form)."""
-    length = request.headers.get("content-length", "")
-    if not length.isdigit():
-        raise HTTPException(411, "Unggahan tanpa panjang isi tidak diterima. Coba lagi dari halaman Kumpulkan data.")
-    if int(length) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"Unggahan terlalu besar: {SIZE_RULE}.")
-
-
-SizeChecked = Annotated[None, Depends(_body_limit)]
+SizeChecked = Annotated[None, Depends(intake.body_limit)]
 UnitOrNone = Annotated[int, FastPath(ge=0, le=MAX_ROW_ID)]  # a unit's id; 0: the rows without a unit
 
 
@@ -243,38 +114,6 @@ def _units(session: Session, inst: Institution) -> list[UnitLine]:
     return lines
 
 
-def _reasons(counts: dict[str, int]) -> list[tuple[str, int]]:
-    texts = reason_texts()
-    return [(texts.get(code, code), n) for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-
-
-def _preview_view(meta: dict[str, Any]) -> dict[str, Any]:
-    """The stored preview as the template shows it (labels, reasons in words)."""
-    files = []
-    for f in meta["preview"]:
-        sheets = [{**s, "form_label": label("form", s["form"]), "reasons": _reasons(s["unusable"])}
-                  for s in f["sheets"]]
-        files.append({**f, "sheets": sheets})
-    return {**meta, "files": files, "reference": date.fromisoformat(meta["reference_date"]),
-            "all_before": all(f["imported_before"] for f in files)}
-
-
-def _result_view(result: dict[str, Any]) -> dict[str, Any]:
-    forms = []
-    for form, c in result["summary"].items():
-        if not c["rows"]:
-            continue
-        written = c["rows"] - c["duplicates"]
-        unusable = sum(c["unusable"].values())
-        forms.append({"label": label("form", form), "rows": c["rows"], "duplicates": c["duplicates"],
-                      "eligible": c["eligible"], "excluded": sum(c["excluded"].values()), "unusable": unusable,
-                      "clean_pct": round(100.0 * (written - unusable) / written, 1) if written else None,
-                      "reasons": _reasons(c["unusable"]), "exclusions": _reasons(c["excluded"])})
-    sheets = [{**s, "form_label": label("form", s["form"])} for s in result["sheets"]]
-    return {**result, "forms": forms, "sheets": sheets,
-            "saved": datetime.fromisoformat(result["saved_at"])}
-
-
 def _local_date(value: datetime | None, tz: str) -> date:
     assert value is not None
     return local(value, tz).date()
@@ -288,6 +127,7 @@ def _data_page(request: Request, user: CurrentUser, campaign_id: int, *, preview
         assert inst.id is not None and campaign.id is not None
         units = _units(session, inst)
         drawn = sample_drawn(session, campaign.id)
+        links = unit_links.link_rows(session, campaign.id, inst.id)
     meta = _read_json(folder / "preview.json") if (folder := _preview_dir(inst.id, preview)) else None
     done = _read_json(folder / "result.json") if (folder := _preview_dir(inst.id, result)) else None
     if preview and meta is None and error is None:
@@ -297,7 +137,7 @@ def _data_page(request: Request, user: CurrentUser, campaign_id: int, *, preview
     clean = sum(round(u.rows * (u.clean_pct or 0) / 100) for u in units)
     response = _render(
         request, "data.html", user, campaign=campaign, institution=inst, page="data",
-        title="Kumpulkan data", pages=PAGES, units=units, drawn=drawn, message=message, error=error,
+        title="Kumpulkan data", pages=PAGES, units=units, links=links, drawn=drawn, message=message, error=error,
         preview=_preview_view(meta) if meta else None, preview_id=preview if meta else "", result=_result_view(done) if done else None,
         opens=_local_date(campaign.opens_at, inst.timezone), closes=_local_date(campaign.closes_at, inst.timezone),
         today=local(utcnow(), inst.timezone).date(), size_rule=SIZE_RULE, max_file_mb=MAX_FILE_MB,
@@ -322,6 +162,9 @@ FLASH = {
     "batas": "Tanggal tutup survei diperbarui.",
     "unit": "Unit kerja ditambahkan.",
     "batal": "Pratinjau dibuang; tidak ada data yang disimpan.",
+    "kontak": "Email unit kerja disimpan.",
+    "tautan": "Tautan unggah unit kerja dibuat; tautan sebelumnya (bila ada) tidak berlaku lagi.",
+    "cabut": "Tautan unggah unit kerja dicabut.",
 }
 
 
@@ -349,69 +192,22 @@ async def upload(request: Request, campaign_id: RowId, _size: SizeChecked, user:
         assert inst.id is not None
         closes = _local_date(campaign.closes_at, inst.timezone)
     form = await request.form()  # parsed once (the CSRF check may have read it already); counted below
-    files = [f for f in form.getlist("berkas") if isinstance(f, UploadFile) and f.filename]
-    raw_date = form.get("tanggal_acuan")
     today = local(utcnow(), inst.timezone).date()
-    folder = _uploads(inst.id) / secrets.token_urlsafe(16)
     try:
-        if not files:
-            raise UploadRefused("Pilih minimal satu berkas .xlsx atau .csv.")
-        if len(files) > MAX_FILES:
-            raise UploadRefused(f"Terlalu banyak berkas: {SIZE_RULE}. Unggah sisanya sesudah yang ini disimpan.")
-        reference = default_reference_date(today, closes)
-        if isinstance(raw_date, str) and raw_date.strip():
-            try:
-                reference = date.fromisoformat(raw_date.strip())
-            except ValueError as exc:
-                raise UploadRefused("Tanggal acuan tidak valid; tulis seperti 2026-06-30.") from exc
-            if reference > today:
-                raise UploadRefused("Tanggal acuan tidak boleh sesudah hari ini.")
-        _sweep(inst.id)
-        folder.mkdir(parents=True)
-        stored = await _store(files, folder)
-        await run_in_threadpool(_make_preview, folder, stored, inst.id, campaign_id, user.login, reference)
+        folder = await intake.receive(form, _uploads(inst.id), institution_id=inst.id, campaign_id=campaign_id,
+                                      login=user.login, today=today,
+                                      default_reference=default_reference_date(today, closes))
     except (UploadRefused, IntakeError) as exc:
-        shutil.rmtree(folder, ignore_errors=True)
         status = exc.status if isinstance(exc, UploadRefused) else 422
         text = describe_error(exc) if isinstance(exc, IntakeError) else str(exc)
         text += " Tidak ada data yang disimpan."
         if _wants_json(request):
             return JSONResponse({"error": text}, status_code=status)
         return _data_page(request, user, campaign_id, error=text, status=status)
-    except BaseException:  # anything else: nothing of this upload stays behind either
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
     url = _data_url(campaign_id, f"pratinjau={folder.name}#pratinjau")
     if _wants_json(request):
         return JSONResponse({"redirect": url})
     return RedirectResponse(url, status_code=303)
-
-
-def _make_preview(folder: Path, stored: list[dict[str, Any]], institution_id: int, campaign_id: int,
-                  login: str, reference: date) -> None:
-    """Read the stored files as the importer would (nothing written) and keep the preview beside
-    them. The same content twice in one upload is kept once. Raises IntakeError."""
-    with session_scope() as session:
-        previews = preview_files(session, [folder / s["path"] for s in stored], institution_id)
-    seen: dict[str, str] = {}
-    kept, skipped = [], []
-    for s, p in zip(stored, previews, strict=True):
-        if p.sha256 in seen:
-            skipped.append(f"«{s['name']}» sama isinya dengan «{seen[p.sha256]}»")
-            shutil.rmtree(folder / Path(s["path"]).parent)
-            continue
-        seen[p.sha256] = s["name"]
-        kept.append(({**s, "sha256": p.sha256}, p))
-    meta = {"institution_id": institution_id, "campaign_id": campaign_id, "user": login,
-            "created_at": utcnow().isoformat(), "reference_date": reference.isoformat(),
-            "files": [s for s, _ in kept], "preview": [p.as_dict() for _, p in kept], "skipped": skipped}
-    (folder / "preview.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-
-
-def _lock_institution(session: Session, institution_id: int) -> None:
-    """Imports of one institution one at a time (PostgreSQL: its row, FOR UPDATE; SQLite's write
-    transaction is exclusive already)."""
-    session.exec(select(Institution.id).where(Institution.id == institution_id).with_for_update()).first()
 
 
 @router.post("/c/{campaign_id}/data/simpan", response_model=None)
@@ -423,30 +219,15 @@ def save(request: Request, campaign_id: RowId, user: Actor,
         assert inst.id is not None
     folder = _preview_dir(inst.id, pratinjau)
     if folder is None:
-        return _data_page(request, user, campaign_id, status=404,
-                          error="Pratinjau tidak ditemukan atau sudah kedaluwarsa. Silakan unggah ulang berkasnya.")
-    with _locked(folder):
-        if (folder / "result.json").is_file():  # saved before: show that result, import nothing
-            return RedirectResponse(_data_url(campaign_id, f"hasil={folder.name}&ulang=1#hasil"), status_code=303)
-        meta = _read_json(folder / "preview.json")
-        assert meta is not None
-        paths = [folder / f["path"] for f in meta["files"]]
-        try:
-            with session_scope(write=True) as session:
-                campaign, inst = _campaign(session, user, campaign_id)
-                _lock_institution(session, inst.id)  # type: ignore[arg-type]
-                report = import_files(session, paths, inst, date.fromisoformat(meta["reference_date"]),
-                                      actor=user.login)
-        except IntakeError as exc:  # rolled back: nothing written
-            return _data_page(request, user, campaign_id, preview=folder.name, status=422,
-                              error=f"Impor dibatalkan, tidak ada data yang disimpan. {describe_error(exc)}")
-        result = {"saved_at": utcnow().isoformat(), "user": user.login, "batch_id": report.batch_id,
-                  "summary": report.summary(), "sheets": report.sheets, "units_created": report.units_created,
-                  "unchanged": [entry.split(" sha256:")[0] for entry in report.unchanged],
-                  "changes": [c.describe() for c in report.changes], "campaign_id": campaign.id}
-        (folder / "result.json").write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
-        for path in paths:  # the files are in the database now; the result stays for the page
-            shutil.rmtree(path.parent, ignore_errors=True)
+        return _data_page(request, user, campaign_id, status=404, error=intake.NOT_FOUND)
+    try:
+        _, again = intake.save(folder, campaign_id=campaign_id, actor=user.login,
+                               institution=lambda session: _campaign(session, user, campaign_id)[1])
+    except IntakeError as exc:  # rolled back: nothing written
+        return _data_page(request, user, campaign_id, preview=folder.name, status=422,
+                          error=f"Impor dibatalkan, tidak ada data yang disimpan. {describe_error(exc)}")
+    if again:  # saved before: show that result, import nothing
+        return RedirectResponse(_data_url(campaign_id, f"hasil={folder.name}&ulang=1#hasil"), status_code=303)
     return RedirectResponse(_data_url(campaign_id, f"hasil={folder.name}#hasil"), status_code=303)
 
 
@@ -455,9 +236,7 @@ def discard(campaign_id: RowId, user: Actor, pratinjau: Annotated[str, Form(max_
     with session_scope() as session:
         _, inst = _campaign(session, user, campaign_id)
         assert inst.id is not None
-    folder = _preview_dir(inst.id, pratinjau)
-    if folder is not None and not (folder / "result.json").is_file():
-        shutil.rmtree(folder, ignore_errors=True)
+    intake.discard(_preview_dir(inst.id, pratinjau))
     return RedirectResponse(_data_url(campaign_id, "ok=batal"), status_code=303)
 
 

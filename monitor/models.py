@@ -3,7 +3,7 @@ snapshot."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import LargeBinary
@@ -78,3 +78,23 @@ class CampaignSnapshot(SQLModel, table=True):
     failed: int = 0
     responded: int = 0
     refreshed_at: datetime | None = utc_field()
+
+
+class UnitUploadLink(SQLModel, table=True):
+    """A unit's own upload link for one campaign (monitor.unit_links): only that unit's rows are
+    accepted through it. The token is derived from `token_nonce` and SECRET_KEY like an
+    assignment's (core.tokens) and stored only as its SHA-256; a revoked link answers 404. At
+    most one live link per campaign and unit (a new one revokes the old)."""
+
+    __tablename__ = "unit_upload_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    token_nonce: str = Field(max_length=32)
+    token_hash: bytes = Field(sa_type=LargeBinary(32), unique=True, index=True)
+    deadline: date  # the day the unit's file is due (the reminder goes out before it)
+    created_by: str = Field(default="system", max_length=120)
+    created_at: datetime | None = utc_field(nullable=False)
+    revoked_at: datetime | None = utc_field()
+    revoked_by: str | None = Field(default=None, max_length=120)

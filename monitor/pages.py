@@ -13,7 +13,9 @@ from typing import Any
 from sqlmodel import Session, select
 
 from bot import activity, conversation_log
-from core.clock import format_date_id, format_datetime_id
+from core.campaigns import has_ended
+from core.clock import format_date_id, format_datetime_id, local, utcnow
+from core.config import get_settings
 from core.datafiles import read_yaml
 from core.labels import label
 from core.models import Campaign, Institution, Unit
@@ -90,7 +92,22 @@ def units(session: Session, campaign: Campaign, inst: Institution) -> PageData:
         t.highlight = lowest([r.rate for r in mine])
         tables.append(t)
         unit_ids[t.name] = [r.unit_id for r in mine]
-    return PageData(tables, {"unit_ids": unit_ids})
+    # A reminder button that would queue nothing is shown disabled, saying why.
+    blocked = stats.reminder_blockers(session, campaign, has_ended(campaign))
+    return PageData(tables, {"unit_ids": unit_ids, "remind_blocked": blocked,
+                             "quiet": _quiet_note(inst.timezone)})
+
+
+def _quiet_note(tz: str, now: datetime | None = None) -> str | None:
+    """During quiet hours (QUIET_START-QUIET_END, the institution's time) reminders are queued but
+    wait: said beside the buttons. None outside them (or with no quiet hours)."""
+    settings = get_settings()
+    start, end = settings.quiet_start, settings.quiet_end
+    if start == end:
+        return None
+    t = local(now or utcnow(), tz).strftime("%H:%M")
+    quiet = (t >= start or t < end) if start > end else (start <= t < end)
+    return stats.REMINDER_BLOCKED["quiet_hours"].format(start=end.replace(":", ".")) if quiet else None
 
 
 def live_figures(session: Session, campaign: Campaign, inst: Institution) -> dict[str, str]:

@@ -312,8 +312,10 @@ def _include_extra() -> None:
     from monitor.launch_routes import router as launch  # circular too
     from monitor.sample_routes import router as sample  # circular too
     from monitor.sending_routes import router as sending_actions  # circular too
+    from monitor.unit_link_routes import router as unit_uploads  # circular too
 
-    modules = (account, extra, integrity, audit, sending_actions, intake, sample, counters, launch, lifecycle)
+    modules = (account, extra, integrity, audit, sending_actions, intake, sample, counters, launch, lifecycle,
+               unit_uploads)
     for route in [r for m in modules for r in m.routes]:
         router.routes.insert(0, route)
 

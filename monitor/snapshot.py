@@ -12,7 +12,7 @@ import logging
 import threading
 from datetime import datetime
 
-from sqlalchemy import case, delete, func
+from sqlalchemy import and_, case, delete, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -50,9 +50,12 @@ def compute(session: Session) -> list[CampaignSnapshot]:
         (col(Outbox.status) == "failed", 1),
         else_=0,
     )
+    # Respondents as the campaign pages count them (monitor.stats.funnel): active assignments only,
+    # so neither a replaced respondent nor a row without one (a bot reply) adds to "sent".
     per_assignment = (
         select(col(Outbox.campaign_id).label("cid"), col(Outbox.assignment_id).label("aid"),
                func.max(level).label("lvl"))
+        .join(Assignment, and_(col(Assignment.id) == col(Outbox.assignment_id), col(Assignment.active).is_(True)))
         .group_by(col(Outbox.campaign_id), col(Outbox.assignment_id))
         .subquery()
     )

@@ -11,18 +11,23 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 
-from sqlalchemy import and_, distinct, func
+from sqlalchemy import and_, case, distinct, func
 from sqlmodel import Session, col, select
 
 from core.clock import as_utc, local, utcnow
+from core.datafiles import read_yaml
 from core.models import Assignment, Campaign, Person, PersonStatus, Unit
 from dispatch import Outbox
+from population import draw_summary
 
 GROUPS = ("internal", "external", "expert")
 QUEUED = ("pending", "sending", "sent", "delivered", "read", "failed", "unknown")
 SENT = ("sent", "delivered", "read")
 DELIVERED = ("delivered", "read")
+# Why a unit's reminder button would queue nothing (monitor/data/reminder_blocked.yaml).
+REMINDER_BLOCKED: dict[str, str] = read_yaml(Path(__file__).parent / "data" / "reminder_blocked.yaml")
 
 
 def survey_group(group: str) -> str:
@@ -132,6 +137,32 @@ def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
     return sorted(rows.values(), key=lambda r: (r.rate if r.rate is not None else 101.0, r.name))
 
 
+
+def reminder_blockers(session: Session, campaign: Campaign, closed: bool) -> dict[int | None, str]:
+    """Per unit, why its "Kirim pengingat" would queue nothing (the button is shown disabled with
+    this reason); a unit not listed may be reminded. One grouped pass over the campaign's active
+    assignments: how many have not answered, and how many of those were sent an invitation."""
+    invited = (select(col(Outbox.assignment_id))
+               .where(col(Outbox.campaign_id) == campaign.id, col(Outbox.purpose) == "invitation",
+                      col(Outbox.status).in_(SENT)))
+    out: dict[int | None, str] = {}
+    for unit_id, n, waiting, waiting_invited in session.exec(
+        select(col(Assignment.unit_id), func.count(),
+               func.count(case((col(Assignment.responded_at).is_(None), 1))),
+               func.count(case((and_(col(Assignment.responded_at).is_(None), col(Assignment.id).in_(invited)), 1))))
+        .where(col(Assignment.campaign_id) == campaign.id, col(Assignment.active).is_(True))
+        .group_by(col(Assignment.unit_id))
+    ):
+        if closed:
+            out[unit_id] = REMINDER_BLOCKED["closed"]
+        elif not n:
+            continue
+        elif not waiting:
+            out[unit_id] = REMINDER_BLOCKED["all_answered"]
+        elif not waiting_invited:
+            out[unit_id] = REMINDER_BLOCKED["none_sent"]
+    return out
+
 # --- overview -------------------------------------------------------------------------------------
 
 
@@ -187,8 +218,13 @@ def group_rows(session: Session, campaign: Campaign) -> list[GroupRow]:
         r = rows.setdefault(survey_group(group), GroupRow(survey_group(group)))
         r.sample += n
         r.responded += responded
+    # One source for the target: the campaign's own targets, else the draw's (the sample page shows
+    # the same); the active sample only before any draw. Never the active count after a draw: a
+    # respondent replaced (inactive) does not lower the target.
+    draw = None if targets else draw_summary(session, campaign.id, campaign.institution_id)  # type: ignore[arg-type]
+    drawn = {g: s.get("target", s.get("size")) for g, s in draw.sizes.items()} if draw is not None else {}
     for r in rows.values():
-        configured = targets.get(r.group)
+        configured = targets.get(r.group, drawn.get(r.group))
         r.target = int(configured) if isinstance(configured, int | float) and configured > 0 else r.sample
     return [r for r in rows.values() if r.sample or r.target]
 

@@ -14,8 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from population.drawreport import draw_summary
-    from population.errors import SamplingError
+    from population.errors import IntakeError, SamplingError
+    from population.importer import import_files, unit_code
+    from population.normalize import normalize_phone
     from population.plan import EXPERT_MINIMUM, SamplePlan, sample_plan
+    from population.preview import (
+        add_unit,
+        default_reference_date,
+        describe_error,
+        preview_files,
+        sample_drawn,
+        unit_arrivals,
+    )
     from population.quality import quality_report, reason_texts, write_xlsx
     from population.reserves import (
         REASONS,
@@ -48,6 +58,13 @@ __all__ = [
     "draw_sample",
 ]
 
+# Intake by hand (the dashboard's upload and preview) and the phone number rule (qr's registration).
+__all__ += ["IntakeError", "add_unit", "default_reference_date", "describe_error", "import_files", "normalize_phone",
+            "preview_files", "sample_drawn", "unit_arrivals"]
+
+# How the importer codes a unit's name (a unit's own upload link accepts only its own rows).
+__all__ += ["unit_code"]
+
 
 def __getattr__(name: str) -> Any:
     """A name of the public face, imported from its module on first use (see above)."""
@@ -56,6 +73,18 @@ def __getattr__(name: str) -> Any:
         from population.drawreport import draw_summary as value  # lazy: see module docstring
     elif name == "SamplingError":
         from population.errors import SamplingError as value  # lazy: see module docstring
+    elif name == "IntakeError":
+        from population.errors import IntakeError as value  # lazy: see module docstring
+    elif name == "import_files":
+        from population.importer import import_files as value  # lazy: see module docstring
+    elif name == "unit_code":
+        from population.importer import unit_code as value  # lazy: see module docstring
+    elif name == "normalize_phone":
+        from population.normalize import normalize_phone as value  # lazy: see module docstring
+    elif name in ("add_unit", "default_reference_date", "describe_error", "preview_files", "sample_drawn", "unit_arrivals"):
+        from population import preview  # lazy: see module docstring
+
+        value = getattr(preview, name)
     elif name == "quality_report":
         from population.quality import quality_report as value  # lazy: see module docstring
     elif name == "reason_texts":

@@ -29,8 +29,7 @@ from core.audit import AuditLog
 from core.audit import record as audit
 from core.masking import mask_text
 from core.models import Assignment, AssignmentKind, Campaign, Unit
-from dispatch import holds
-from dispatch.models import Outbox, Status
+from dispatch import Outbox, Status, holds
 from population.errors import SamplingError
 from population.sampling import replace_with_reserve
 

@@ -40,7 +40,7 @@ from core.clock import utcnow
 from core.config import get_settings
 from core.db import preassign_ids, reader_snapshot
 from core.models import Assignment, AssignmentKind, Campaign, Person
-from dispatch.service import invite_after_wave
+from dispatch import invite_after_wave
 from population import parallel
 from population.bulk import BulkWriter, bulk_mode
 from population.drawing import assignment_writer, dbapi, write_assignments

@@ -15,7 +15,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from core.datafiles import read_yaml
-from population.normalize import normalize_phone
+from population import normalize_phone
 
 MAX_NAME = 100
 MAX_SERVICE = 150

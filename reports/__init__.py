@@ -21,9 +21,16 @@ from core.labels import labels
 from core.models import Campaign, Group, Institution, Unit
 from integrity import correction_inputs
 from reports.correction import correction_view as _correction_view
-from responses.questionnaire import DATA_DIR, GROUPS, load_questionnaire
-from responses.scoring.institution import InstitutionScore, score_institution
-from responses.stats import response_counts
+from responses import (
+    DATA_DIR,
+    GROUPS,
+    InstitutionScore,
+    load_questionnaire,
+    response_counts,
+    score_institution,
+)
+
+__all__ = ["Report", "build_report", "render_html", "write_pdf", "write_xlsx"]
 
 GROUP_LABELS = labels("group")  # core/data/labels.yaml; kept as a name for the report modules
 SEVERITY = {"Sangat Tinggi": 0, "Tinggi": 1, "Di bawah rata-rata": 2, "Sedang": 3, "Rendah": 4,

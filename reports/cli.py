@@ -13,7 +13,7 @@ from core import audit
 from core.console import console, fail
 from core.db import session_scope
 from reports import build_report, render_html, write_pdf, write_xlsx
-from responses.cli import score_app
+from responses import score_app
 
 
 def report_cmd(

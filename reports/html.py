@@ -7,7 +7,7 @@ from markupsafe import Markup, escape
 from core.templating import render as render_template
 from reports import GROUP_LABELS, Report, correction_view
 from reports.correction import ENTERED_TITLE, MEASURED_TITLE
-from responses.scoring.method import RENTAN, TERJAGA, WASPADA
+from responses import RENTAN, TERJAGA, WASPADA
 
 CATEGORY_COLOURS = {RENTAN: "#b3261e", WASPADA: "#b26a00", TERJAGA: "#1b6e3a"}
 LEVEL_COLOURS = {"Sangat Tinggi": "#8e0000", "Tinggi": "#c62828", "Sedang": "#b26a00", "Rendah": "#1b6e3a",

@@ -100,6 +100,8 @@ def import_cmd(
         fail(str(exc))
         return
     console.print(f"[green]{result.stored} stored, {result.duplicates} already received[/green]")
+    for note in result.notes():
+        console.print(f"[yellow]{note}[/yellow]")
 
 
 def register(app: typer.Typer) -> None:

@@ -47,6 +47,13 @@ class ImportResult:
     stored: int = 0
     duplicates: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    # (row, question ids): answers of a part the respondent was not to be shown, dropped
+    dropped: list[tuple[int, list[str]]] = field(default_factory=list)
+
+    def notes(self) -> list[str]:
+        """The import report's notes, one per row whose answers were dropped."""
+        return [f"baris {row}: jawaban bagian lanjutan diabaikan karena semua jawaban pengalaman "
+                f"\"tidak pernah\" ({', '.join(ids)})" for row, ids in self.dropped]
 
 
 def _read_rows(path: Path) -> list[list[Any]]:
@@ -94,7 +101,10 @@ def import_rows(session: Session, rows: list[list[Any]], *, source: str = "impor
         if sid is None:
             digest = hashlib.sha256(json.dumps([token, answers], sort_keys=True).encode()).hexdigest()
             sid = f"row:{digest[:40]}"
-        stored, error = _one(session, token, answers, sid, source)
+        dropped: list[str] = []
+        stored, error = _one(session, token, answers, sid, source, dropped)
+        if dropped and not error:
+            result.dropped.append((offset, dropped))
         if error:
             result.errors.append((offset, error))
         elif stored:
@@ -106,14 +116,15 @@ def import_rows(session: Session, rows: list[list[Any]], *, source: str = "impor
     return result
 
 
-def _one(session: Session, token: str, answers: dict[str, Any], sid: str, source: str) -> tuple[bool, str | None]:
-    """(stored_new, error message)."""
+def _one(session: Session, token: str, answers: dict[str, Any], sid: str, source: str,
+         dropped: list[str] | None = None) -> tuple[bool, str | None]:
+    """(stored_new, error message); the ids of answers dropped as moot are added to `dropped`."""
     assignment = find_by_token(session, token)
     if assignment is None:
         return False, "token tidak dikenal"
     new = _new_submission(session, sid)
     try:
-        submit_answers(session, assignment, answers, source=source, submission_id=sid)
+        submit_answers(session, assignment, answers, source=source, submission_id=sid, dropped=dropped)
     except AlreadySubmitted:
         return False, "tautan ini sudah memiliki jawaban terkirim (satu jawaban per token)"
     except SubmissionConflict:
@@ -129,7 +140,8 @@ def import_file(path: str | Path, *, actor: str, url: str | None = None) -> Impo
     with session_scope(write=True, url=url) as session:
         result = import_rows(session, rows)
         audit.record(session, actor, "responses.import", target=Path(path).name,
-                     details={"stored": result.stored, "duplicates": result.duplicates})
+                     details={"stored": result.stored, "duplicates": result.duplicates,
+                              "dropped": [[row, ids] for row, ids in result.dropped]})
     return result
 
 
@@ -167,7 +179,9 @@ async def handle_webhook(request: Request) -> tuple[int, dict[str, Any]]:
             if assignment is None:
                 return 404, {"error": "unknown token"}
             new = _new_submission(session, sid)
-            response = submit_answers(session, assignment, answers, source="webhook", submission_id=sid)
+            dropped: list[str] = []
+            response = submit_answers(session, assignment, answers, source="webhook", submission_id=sid,
+                                      dropped=dropped)
             rid = response.id
     except SubmissionConflict:
         return 409, {"error": "submission_id already received with a different body"}
@@ -177,7 +191,10 @@ async def handle_webhook(request: Request) -> tuple[int, dict[str, Any]]:
         return 422, {"error": "invalid answers", "fields": exc.errors}
     except IntegrityError:  # a concurrent resend won the race; the client may retry
         return 409, {"error": "concurrent submission; retry"}
-    return (201 if new else 200), {"status": "stored" if new else "duplicate", "response_id": rid}
+    reply: dict[str, Any] = {"status": "stored" if new else "duplicate", "response_id": rid}
+    if dropped:  # answers of a follow-up part the other answers make moot: not stored
+        reply["dropped"] = dropped
+    return (201 if new else 200), reply
 
 
 def _new_submission(session: Session, sid: str) -> bool:

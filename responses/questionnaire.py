@@ -148,6 +148,21 @@ class Questionnaire:
         respondent with those answers (a follow-up part they skip is left out)."""
         return [p.id for p in self.pages if answers is None or p.applies(answers)] + [CONFIRM_PAGE]
 
+    def drop_skipped(self, answers: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The answers without those of a part the respondent is no longer shown (a follow-up
+        part, "Rincian Pengalaman", filled in and then made moot by changing every experience
+        answer to "Tidak pernah"), and the ids dropped. Such answers never reach scoring.
+        Repeated until nothing changes (a follow-up part may hang on another)."""
+        kept: dict[str, Any] = dict(answers)
+        dropped: list[str] = []
+        while True:
+            moot = [x.id for p in self.pages if not p.applies(kept) for x in p.questions if x.id in kept]
+            if not moot:
+                return kept, dropped
+            for qid in moot:
+                del kept[qid]
+            dropped += moot
+
     def neighbour(self, page_id: str, answers: Mapping[str, Any], forward: bool = True) -> str:
         """The page shown after (`forward`) or before `page_id` to a respondent with `answers`,
         skipping the pages they are not shown; going back from the first page stays there."""

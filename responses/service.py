@@ -267,8 +267,13 @@ def submit_answers(
     source: str = "web",
     submission_id: str | None = None,
     meta: dict[str, Any] | None = None,
+    dropped: list[str] | None = None,
 ) -> Response:
     """Store the complete answers of one assignment as its single submitted response.
+
+    Answers of a part the respondent is no longer shown (a follow-up part after every experience
+    answer became "Tidak pernah") are dropped, never stored or scored; their ids are appended to
+    `dropped` when given (an import reports them).
 
     Idempotent by `submission_id`: the same id with the same body returns the stored response; with
     a different body raises `SubmissionConflict`. Sets `assignment.responded_at`. The caller commits.
@@ -288,6 +293,9 @@ def submit_answers(
     values, errors = validate_all(q, answers)
     if errors:
         raise InvalidAnswers(errors)
+    values, moot = q.drop_skipped(values)
+    if dropped is not None:
+        dropped.extend(moot)
     now = utcnow()
     if response is None:
         response = _new_response(session, assignment, q, now)

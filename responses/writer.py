@@ -195,6 +195,7 @@ class _Batch:
                 first = next(iter(errors))
                 return Outcome("redirect", next(
                     (pg.id for pg in q.pages if any(x.id == first for x in pg.questions)), ids[0]))
+            values, _ = q.drop_skipped(values)  # a follow-up part made moot: never submitted
             self._submit(link, state, q, answers, values, post)
             return Outcome("redirect")
         page = q.page(page_id)

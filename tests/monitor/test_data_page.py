@@ -284,7 +284,7 @@ def test_bad_files_are_refused_with_a_message_and_write_nothing(
     assert all(uploads_dir in p.parents for p in (uploads_dir / "uploads").rglob("*"))
 
     # too big: refused before reading (the cap is said)
-    import monitor.data_routes as routes
+    import monitor.intake as routes  # the caps live in the shared upload steps
 
     monkeypatch.setattr(routes, "MAX_FILE_BYTES", 1000)
     big = upload(client, cid, good)
