@@ -14,6 +14,7 @@ from app.observability import OpsHostCheck
 from app.observability import install as install_observability
 from app.registry import ROUTERS
 from app.tuning import tune_web_process
+from bot import spool
 from bot.replies import faq_problem
 from core.config import get_settings
 from core.errorpages import install_error_pages
@@ -31,9 +32,11 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     if problem is not None:
         log.error("FAQ file unusable, the bot answers from the built-in FAQ until it is fixed: %s", problem)
     tune_web_process()  # under `spibot serve` only
+    spool.kick_if_waiting()  # inbound messages spooled while the database was down, by an earlier process
     if not logging.getLogger().handlers:  # a web worker process uvicorn spawned: masked, LOG_FORMAT
         configure_logging(get_settings().log_level)
     yield
+    spool.stop()
 
 
 def public_host() -> str:

@@ -251,8 +251,26 @@ def drain_once(directory: Path | None = None, limit: int = DRAIN_BATCH) -> tuple
 
 
 _wanted = threading.Event()
+_stopping = threading.Event()
 _thread_lock = threading.Lock()
 _thread: tuple[int, threading.Thread] | None = None
+
+
+def stop(timeout: float = 5.0) -> None:
+    """Stop this process's drainer thread (at shutdown): what is left stays spooled on disk and
+    is drained by the next start (`kick_if_waiting`)."""
+    global _thread
+    with _thread_lock:
+        current, _thread = _thread, None
+        _stopping.set()
+    if current is not None and current[0] == os.getpid():
+        current[1].join(timeout)
+
+
+def kick_if_waiting() -> None:
+    """At start: drain what an earlier process left in the spool."""
+    if has_entries(spool_dir()):
+        kick()
 
 
 def kick() -> None:
@@ -260,6 +278,7 @@ def kick() -> None:
     global _thread
     _wanted.set()
     with _thread_lock:
+        _stopping.clear()
         if _thread is not None and _thread[0] == os.getpid() and _thread[1].is_alive():
             return
         thread = threading.Thread(target=_drain_forever, name="bot-spool", daemon=True)
@@ -270,7 +289,7 @@ def kick() -> None:
 def _drain_forever() -> None:
     global _thread
     delay, warned_at = RETRY_SECONDS, 0.0
-    while True:
+    while not _stopping.is_set():
         _wanted.clear()
         try:
             stored, more = drain_once()
@@ -284,7 +303,7 @@ def _drain_forever() -> None:
                 log.warning("spooled inbound messages wait for the database (%s); next try in "
                             "%.1f s", type(exc).__name__, wait)
         if more:
-            time.sleep(wait)
+            _stopping.wait(wait)
             continue
         with _thread_lock:
             if not _wanted.is_set():

@@ -31,8 +31,10 @@ def spool_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(spool, "RETRY_SECONDS", 0.1)
     monkeypatch.setattr(spool, "MAX_RETRY_SECONDS", 0.2)
+    spool.stop()  # no drainer of an earlier test (with its own DATA_DIR and database) runs on
     reset_settings()
     yield tmp_path / "data" / spool.DIRECTORY
+    spool.stop()
     reset_settings()
 
 
@@ -182,3 +184,23 @@ def test_webhooks_while_postgresql_is_down_are_answered_once_in_order_when_it_is
             assert sorted(sent) == sorted(bodies)
     finally:
         dispose_engines()
+
+
+def test_a_new_web_process_drains_what_an_earlier_one_left(
+    spool_env: Path, db_url: str, session: Session,
+) -> None:
+    """Entries spooled by a process that stopped before the database came back are stored and
+    answered when the next web process starts, without waiting for another webhook."""
+    from web import create_app
+
+    make_world(session)
+    spool.put(inbound_form(PHONE, "Isi Survei", sid="SMleftover1"))
+    with TestClient(create_app()):
+        deadline = time.monotonic() + 20
+        while spool.entries() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert spool.entries() == []
+    settle()
+    session.rollback()
+    assert session.exec(select(func.count()).select_from(InboundMessage)).one() == 1
+    assert len(replies_to(session, PHONE)) == 1
