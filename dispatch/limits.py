@@ -140,7 +140,8 @@ def _offsets(session: Session, items: list[Claimed], now: datetime) -> dict[int,
 
 
 def defer_rows(session: Session, deferred: list[tuple[Claimed, datetime]], *, note: str) -> None:
-    """Claimed rows that may not go yet: back to pending at their time, the attempt not counted."""
+    """Claimed rows that may not go yet: back to pending at their time, no attempt counted (a
+    claim counts none: `attempts` counts requests that left, dispatch.outbox)."""
     if not deferred:
         return
     now = utcnow()
@@ -148,7 +149,7 @@ def defer_rows(session: Session, deferred: list[tuple[Claimed, datetime]], *, no
         session.execute(
             update(T).where(T.c.id == item.id, T.c.attempt_id == item.attempt_id, T.c.status == Status.sending)
             .values(status=Status.pending, next_attempt_at=at, lease_until=None,
-                    attempts=T.c.attempts - 1, error_class="deferred", error_message=note[:300],
+                    error_class="deferred", error_message=note[:300],
                     updated_at=now))
 
 

@@ -164,6 +164,7 @@ class HoldScope(StrEnum):
     campaign = "campaign"  # a whole campaign, paused by a person
     wave = "wave"  # one wave of a campaign ("<campaign id>:<wave number>"), paused by a person
     template = "template"  # a WhatsApp template not (or no longer) approved: "invitation" ...
+    assignment = "assignment"  # one respondent paused (a case for the PIC): no invitation/reminder
 
 
 class Hold(SQLModel, table=True):

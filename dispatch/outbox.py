@@ -2,6 +2,12 @@
 
 Every transition is a conditional UPDATE (on `status` and, for a worker's own rows, on its
 `attempt_id`), so a late or repeated writer never overrides a newer truth.
+
+`attempts` counts requests that really left for the provider: a claim does not count; the result
+of a request does (`mark_sent`, `mark_retry`, `mark_ambiguous`, `count_attempt`). A row given back
+unsent (lease too short, messaging-limit window, a hold) or reopened by reconcile (the provider
+never had it) keeps its attempts. A worker killed mid-request leaves its attempt uncounted: the
+count may fall short of the requests, never exceed them.
 """
 
 from __future__ import annotations
@@ -98,7 +104,7 @@ def claim(
         update(T)
         .where(T.c.id.in_(select(due.c.id)), T.c.status == Status.pending)
         .values(status=Status.sending, attempt_id=attempt, lease_until=lease, claimed_at=now,
-                attempts=T.c.attempts + 1, updated_at=now)
+                updated_at=now)
         .returning(T.c.id, T.c.key, T.c.lane, T.c.channel, T.c.purpose, T.c.to_address,
                    T.c.sender, T.c.payload, T.c.attempts, T.c.campaign_id, T.c.wave, T.c.assignment_id)
     )
@@ -138,7 +144,7 @@ def mark_sent(session: Session, results: list[dict[str, Any]]) -> None:
             update(T)
             .where(T.c.id == bindparam("b_id"), T.c.attempt_id == bindparam("b_attempt"),
                    T.c.status == Status.sending)
-            .values(status=bindparam("b_status"), provider_id=bindparam("b_provider"),
+            .values(status=bindparam("b_status"), provider_id=bindparam("b_provider"), attempts=T.c.attempts + 1,
                     backend=bindparam("b_backend"), sent_at=now, updated_at=now, lease_until=None,
                     error_code=None, error_class=None, error_message=None,
                     delivered_at=bindparam("b_delivered"))
@@ -168,18 +174,23 @@ def _mark_sent_pg(session: Session, results: list[dict[str, Any]], now: datetime
         update(T)
         .where(T.c.id == v.c.id, T.c.attempt_id == v.c.attempt, T.c.status == Status.sending)
         .values(status=v.c.status, provider_id=v.c.provider, backend=v.c.backend, sent_at=at,
+                attempts=T.c.attempts + 1,
                 updated_at=at, lease_until=None, error_code=None, error_class=None,
                 error_message=None, delivered_at=case((v.c.status == Status.delivered, at), else_=None)))
 
 
 def mark_retry(session: Session, items: list[dict[str, Any]], *, max_attempts: int) -> list[int]:
-    """Back off with jitter; rows out of attempts fail. Returns the ids that failed."""
+    """Back off with jitter; rows out of attempts fail. Returns the ids that failed.
+
+    Each item's `attempts` includes this one when its request left (`requested`, default True):
+    that attempt is counted here."""
     now = utcnow()
     failed: list[int] = []
     retry_params, fail_params = [], []
     for it in items:
         common = {"b_id": it["id"], "b_attempt": it["attempt_id"], "b_code": it.get("code"),
-                  "b_class": it["error_class"], "b_msg": (it.get("message") or "")[:300]}
+                  "b_class": it["error_class"], "b_msg": (it.get("message") or "")[:300],
+                  "b_inc": 1 if it.get("requested", True) else 0}
         if it["attempts"] >= max_attempts:
             failed.append(it["id"])
             fail_params.append(common)
@@ -194,7 +205,8 @@ def mark_retry(session: Session, items: list[dict[str, Any]], *, max_attempts: i
     base = update(T).where(T.c.id == bindparam("b_id"), T.c.attempt_id == bindparam("b_attempt"),
                            T.c.status == Status.sending)
     errs = {"error_code": bindparam("b_code"), "error_class": bindparam("b_class"),
-            "error_message": bindparam("b_msg"), "updated_at": now, "lease_until": None}
+            "error_message": bindparam("b_msg"), "updated_at": now, "lease_until": None,
+            "attempts": T.c.attempts + bindparam("b_inc", type_=Integer())}
     if retry_params:
         session.connection().execute(
             base.values(status=Status.pending, next_attempt_at=bindparam("b_next"), **errs), retry_params)
@@ -204,7 +216,8 @@ def mark_retry(session: Session, items: list[dict[str, Any]], *, max_attempts: i
 
 
 def mark_ambiguous(session: Session, items: list[dict[str, Any]], *, delay: float) -> None:
-    """The provider may have taken it: keep `sending`, let the lease expire soon, then look it up."""
+    """The provider may have taken it: keep `sending`, let the lease expire soon, then look it up.
+    The request left: its attempt counts (reconcile does not count it again)."""
     if not items:
         return
     now = utcnow()
@@ -212,7 +225,7 @@ def mark_ambiguous(session: Session, items: list[dict[str, Any]], *, delay: floa
         update(T)
         .where(T.c.id == bindparam("b_id"), T.c.attempt_id == bindparam("b_attempt"),
                T.c.status == Status.sending)
-        .values(lease_until=now + timedelta(seconds=delay), error_class="ambiguous",
+        .values(lease_until=now + timedelta(seconds=delay), error_class="ambiguous", attempts=T.c.attempts + 1,
                 error_code=bindparam("b_code"), error_message=bindparam("b_msg"), updated_at=now)
     )
     session.connection().execute(
@@ -333,6 +346,12 @@ def _apply_early_events(session: Session, provider_ids: list[str]) -> None:
             session.add(ev)
 
 
+def count_attempt(session: Session, row_id: int, attempt_id: str) -> None:
+    """A request of this claim left and was refused: count it (before `outcomes.after_error`)."""
+    session.execute(update(T).where(T.c.id == row_id, T.c.attempt_id == attempt_id, T.c.status == Status.sending)
+                    .values(attempts=T.c.attempts + 1))
+
+
 def release_unsent(session: Session, items: list[dict[str, Any]]) -> None:
     """Claimed but never sent (the lease ran too short while the message waited for its slot):
     back to pending at once, the attempt not counted. Only while this claim still holds the row."""
@@ -342,13 +361,38 @@ def release_unsent(session: Session, items: list[dict[str, Any]]) -> None:
     session.connection().execute(
         update(T).where(T.c.id == bindparam("b_id"), T.c.attempt_id == bindparam("b_attempt"),
                         T.c.status == Status.sending)
-        .values(status=Status.pending, lease_until=None, next_attempt_at=now,
-                attempts=T.c.attempts - 1, updated_at=now),
+        .values(status=Status.pending, lease_until=None, next_attempt_at=now, updated_at=now),
         [{"b_id": it["id"], "b_attempt": it["attempt_id"]} for it in items])
 
 
+def claim_expired(session: Session, *, now: datetime, limit: int, lease_seconds: float) -> list[Any]:
+    """Take up to `limit` rows whose lease expired, for one reconciler: each gets a new
+    `attempt_id` and lease (status stays `sending`, `claimed_at` stays the send's claim: the
+    look-up's floor), so no other worker looks the same row up while this one does; if this one
+    dies, the lease expires again and another takes it. PostgreSQL: SKIP LOCKED. The caller
+    commits before looking anything up."""
+    attempt = "r" + uuid.uuid4().hex[:31]
+    due = (
+        select(T.c.id)
+        .where(T.c.status == Status.sending, T.c.lease_until < now)
+        .order_by(T.c.lease_until)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("expired")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    stmt = (
+        update(T)
+        .where(T.c.id.in_(select(due.c.id)), T.c.status == Status.sending, T.c.lease_until < now)
+        .values(attempt_id=attempt, lease_until=now + timedelta(seconds=lease_seconds))
+        .returning(T.c.id, T.c.attempt_id, T.c.channel, T.c.to_address, T.c.sender, T.c.claimed_at,
+                   T.c.error_class)
+    )
+    return sorted(session.execute(stmt).all(), key=lambda r: r.id)
+
+
 def reopen(session: Session, row_id: int, attempt_id: str | None, note: str) -> bool:
-    """Back to pending (a reconcile found the provider never took it)."""
+    """Back to pending (a reconcile found the provider never took it); its attempts stay."""
     res = session.execute(
         update(T).where(T.c.id == row_id, T.c.status == Status.sending, T.c.attempt_id == attempt_id)
         .values(status=Status.pending, lease_until=None, next_attempt_at=utcnow(),

@@ -19,6 +19,18 @@ Two layers:
    which against a remote provider (RTT 0.2 s) would cost a sixth of the rate; the default 30 ms
    costs at most 3%. On a quiet link it never binds (the schedule runs at 97%); when the machine
    or the link stalls it holds sends back instead of letting a backlog arrive bunched.
+
+The schedule runs on the database's clock (PostgreSQL: `clock_timestamp()`), handed to each
+worker as an offset from its own clock, so machines whose clocks disagree still share one
+schedule. A slot is a right to start *at* that moment, not a credit: a worker that falls behind
+(a stalled process, a slow claim) forfeits the slots it missed by more than LATE_SLOT_SECONDS
+and reserves new ones (worker `_pace`), so a backlog never leaves in a burst, and a worker that
+died or restarted has no unused allowance to spend. A rate-limited answer slows the bucket only
+when such answers are a real share of what the bucket sent (RATE_LIMITED_SHARE), at most once per
+PENALTY_SECONDS: a few random 429s of a busy provider retry those messages, not the whole sender.
+
+Note: the schedule assumes each claim's slots are used soon, so workers claim only
+CLAIM_AHEAD_SECONDS of a bucket's rate at a time (a dead worker strands at most that much).
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ import heapq
 import math
 import time
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import Session
 
 from core.db import insert_for
@@ -43,6 +55,18 @@ MIN_FACTOR = 0.1
 PENALTY_SECONDS = 1.0
 RECOVERY = 1.1
 QUIET_AFTER_PENALTY = 5.0
+# A slot missed by more than this is forfeited (the message takes a new one), never spent late.
+LATE_SLOT_SECONDS = 0.02
+# ... by the pacer; a message its process's AnswerWindow held back may start this late (the window
+# already bounds this process's arrivals; a stalled process's backlog is over this).
+LATE_START_SECONDS = 0.1
+# A worker holds at most this many seconds of a bucket's rate claimed and waiting for slots.
+CLAIM_AHEAD_SECONDS = 2.0
+# Rate-limited answers slow the bucket only above this share of one batch's requests to it.
+RATE_LIMITED_SHARE = 0.25
+RATE_LIMITED_WINDOW_SECONDS = 5.0  # ... of the requests a worker sent it in this long ...
+RATE_LIMITED_MIN_REQUESTS = 8  # ... once there are this many
+SLOT_LEAD_SECONDS = 0.05  # `reserve(lead=...)` for workers
 
 
 def bucket_key(channel: str, sender: str) -> str:
@@ -65,38 +89,59 @@ def _load(session: Session, key: str) -> RateBucket:
     return bucket
 
 
+def clock(session: Session) -> float:
+    """The schedule's clock in epoch seconds: the database server's on PostgreSQL (one clock for
+    every machine), this machine's on SQLite (one machine)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return float(session.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one())
+    return time.time()
+
+
 def lock(session: Session, key: str) -> None:
     """Hold the row lock of bucket `key` until the caller commits (serialises a shared decision,
     e.g. the messaging limit's admissions, across workers; SQLite's write lock already does)."""
     _load(session, key)
 
 
-def reserve(session: Session, key: str, n: int, rate: float, now: float | None = None) -> tuple[float, float]:
+def reserve(session: Session, key: str, n: int, rate: float, now: float | None = None, *,
+            lead: float = 0.0) -> tuple[float, float]:
     """Reserve `n` slots; returns (start epoch seconds, interval between slots). The caller commits.
 
-    A rate <= 0 means uncapped: (now, 0.0) and no database work.
+    A rate <= 0 means uncapped: (now, 0.0) and no database work. Without `now`, the schedule runs
+    on `clock(session)` and the start is returned on this machine's clock (`time.time()`).
+    `lead`: an idle bucket's first slot comes this long after now (time to commit and hand the
+    slots over, so the first one is not already missed, LATE_SLOT_SECONDS).
     """
-    now = time.time() if now is None else now
     if rate <= 0 or n <= 0:
-        return now, 0.0
+        return (time.time() if now is None else now), 0.0
     bucket = _load(session, key)
+    offset = 0.0
+    if now is None:  # read the clock after the lock: the offset must not include the wait for it
+        before = time.time()
+        now = clock(session)
+        offset = (before + time.time()) / 2 - now
     if bucket.factor < 1.0 and now - bucket.penalised_at > QUIET_AFTER_PENALTY:
         bucket.factor = min(1.0, bucket.factor * RECOVERY)
     interval = 1.0 / (rate * HEADROOM * bucket.factor)
-    start = max(bucket.next_at, now)
+    start = max(bucket.next_at, now + lead)
     bucket.next_at = start + n * interval
     session.add(bucket)
-    return start, interval
+    return start + offset, interval
 
 
-def penalise(session: Session, key: str, now: float | None = None) -> None:
-    """The provider said "too fast": halve this bucket's rate and pause it for a second."""
-    now = time.time() if now is None else now
+def penalise(session: Session, key: str, now: float | None = None) -> bool:
+    """The provider said "too fast" (to a real share of a batch, RATE_LIMITED_SHARE): halve this
+    bucket's rate and pause it for a second, at most once per PENALTY_SECONDS whoever asks (three
+    workers seeing the same burst of 429s slow the sender once). True if it did."""
     bucket = _load(session, key)
+    now = clock(session) if now is None else now
+    if now - bucket.penalised_at < PENALTY_SECONDS:
+        return False
     bucket.factor = max(MIN_FACTOR, bucket.factor * 0.5)
     bucket.penalised_at = now
     bucket.next_at = max(bucket.next_at, now) + PENALTY_SECONDS
     session.add(bucket)
+    return True
 
 
 class AnswerWindow:

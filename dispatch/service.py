@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Protocol, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import String, exists, func, select
+from sqlalchemy import cast as sql_cast
 from sqlmodel import Session, col
 
 from core.audit import record
@@ -19,7 +20,7 @@ from core.config import get_settings
 from core.db import analyze_if_stale, insert_for, is_sqlite
 from core.models import Assignment, Campaign, Institution, OptOut, Person, Unit
 from dispatch import content
-from dispatch.models import Lane, Outbox, Purpose, Unreachable, Wave
+from dispatch.models import Hold, HoldScope, Lane, Outbox, Purpose, Unreachable, Wave
 
 log = logging.getLogger("spibot.dispatch")
 CHUNK = 1000
@@ -133,6 +134,8 @@ def _iter_targets(
             q = q.where(col(Assignment.unit_id) == unit_id)
         if assignment_ids is not None:
             q = q.where(col(Assignment.id).in_(assignment_ids))
+        q = q.where(~exists().where(  # a respondent paused (a case for the PIC, bot.cases) is skipped
+            col(Hold.scope) == HoldScope.assignment, col(Hold.target) == sql_cast(col(Assignment.id), String)))
         chunk = [(a, p, u) for a, p, u in session.execute(q).all()]
         if not chunk:
             return

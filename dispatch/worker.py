@@ -17,11 +17,12 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
 import os
 import signal
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,8 +36,9 @@ from core.campaigns import has_ended
 from core.clock import local, parse_hhmm, utcnow
 from core.config import Settings, get_settings
 from core.db import session_scope
+from core.metrics import SEND_ERRORS, SENDS, serve_process_metrics
 from core.models import Campaign, Institution, OptOut
-from dispatch import holds, limits, outbox, outcomes, quality, ratelimit
+from dispatch import alerts, holds, limits, outbox, outcomes, quality, ratelimit
 from dispatch.channels import make_channel
 from dispatch.channels.base import (
     Action,
@@ -55,6 +57,8 @@ from dispatch.reconcile import reconcile
 log = logging.getLogger("spibot.dispatch")
 T = Outbox.__table__  # type: ignore[attr-defined]
 REPLY_POLL_SECONDS = 0.1
+IDLE_POLL_SECONDS = 0.5  # nothing claimed, nothing in flight: look again this soon
+RECONCILE_EVERY_SECONDS = 2.0  # a pass is cheap when no lease expired (one indexed read)
 # `--once` waits for rows due within this long (retries after a short back-off) and stops when
 # only later ones are left (deferred by the messaging limit, a marketing retry hours away).
 ONCE_HORIZON_SECONDS = 300.0
@@ -100,6 +104,7 @@ class Outcome:
     item: outbox.Claimed
     result: SendResult | None = None
     error: ChannelError | None = None
+    requested: bool = False  # a request left for the provider: this attempt counts
 
 
 @dataclass
@@ -111,6 +116,8 @@ class _Pacer:
     waiting: list[tuple[int, int, outbox.Claimed]] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    key: str = ""
+    rate: float = 0.0  # the bucket's cap (0: uncapped: slots are never missed)
 
 
 class Worker:
@@ -133,6 +140,12 @@ class Worker:
         self._seq = itertools.count()
         self._reply_polled = 0.0
         self._held: holds.Held = holds.Held()  # as of the last claim, plus holds this worker set
+        self._stopping = False  # set on stop: what has not reached the provider is given back
+        self._beat_at, self._started = 0.0, utcnow()  # heartbeat (dispatch.alerts.beat)
+        self._slot_of: dict[int, float] = {}  # outbox id -> the slot its pacer started it at
+        self._reconciling: asyncio.Task[dict[str, int]] | None = None
+        # per bucket: (monotonic time, rate limited?) of this worker's recent requests
+        self._answers: dict[str, deque[tuple[float, bool]]] = defaultdict(deque)
 
     # --- database side (runs in a thread) -------------------------------------------------------
 
@@ -187,7 +200,8 @@ class Worker:
                 by_bucket[self._bucket(it)].append(it)
             scheduled: list[tuple[outbox.Claimed, float]] = []
             for key, group in by_bucket.items():
-                start, interval = ratelimit.reserve(session, key, len(group), self._rate_for(group[0].channel))
+                start, interval = ratelimit.reserve(session, key, len(group), self._rate_for(group[0].channel),
+                                                    lead=ratelimit.SLOT_LEAD_SECONDS)
                 scheduled.extend((it, start + i * interval) for i, it in enumerate(group))
         scheduled.sort(key=lambda x: (x[0].lane, x[1]))
         return scheduled
@@ -213,12 +227,33 @@ class Worker:
                 keep.append(it)
         return keep
 
+    def _rate_limited_buckets(self, results: list[Outcome]) -> set[str]:
+        """Buckets whose rate-limited answers to this worker passed RATE_LIMITED_SHARE of at least
+        RATE_LIMITED_MIN_REQUESTS requests in the last RATE_LIMITED_WINDOW_SECONDS: the provider
+        means it (a few random 429s only retry their messages)."""
+        now = time.monotonic()
+        for o in results:
+            if o.requested:
+                self._answers[self._bucket(o.item)].append((now, isinstance(o.error, RateLimitedError)))
+        out = set()
+        for key, seen in self._answers.items():
+            while seen and seen[0][0] < now - ratelimit.RATE_LIMITED_WINDOW_SECONDS:
+                seen.popleft()
+            limited = sum(1 for _, r in seen if r)
+            if len(seen) >= ratelimit.RATE_LIMITED_MIN_REQUESTS and limited >= ratelimit.RATE_LIMITED_SHARE * len(seen):
+                out.add(key)
+                seen.clear()
+        return out
+
     def write_results(self, results: list[Outcome]) -> None:
-        sent, retry, ambiguous, unsent, penalise = [], [], [], [], set()
+        sent, retry, ambiguous, unsent = [], [], [], []
+        penalise = self._rate_limited_buckets(results)
         with session_scope(write=True) as session:
             for o in results:
                 it, err = o.item, o.error
-                base = {"id": it.id, "attempt_id": it.attempt_id, "attempts": it.attempts}
+                # `attempts` counts requests that left (dispatch.outbox): this one if it did
+                attempts = it.attempts + int(o.requested)
+                base = {"id": it.id, "attempt_id": it.attempt_id, "attempts": attempts}
                 if o.result is not None:
                     sent.append({**base, "provider_id": o.result.provider_id, "status": o.result.status,
                                  "backend": o.result.backend})
@@ -227,11 +262,12 @@ class Worker:
                 elif isinstance(err, AmbiguousError):
                     ambiguous.append({**base, "code": err.code, "message": str(err)})
                 elif isinstance(err, RetryableError):
-                    retry.append({**base, "code": err.code, "error_class": err.reason, "message": str(err)})
-                    if isinstance(err, RateLimitedError):
-                        penalise.add(self._bucket(it))
+                    retry.append({**base, "code": err.code, "error_class": err.reason, "message": str(err),
+                                  "requested": o.requested})
                 else:
-                    ref = outcomes.Ref(id=it.id, attempt_id=it.attempt_id, attempts=it.attempts,
+                    if o.requested:
+                        outbox.count_attempt(session, it.id, it.attempt_id)
+                    ref = outcomes.Ref(id=it.id, attempt_id=it.attempt_id, attempts=attempts,
                                        channel=it.channel, sender=it.sender)
                     became = outcomes.after_error(session, ref, err)
                     if became == "failed":
@@ -249,6 +285,11 @@ class Worker:
             for key in penalise:
                 ratelimit.penalise(session, key)
         self.stats.sent += len(sent)
+        for o in results:  # recorded: /metrics' sends per sender, errors by class and code
+            if o.result is not None:
+                SENDS.labels(o.item.channel, o.item.sender).inc()
+            elif o.error is not None:
+                SEND_ERRORS.labels(o.item.channel, o.error.error_class, o.error.code or "").inc()
         self.stats.retried += len(retry)
         self.stats.ambiguous += len(ambiguous)
         self.stats.held += sum(1 for o in results if o.result is None and o.error is None and self._is_held(o.item))
@@ -289,32 +330,55 @@ class Worker:
         key = self._bucket(item)
         pacer = self._pacers.get(key)
         if pacer is None:
-            pacer = self._pacers[key] = _Pacer()
+            pacer = self._pacers[key] = _Pacer(key=key, rate=self._rate_for(item.channel))
             pacer.task = asyncio.create_task(self._pace(pacer, sem, tasks))
         heapq.heappush(pacer.slots, at)
         heapq.heappush(pacer.waiting, (item.lane, next(self._seq), item))
         pacer.wake.set()
 
+    def _reserve_slots(self, key: str, n: int, rate: float) -> list[float]:
+        """`n` new slots of bucket `key` (epoch seconds, this machine's clock)."""
+        if rate <= 0:
+            return [time.time()] * n
+        with session_scope(write=True) as session:
+            start, interval = ratelimit.reserve(session, key, n, rate, lead=ratelimit.SLOT_LEAD_SECONDS)
+        return [start + i * interval for i in range(n)]
+
     async def _pace(self, pacer: _Pacer, sem: asyncio.Semaphore, tasks: set[asyncio.Task[None]]) -> None:
-        """At each reserved slot, start the most urgent waiting message (replies first)."""
+        """At each reserved slot, start the most urgent waiting message (replies first). A slot
+        missed by more than LATE_SLOT_SECONDS (this process stalled) is forfeited, never spent
+        late; messages left without a slot get new ones from the shared schedule."""
         while True:
             if not pacer.waiting:
                 pacer.wake.clear()
                 await pacer.wake.wait()
                 continue
+            if not pacer.slots:
+                try:
+                    fresh = await asyncio.to_thread(self._reserve_slots, pacer.key, len(pacer.waiting), pacer.rate)
+                except Exception:  # noqa: BLE001 - database hiccup: try again shortly
+                    log.exception("could not reserve rate slots")
+                    await asyncio.sleep(0.5)
+                    continue
+                for at in fresh:
+                    heapq.heappush(pacer.slots, at)
+                continue
             delay = pacer.slots[0] - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)  # later claims only add later slots
-            heapq.heappop(pacer.slots)
+            slot = heapq.heappop(pacer.slots)
+            if pacer.rate > 0 and time.time() - slot > ratelimit.LATE_SLOT_SECONDS:
+                continue  # missed: the message waits for a slot of its own
             _, _, item = heapq.heappop(pacer.waiting)
+            self._slot_of[item.id] = slot
             task = asyncio.create_task(self._send_one(item, sem))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
     async def _send_one(self, item: outbox.Claimed, sem: asyncio.Semaphore) -> None:
         try:
-            async with sem:
-                outcome = await self._attempt(item)
+            async with sem:  # stopping: a message not yet started goes back unsent (release)
+                outcome = Outcome(item) if self._stopping else await self._attempt(item)
             # Only now look up the list: `_flush` swaps `self.results` while a send is awaited, and
             # `self.results.append(await ...)` would append to the list already written (lost).
             self.results.append(outcome)
@@ -322,6 +386,7 @@ class Worker:
             self.inflight -= 1
 
     async def _attempt(self, item: outbox.Claimed) -> Outcome:
+        slot = self._slot_of.pop(item.id, None)
         if self._is_held(item):  # its sender was held since the claim: give it back unsent
             return Outcome(item)
         try:
@@ -329,8 +394,21 @@ class Worker:
         except (TemplateError, KeyError, ValueError) as exc:
             return Outcome(item, error=ContentError(f"cannot build the message: {exc}", code="content"))
         rate = self._rate_for(item.channel)
-        window = self._windows[self._bucket(item)] if rate > 0 else None
-        started = await window.acquire(max(1, int(rate))) if window is not None else 0.0
+        key = self._bucket(item)
+        window = self._windows[key] if rate > 0 else None
+        while True:
+            started = await window.acquire(max(1, int(rate))) if window is not None else 0.0
+            if window is None or slot is None or time.time() - slot <= ratelimit.LATE_START_SECONDS:
+                break
+            # Held past its slot (the window, a stall): a new slot, never a late one, so no two
+            # workers' messages bunch at the provider.
+            window.cancel()
+            try:
+                [slot] = await asyncio.to_thread(self._reserve_slots, key, 1, rate)
+            except Exception:  # noqa: BLE001 - database hiccup: give it back unsent
+                log.exception("could not reserve a rate slot")
+                return Outcome(item)
+            await asyncio.sleep(max(0.0, slot - time.time()))
         if (item.lease_until - utcnow()).total_seconds() < self._lease_margin:
             # Past its lease a reconcile may find the row, see nothing at the provider and reopen
             # it: sending now could send twice. Give it back unsent.
@@ -338,14 +416,15 @@ class Worker:
                 window.cancel()
             return Outcome(item)
         try:
-            return Outcome(item, result=await self.channels[item.channel].send(message))
+            # the request leaves now: this attempt counts whatever the answer
+            return Outcome(item, result=await self.channels[item.channel].send(message), requested=True)
         except ChannelError as exc:
             if exc.action is Action.hold:  # stop this sender's other waiting messages at once
                 self._held = self._held.with_sender(item.sender)
-            return Outcome(item, error=exc)
+            return Outcome(item, error=exc, requested=True)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the row: retry later
             log.exception("unexpected error sending outbox row %s", item.id)
-            return Outcome(item, error=RetryableError(f"internal: {type(exc).__name__}"))
+            return Outcome(item, error=RetryableError(f"internal: {type(exc).__name__}"), requested=True)
         finally:
             if window is not None:
                 window.release(started)
@@ -371,7 +450,7 @@ class Worker:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set() and not (deadline and time.monotonic() > deadline):
-                await self._housekeeping(reconcile_every=1.0 if until_idle else 15.0)
+                await self._housekeeping(reconcile_every=1.0 if until_idle else RECONCILE_EVERY_SECONDS)
                 batch = await self._claim_next()
                 for item, at in batch:
                     self.inflight += 1
@@ -383,20 +462,35 @@ class Worker:
                 if until_idle and self.inflight == 0 and not self.results:
                     if not await asyncio.to_thread(self.has_work):
                         break
-                await asyncio.sleep(0.05 if self.inflight else (0.2 if until_idle else 1.0))
+                await asyncio.sleep(0.05 if self.inflight else (0.2 if until_idle else IDLE_POLL_SECONDS))
         finally:
+            if self._reconciling is not None:  # its rows' reconcile lease lets another take them
+                self._reconciling.cancel()
+                await asyncio.gather(self._reconciling, return_exceptions=True)
             await self._shutdown(tasks)
         return self.stats.as_dict()
 
     async def _housekeeping(self, *, reconcile_every: float) -> None:
         """Between claims: reconcile expired leases, check the senders' quality, write results."""
-        if time.monotonic() - self._last_reconcile > reconcile_every:
-            self._last_reconcile = time.monotonic()
+        if time.monotonic() - self._beat_at > alerts.HEARTBEAT_SECONDS:  # the silent-worker alert
+            self._beat_at = time.monotonic()
             try:
-                for k, v in (await reconcile(self.channels)).items():
+                await asyncio.to_thread(alerts.beat, alerts.worker_id(), self._started, self.stats.sent)
+            except Exception:  # noqa: BLE001
+                log.exception("heartbeat failed")
+        # Reconcile runs beside the claim loop (its look-ups never hold sends back), one pass at
+        # a time; each pass takes its rows, so no other worker looks them up too.
+        task = self._reconciling
+        if task is not None and task.done():
+            self._reconciling = None
+            try:
+                for k, v in task.result().items():
                     self.stats.reconciled[k] += v
             except Exception:  # noqa: BLE001
                 log.exception("reconcile failed")
+        if self._reconciling is None and time.monotonic() - self._last_reconcile > reconcile_every:
+            self._last_reconcile = time.monotonic()
+            self._reconciling = asyncio.create_task(reconcile(self.channels))
         if time.monotonic() - self._last_quality > quality.QUALITY_CHECK_SECONDS:
             self._last_quality = time.monotonic()
             try:
@@ -409,8 +503,16 @@ class Worker:
     async def _claim_next(self) -> list[tuple[outbox.Claimed, float]]:
         """A batch while the pipeline has room; when it is full, still replies (promptly)."""
         room = self.max_inflight - self.inflight
+        # Claim only CLAIM_AHEAD_SECONDS of each capped bucket's rate beyond what waits for a slot:
+        # rows claimed far ahead would sit out a dead worker's lease, its reserved slots unused.
+        least = min(50, self.max_inflight // 4)
+        rate = max(self.settings.whatsapp_rate_per_sender, self.settings.email_rate_per_server)
+        if rate > 0:
+            ahead = math.ceil(rate * ratelimit.CLAIM_AHEAD_SECONDS) * max(1, len(self._pacers))
+            room = min(room, ahead - sum(len(p.waiting) for p in self._pacers.values()))
+            least = min(least, max(1, ahead // 4))
         try:
-            if room >= min(50, self.max_inflight // 4):
+            if room >= least:
                 return await asyncio.to_thread(self.claim, min(room, self.settings.worker_batch_size))
             if time.monotonic() - self._reply_polled >= REPLY_POLL_SECONDS:
                 self._reply_polled = time.monotonic()
@@ -422,13 +524,23 @@ class Worker:
         return []
 
     async def _shutdown(self, tasks: set[asyncio.Task[None]]) -> None:
-        """Send what is claimed, record every outcome, close the channels."""
-        while any(p.waiting for p in self._pacers.values()):  # noqa: ASYNC110 - claimed: send first
-            await asyncio.sleep(0.05)
-        for pacer in self._pacers.values():
+        """Stop (SIGTERM, a rolling restart): requests already at the provider finish and are
+        recorded; claimed messages not yet sent go back to pending at once, their attempt not
+        counted (`outbox.release_unsent`), for any worker to send. Then close the channels. All
+        well within the lease: nothing is left for reconcile."""
+        self._stopping = True
+        pacers = list(self._pacers.values())
+        self._pacers.clear()
+        for pacer in pacers:
             if pacer.task is not None:
                 pacer.task.cancel()
-        self._pacers.clear()
+        await asyncio.gather(*(p.task for p in pacers if p.task is not None), return_exceptions=True)
+        for pacer in pacers:  # waiting for a rate slot: never started
+            for _, _, item in pacer.waiting:
+                self.results.append(Outcome(item))
+                self.inflight -= 1
+            pacer.waiting.clear()
+            pacer.slots.clear()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         for _ in range(5):  # the database may be gone: rows left in `sending` get reconciled
@@ -464,4 +576,5 @@ def run_forever(*, once: bool = False) -> dict[str, Any]:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log.info("dispatch worker %s started", os.getpid())
+    serve_process_metrics()  # METRICS_PORT set: this process serves its own /metrics (core.metrics)
     return dict(asyncio.run(Worker().run(stop, until_idle=once)))

@@ -137,6 +137,7 @@ def test_held_sender_sends_nothing_more_then_resumes_without_duplicates(session:
     assert run_until_idle(timeout=3)["sent"] == 0  # held: --once stops, nothing claimed
     assert len(fake_twilio.messages) == first
     fake_twilio.reject.clear()
+    session.rollback()  # a fresh snapshot: the workers wrote (heartbeat) since this one began
     holds.resume(session, HoldScope.sender, wa[0].sender, actor="test")
     session.commit()
     run_until_idle(timeout=10)

@@ -17,6 +17,10 @@ Test knobs: `set_faults` (429 / 500 / "timeout": the message IS created, the ans
 late), `reject[number] = code` (a synchronous refusal of one recipient), `add_content`,
 `set_template_status`, `inbound`, `messaging_limit`, `marketing_limited`, `experiment_numbers`,
 `fail_share`, `callbacks` / `deliver_callbacks` / `auto_callbacks`. Time comes from `clock`.
+With `record_requests`, every create call (`requests`: its arrival time, To, injected fault) and
+every look-up (`lookups`: a Messages list call) is kept, for tests that count requests per
+recipient or the most requests in any 1-second window (`max_in_window`); a fake in another process
+serves them at `/_fake/requests` (`fetch_requests`).
 
 Run standalone (benchmarks, other processes): `python -m tests.fakes.twilio_api --port 8765`.
 """
@@ -103,6 +107,7 @@ class FakeTwilio:
                  clock: Callable[[], datetime] = utcnow, auth_token: str = DEFAULT_AUTH_TOKEN) -> None:
         self.messages: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        self.lookups: list[dict[str, Any]] = []  # Messages list calls (reconcile's look-ups)
         self.contents: list[dict[str, Any]] = []  # created through POST /v1/Content
         self.templates: dict[str, dict[str, Any]] = {}  # the content store, by SID
         self.faults: dict[str, float] = {"429": 0.0, "500": 0.0, "timeout": 0.0}
@@ -123,6 +128,7 @@ class FakeTwilio:
         self._fail_shares: dict[int, float] = {}
         self._inbound: dict[str, datetime] = {}
         self._by_sid: dict[str, dict[str, Any]] = {}
+        self._by_to: dict[str, list[dict[str, Any]]] = {}  # look-ups by To without a full scan
         self._callbacks: list[tuple[str, dict[str, str]]] = []
         self._delivered = 0  # callbacks before this index were delivered
         self._lock = threading.RLock()
@@ -358,6 +364,7 @@ class FakeTwilio:
             code = self._outcome(msg, msg["created"])
             self.messages.append(msg)
             self._by_sid[msg["sid"]] = msg
+            self._by_to.setdefault(msg["To"], []).append(msg)
             if code is None:
                 self._apply(msg, "sent", None)
                 self._apply(msg, "delivered", None)
@@ -379,6 +386,7 @@ class FakeTwilio:
         app.router.add_post("/v1/Content/{sid}/ApprovalRequests/whatsapp", self.create_approval)
         app.router.add_get("/v1/Content/{sid}/ApprovalRequests", self.fetch_approval)
         app.router.add_get("/_fake/messages", self.dump_messages)  # for tests in other processes
+        app.router.add_get("/_fake/requests", self.dump_requests)
         app.router.add_post("/_fake/faults", self.post_faults)
         app.router.add_post("/_fake/contents", self.post_content)
         return app
@@ -386,6 +394,12 @@ class FakeTwilio:
     async def dump_messages(self, request: web.Request) -> web.Response:
         keys = ("sid", "To", "From", "Body", "ContentSid", "ContentVariables", "at", "status", "error_code")
         return web.json_response([{k: m.get(k) for k in keys} for m in self.messages])
+
+    async def dump_requests(self, request: web.Request) -> web.Response:
+        """Create calls (arrival time, To, fault) and look-ups (To, time), as recorded."""
+        return web.json_response({
+            "requests": [{"To": r["params"].get("To"), "fault": r["fault"], "at": r["at"]} for r in self.requests],
+            "lookups": list(self.lookups)})
 
     async def post_faults(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -525,11 +539,12 @@ class FakeTwilio:
         return PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))), str(text))
 
     async def create_message(self, request: web.Request) -> web.Response:
+        arrived = time.time()  # before reading the body: the request's arrival
         form = {k: str(v) for k, v in (await request.post()).items()}
         fault = self._fault()
         if self.record_requests:
             self.requests.append({"method": "POST", "path": request.path, "params": form,
-                                  "fault": fault, "at": time.time()})
+                                  "fault": fault, "at": arrived})
         if fault in ERRORS:
             return self._error(*ERRORS[fault])
         account = self._account(request, request.match_info["account"])
@@ -562,7 +577,10 @@ class FakeTwilio:
     async def list_messages(self, request: web.Request) -> web.Response:
         account = self._account(request, request.match_info["account"])
         q = request.query
-        found = [m for m in reversed(self.messages) if m["account"] == account
+        if self.record_requests:
+            self.lookups.append({"To": q.get("To"), "From": q.get("From"), "at": time.time()})
+        pool = self._by_to.get(q["To"], []) if "To" in q else self.messages
+        found = [m for m in reversed(pool) if m["account"] == account
                  and ("To" not in q or m["To"] == q["To"]) and ("From" not in q or m["From"] == q["From"])]
         for key, keep in (("DateSent>", lambda at, floor: at >= floor), ("DateSent<", lambda at, top: at <= top)):
             if key in q:
@@ -724,19 +742,33 @@ class FakeTwilio:
             self._thread.join(timeout=5)
 
 
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    """The most events in any half-open window [t, t + window) of the given times."""
+    ordered, best, left = sorted(times), 0, 0
+    for right, at in enumerate(ordered):
+        while ordered[left] <= at - window:
+            left += 1
+        best = max(best, right - left + 1)
+    return best
+
+
 def parse_date(value: str) -> datetime:
     return parsedate_to_datetime(value)
 
 
-def start_process(port: int, *, auth_token: str = DEFAULT_AUTH_TOKEN) -> tuple[Any, str]:
+def start_process(port: int, *, auth_token: str = DEFAULT_AUTH_TOKEN,
+                  record_requests: bool = False, timeout_delay: float | None = None) -> tuple[Any, str]:
     """The fake in its own process (so it does not share a GIL with the code under test)."""
     import subprocess
     import sys
     import urllib.request
     from pathlib import Path
 
+    extra = ["--record-requests"] if record_requests else []
+    if timeout_delay is not None:
+        extra += ["--timeout-delay", str(timeout_delay)]
     proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.twilio_api", "--port", str(port),
-                             "--auth-token", auth_token], cwd=Path(__file__).resolve().parents[2])
+                             "--auth-token", auth_token, *extra], cwd=Path(__file__).resolve().parents[2])
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -760,6 +792,14 @@ def add_content_remote(url: str, name: str, category: str = "UTILITY", status: s
         return str(json.loads(resp.read())["sid"])
 
 
+def fetch_requests(url: str) -> dict[str, list[dict[str, Any]]]:
+    """A fake in another process started with `record_requests`: its create calls and look-ups."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/_fake/requests", timeout=60) as resp:  # noqa: S310 - loopback
+        return dict(json.loads(resp.read()))
+
+
 def fetch_messages(url: str) -> list[dict[str, Any]]:
     import urllib.request
 
@@ -774,8 +814,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Fake Twilio API on loopback")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN)
+    parser.add_argument("--record-requests", action="store_true", help="keep create calls and look-ups")
+    parser.add_argument("--timeout-delay", type=float, default=1.5, help="how late an injected timeout answers")
     args = parser.parse_args()
-    fake = FakeTwilio(record_requests=False, auth_token=args.auth_token)
+    fake = FakeTwilio(record_requests=args.record_requests, auth_token=args.auth_token,
+                      timeout_delay=args.timeout_delay)
     web.run_app(fake.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 
