@@ -41,7 +41,7 @@ def reason_texts() -> dict[str, str]:
 class ProblemRow:
     group: str
     name: str
-    reason: str
+    reason: str | None
     source_file: str | None
     source_sheet: str | None
     source_row: int | None
@@ -49,12 +49,18 @@ class ProblemRow:
     @property
     def problem(self) -> str:
         """The first sentence of the reason's text ("Nama kosong.")."""
-        return _split(reason_texts().get(self.reason, self.reason))[0]
+        return _split(self._text())[0]
 
     @property
     def how_to_fix(self) -> str:
         """The rest of the reason's text ("Isi nama lengkap.")."""
-        return _split(reason_texts().get(self.reason, self.reason))[1]
+        return _split(self._text())[1]
+
+    def _text(self) -> str:
+        # An unusable row without a recorded reason (rows written before reasons were kept, or
+        # by hand) still gets a sentence, never a crash of the whole workbook.
+        texts = reason_texts()
+        return texts.get(self.reason or "", self.reason or texts["unrecorded"])
 
 
 def _split(text: str) -> tuple[str, str]:

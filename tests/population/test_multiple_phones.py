@@ -64,3 +64,13 @@ def test_import_keeps_the_row_and_the_workbook_says_so(session: Session, tmp_pat
     noted = [r for r in rows if r[4] == name]
     assert noted and noted[0][5] == "Lebih dari satu nomor HP dalam satu sel."
     assert "Nomor HP pertama yang dipakai" in noted[0][6]
+
+
+def test_an_unusable_row_without_a_recorded_reason_gets_a_sentence() -> None:
+    """The quality workbook of a population holding an unusable row with no reason (older data)
+    crashed the whole export (AttributeError on None); it now explains the row."""
+    from population.quality import ProblemRow
+
+    row = ProblemRow("internal", "Budi", None, "a.xlsx", "Pegawai", 7)
+    assert row.problem.startswith("Baris ini tidak dapat dipakai")
+    assert row.how_to_fix.startswith("Periksa isi baris")
