@@ -36,7 +36,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy app core population dispatch bot qr responses reports monitor integrity web.py cli.py scheduler.py
+	$(BIN)/mypy app core population dispatch bot qr responses reports monitor integrity actionplan capi web.py cli.py scheduler.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts

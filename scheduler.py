@@ -14,6 +14,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from actionplan.reminders import run_reminders as remind_action_owners
 from app.backup import daily_backup
 from bot.service import kick
 from core.campaigns import close_due
@@ -95,6 +96,12 @@ def job_remind_unit_uploads() -> dict[str, Any]:
     unit per deadline: the outbox key)."""
     return run_reminders()
 
+def job_remind_action_owners() -> dict[str, Any]:
+    """A quarterly email to each owner unit of unfinished actions (once per unit per quarter:
+    the outbox key; actionplan.reminders)."""
+    return remind_action_owners()
+
+
 JOBS = [
     (job_close_due_campaigns, 60),
     (job_enqueue_due_waves, 60),
@@ -106,6 +113,7 @@ JOBS = [
     (job_poll_bounces, 300),
     (job_remind_unit_uploads, 900),
     (job_check_ops, 60),
+    (job_remind_action_owners, 3600),
 ]
 
 

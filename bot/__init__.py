@@ -10,3 +10,9 @@ __all__ = ["activity", "conversation_log"]
 
 # The bot's tables, for the purge of contact data (integrity.purge).
 __all__ += ["ConversationEntry", "ConversationState", "InboundMessage", "IntentEvent"]
+
+# Respondent cases, the call-centre inbox and opt-in proof (issue 25), for the dashboard.
+from bot import callcentre, cases, consent  # noqa: E402
+from bot.models import AgentConversation, ContactConsent, RespondentCase  # noqa: E402
+
+__all__ += ["AgentConversation", "ContactConsent", "RespondentCase", "callcentre", "cases", "consent"]

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
-from bot import intents, replies
+from bot import callcentre, cases, intents, replies
 from bot.lookup import CLOSED, NOT_OPEN, OPEN, SUBMITTED, Survey, open_registrations, surveys_of
 from bot.models import ConversationState
 from core.config import get_settings
@@ -165,7 +165,58 @@ def media(ctx: Context) -> Outcome:
     return Outcome(intents.HELP, [Reply(replies.simple("media"))], [Event(intents.HELP, "media")])
 
 
+def correction(ctx: Context) -> Outcome:
+    """"Bukan saya", "salah unit", "nomor salah"...: asked once to confirm (bot.cases)."""
+    kind = intents.correction_kind(ctx.text) or "not_me"
+    case, text = cases.start(ctx.session, ctx.phone, kind, ctx.text, ctx.now)
+    ctx.state.mode, ctx.state.options = (cases.STATE_PREFIX + kind, [case.id or 0]) if case else ("", [])
+    return Outcome(intents.CORRECTION, [Reply(text)], [Event(intents.CORRECTION, "asked" if case else "none")])
+
+
+def _confirming(ctx: Context) -> Outcome | None:
+    """The answer to the case question: YA opens it, TIDAK drops it, anything else drops it too
+    and is handled as a new message (None)."""
+    case = cases.pending(ctx.session, (ctx.state.options or [0])[0])
+    ctx.state.mode, ctx.state.options = "", []
+    if case is None:
+        return None
+    answer = intents.confirmation(ctx.text)
+    if answer is None:
+        cases.cancel(ctx.session, case)
+        return None
+    ids = (case.institution_id, case.campaign_id, case.assignment_id)
+    if answer:
+        text = cases.confirm(ctx.session, case, ctx.now)
+        return Outcome(intents.CORRECTION, [Reply(text, *ids)], [Event(intents.CORRECTION, "confirmed", case.kind, *ids)])
+    cases.cancel(ctx.session, case)
+    return Outcome(intents.CORRECTION, [Reply(replies.simple("case_cancelled"), *ids)],
+                   [Event(intents.CORRECTION, "cancelled", case.kind, *ids)])
+
+
+def handover(ctx: Context) -> Outcome:
+    """A message the bot cannot answer after the FAQ menu was offered: to the call centre."""
+    first = not callcentre.has_open(ctx.session, ctx.phone)
+    callcentre.note_inbound(ctx.session, ctx.phone, ctx.now)
+    ctx.state.mode, ctx.state.options = "agent", []
+    out = Outcome("agent", [], [Event("agent", "opened" if first else "joined")])
+    if first:
+        out.replies.append(Reply(callcentre.handover_text(ctx.now)))
+    return out
+
+
+def _unanswerable(ctx: Context) -> bool:
+    """Neither a number, the menu, a greeting nor an intent the bot acts on."""
+    if intents.parse_choice(ctx.text) is not None or intents.is_menu(ctx.text):
+        return False
+    found = intents.match(ctx.text)
+    if found is not None and not (found.intent == intents.TANYA_SPI and found.rule == "question"):
+        return False
+    greetings = set(intents.keywords()["help"]["greetings"])
+    return intents.normalise(ctx.text) not in greetings
+
+
 HANDLERS: dict[str, Callable[[Context], Outcome]] = {
+    intents.CORRECTION: correction,
     intents.ISI_SURVEI: isi_survei,
     intents.TANYA_SPI: tanya_spi,
     intents.STOP: stop,
@@ -175,7 +226,13 @@ HANDLERS: dict[str, Callable[[Context], Outcome]] = {
 
 
 def decide(ctx: Context) -> Outcome:
-    """The state (numbered list, FAQ menu) first, then the intent table."""
+    """The state (case question, numbered list, FAQ menu, call centre) first, then the intents."""
+    if (ctx.state.mode or "").startswith(cases.STATE_PREFIX):
+        answered = _confirming(ctx)
+        if answered is not None:
+            return answered
+    if ctx.state.mode in ("faq", "agent") and _unanswerable(ctx):
+        return handover(ctx)
     number = intents.parse_choice(ctx.text)
     if number is not None:
         if ctx.state.mode == "choose":

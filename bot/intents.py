@@ -27,7 +27,10 @@ TANYA_SPI = "tanya_spi"
 STOP = "stop"
 START = "start"
 HELP = "help"
-INTENTS = (ISI_SURVEI, TANYA_SPI, STOP, START, HELP)
+CORRECTION = "koreksi"  # "bukan saya", "salah unit", "nomor salah"... (bot.cases)
+INTENTS = (ISI_SURVEI, TANYA_SPI, STOP, START, HELP, CORRECTION)
+# The kinds of correction, in the order they are tried (a wrong number before "bukan saya").
+CORRECTION_KINDS = ("wrong_number", "wrong_unit", "wrong_name", "moved", "not_me")
 
 # Question words that make "... survei ..." a question about the survey, not a request for it.
 _WHY_WHAT = {"apa", "apakah", "apaan", "kenapa", "mengapa", "knp", "napa", "siapa", "kapan",
@@ -170,6 +173,15 @@ def match_isi_survei_exact(text: Text) -> Match | None:
     return None
 
 
+def match_correction(text: Text) -> Match | None:
+    """The respondent says the message reached the wrong person, name, unit or number."""
+    kw = keywords()["correction"]
+    for kind in CORRECTION_KINDS:
+        if _contains(text, kw[kind]):
+            return Match(CORRECTION, kind)
+    return None
+
+
 def match_tanya_spi(text: Text) -> Match | None:
     kw = keywords()["tanya_spi"]
     if _exact(text, kw["exact"]):
@@ -203,6 +215,7 @@ MATCHERS: list[Callable[[Text], Match | None]] = [
     match_stop,
     match_start,
     match_isi_survei_exact,
+    match_correction,
     match_tanya_spi,
     match_isi_survei_request,
     match_question,
@@ -223,8 +236,25 @@ def match(text: str) -> Match | None:
     return None
 
 
+def correction_kind(text: str) -> str | None:
+    """not_me, wrong_name, wrong_unit, moved or wrong_number when `text` is a correction."""
+    found = match(text)
+    return found.rule if found and found.intent == CORRECTION else None
+
+
+def confirmation(text: str) -> bool | None:
+    """The answer to "is that right?": True (ya), False (tidak) or None (something else)."""
+    said = normalise(text or "")[:40]
+    kw = keywords()["correction"]
+    if said in kw["confirm_yes"]:
+        return True
+    if said in kw["confirm_no"]:
+        return False
+    return None
+
+
 def intent_of(text: str) -> str:
-    """The intent name for `text`: isi_survei, tanya_spi, stop, start or help."""
+    """The intent name for `text`: isi_survei, tanya_spi, stop, start, koreksi or help."""
     found = match(text)
     return found.intent if found else HELP
 

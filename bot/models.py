@@ -80,3 +80,64 @@ class IntentEvent(SQLModel, table=True):
     institution_id: int | None = None
     campaign_id: int | None = None
     assignment_id: int | None = Field(default=None, index=True)
+
+
+class RespondentCase(SQLModel, table=True):
+    """A respondent's correction ("bukan saya", "salah unit", "nomor salah"...): confirmed by the
+    respondent, it pauses the assignment and waits for the PIC (corrected, replaced or dropped)."""
+
+    __tablename__ = "bot_case"
+    __table_args__ = (Index("ix_bot_case_inst_status", "institution_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # not_me, wrong_name, wrong_unit, moved, wrong_number
+    # the number that wrote (for a wrong number: the number removed from the person)
+    phone: str = Field(max_length=40, sa_column_kwargs={"info": personal()})
+    correction: str = Field(default="", sa_column=Column(Text, nullable=False, info=personal()))
+    status: str = Field(default="pending", max_length=12)  # pending, open, resolved, cancelled
+    resolution: str | None = Field(default=None, max_length=12)  # corrected, replaced, dropped
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, info=personal()))
+    institution_id: int | None = Field(default=None)
+    campaign_id: int | None = Field(default=None)
+    assignment_id: int | None = Field(default=None, index=True)
+    person_id: int | None = Field(default=None)
+    replacement_id: int | None = None  # the reserve's assignment
+    resolved_by: str | None = Field(default=None, max_length=120)
+    opened_at: datetime | None = utc_field(nullable=False)
+    confirmed_at: datetime | None = utc_field()
+    resolved_at: datetime | None = utc_field()
+
+
+class AgentConversation(SQLModel, table=True):
+    """A call-centre conversation: a respondent's question the bot could not answer, for the
+    agents of one institution (None: a number of no institution, for the admins)."""
+
+    __tablename__ = "bot_agent_conversation"
+    __table_args__ = (Index("ix_bot_agent_conv_inst_status", "institution_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(max_length=40, sa_column_kwargs={"info": personal()})
+    institution_id: int | None = Field(default=None)
+    status: str = Field(default="open", max_length=12)  # open, closed
+    agent_id: int | None = None  # monitor_user.id of the agent it is assigned to
+    unread: int = 0  # respondent messages no agent has read yet
+    opened_at: datetime | None = utc_field(nullable=False)
+    last_in_at: datetime | None = utc_field()
+    first_response_at: datetime | None = utc_field()
+    closed_at: datetime | None = utc_field()
+
+
+class ContactConsent(SQLModel, table=True):
+    """Opt-in proof: where and when a contact's number (or email) came to us with consent."""
+
+    __tablename__ = "bot_consent"
+    __table_args__ = (Index("ux_bot_consent_person_addr", "person_id", "address", "source", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int | None = Field(default=None, index=True)
+    address: str = Field(max_length=254, sa_column_kwargs={"info": personal()})
+    source: str = Field(max_length=24)  # population_list, qr_registration, respondent_message
+    detail: str = Field(default="", max_length=600, sa_column_kwargs={
+        "info": not_personal("the unit and file of a list, or the consent text and its version")})
+    consented_at: datetime | None = utc_field()
+    recorded_at: datetime | None = utc_field(nullable=False)

@@ -71,8 +71,9 @@ TOO_MANY = (
 PROVIDER_WEBHOOKS = ("/twilio/",)
 FORM_BODY_LIMIT = 256 * 1024  # bytes of any request body: the longest page of answers is ~10 KB
 # Routes that take files and check their own, larger cap before reading (monitor.intake): the PIC's
-# upload and a unit's own upload link.
-OWN_BODY_LIMIT = re.compile(r"^/(pic/c/[^/]+/data/unggah|unggah/[^/]+/berkas)/?$")
+# upload and a unit's own upload link; the action plan's form and evidence (monitor.actionplan_routes).
+OWN_BODY_LIMIT = re.compile(r"^/(pic/c/[^/]+/data/unggah|unggah/[^/]+/berkas"
+                            r"|pic/c/[^/]+/rencana-aksi/(impor|aksi/[^/]+/bukti))/?$")
 # C0 controls but tab, newline and carriage return (which forms may carry), and DEL.
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 BAD_INPUT = (

@@ -178,10 +178,8 @@ def plan(session: Session, *, limit: int | None, campaign_id: int | None = None,
     waiting = (T.c.status.in_([Status.pending, Status.sending]) & (T.c.channel == "whatsapp")
                & (T.c.purpose != Purpose.reply))
     in_window = int(session.execute(select(func.count()).select_from(R).where(R.c.last_at > since)).scalar_one())
-    if campaign_id is not None and not extra:
-        mine = session.execute(select(T.c.id).where(waiting, T.c.campaign_id == campaign_id).limit(1)).first()
-        if mine is None:
-            return Plan(limit, 0, in_window, None, 0)
+    if campaign_id is not None and not extra and not has_waiting(session, campaign_id):
+        return Plan(limit, 0, in_window, None, 0)
     counted = select(R.c.address).where(R.c.address == T.c.to_address, R.c.last_at > since).exists()
     todo = int(session.execute(select(func.count(T.c.to_address.distinct())).where(waiting, ~counted)).scalar_one())
     todo += extra
@@ -198,6 +196,13 @@ def plan(session: Session, *, limit: int | None, campaign_id: int | None = None,
     return Plan(limit, todo, in_window, at, (at.date() - now.date()).days + 1)
 
 
+def has_waiting(session: Session, campaign_id: int) -> bool:
+    """Whether the campaign has a template WhatsApp message still waiting (one indexed probe)."""
+    waiting = (T.c.status.in_([Status.pending, Status.sending]) & (T.c.channel == "whatsapp")
+               & (T.c.purpose != Purpose.reply))
+    return session.execute(select(T.c.id).where(waiting, T.c.campaign_id == campaign_id).limit(1)).first() is not None
+
+
 def _n(value: int) -> str:
     return f"{value:,}".replace(",", ".")
 
@@ -212,4 +217,5 @@ def describe(p: Plan, tz: str = "Asia/Jakarta") -> str:
             f"menunggu; batas WhatsApp {_n(p.limit)} nomor per 24 jam, {p.days} hari).")
 
 
-__all__ = ["Admission", "Plan", "admit", "defer_rows", "describe", "is_template", "plan", "window_frees_at"]
+__all__ = ["Admission", "Plan", "admit", "defer_rows", "describe", "has_waiting", "is_template", "plan",
+           "window_frees_at"]

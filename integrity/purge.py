@@ -14,7 +14,8 @@ tests/integrity/test_personal_data_census.py) is covered by `COVERAGE`: names, n
 positions, companies and services of people; outbox addresses, payloads and error texts (the
 campaign's messages and any other message to a purged address, bot replies included); the bot's
 conversation lines and state (deleted), inbound messages (number masked, text blanked) and intent
-events (number masked); unreachable addresses and the messaging-limit ledger (deleted). Kept:
+events (number masked); unreachable addresses and the messaging-limit ledger (deleted); respondent
+cases, call-centre conversations and opt-in proofs (deleted, issue 25). Kept:
 opt-outs (a person's request to be left alone is honoured for good: dropping it could make us
 message them again), answers and scores (stored apart from identity, `response` has no contact
 column and its answers are choices, not free text), integrity reviews, aggregate counts and the
@@ -37,7 +38,15 @@ from typing import Any
 from sqlalchemy import MetaData, delete, exists, or_, update
 from sqlmodel import Session, col, select
 
-from bot import ConversationEntry, ConversationState, InboundMessage, IntentEvent
+from bot import (
+    AgentConversation,
+    ContactConsent,
+    ConversationEntry,
+    ConversationState,
+    InboundMessage,
+    IntentEvent,
+    RespondentCase,
+)
 from core import audit
 from core.campaigns import close_if_due, closed_on, has_ended, mark_purged, purge_due
 from core.clock import format_date_id, utcnow
@@ -71,6 +80,11 @@ COVERAGE: dict[str, str] = {
     "bot_state.phone": "deleted",
     "bot_intent_event.phone": "masked",
     "optout.address": "kept: a request to stop is honoured for good (never message them again)",
+    "bot_case.phone": "deleted (the case: the campaign's, and any of a purged number)",
+    "bot_case.correction": "deleted (the case)",
+    "bot_case.note": "deleted (the case)",
+    "bot_agent_conversation.phone": "deleted (the conversation of a purged number)",
+    "bot_consent.address": "deleted (the opt-in proof of a purged person or number)",
 }
 KEPT = frozenset({"optout.address"})
 
@@ -259,6 +273,19 @@ def _purge_bot(session: Session, phones: set[str]) -> tuple[int, int, int, int]:
     return conv, inbound, states, events
 
 
+def _purge_cases(session: Session, campaign_id: int, phones: set[str], person_ids: list[int]) -> dict[str, int]:
+    """Respondent cases, call-centre conversations and opt-in proofs (issue 25)."""
+    n_cases = int(session.exec(delete(RespondentCase).where(
+        col(RespondentCase.campaign_id) == campaign_id)).rowcount or 0)
+    n_cases += _delete(session, RespondentCase.phone, phones)
+    n_convs = _delete(session, AgentConversation.phone, phones)
+    n_consent = _delete(session, ContactConsent.address, phones)
+    for chunk in _chunks(person_ids):
+        n_consent += int(session.exec(delete(ContactConsent).where(
+            col(ContactConsent.person_id).in_(chunk))).rowcount or 0)
+    return {"bot_case": n_cases, "bot_agent_conversation": n_convs, "bot_consent": n_consent}
+
+
 def _optouts(session: Session, addresses: set[str]) -> int:
     return sum(len(session.exec(select(OptOut.id).where(col(OptOut.address).in_(chunk))).all())
                for chunk in _chunks(sorted(addresses)))
@@ -278,13 +305,14 @@ def purge_campaign(session: Session, campaign_id: int, actor: str,
     unreachable = _delete(session, Unreachable.address, addresses)
     reach = _delete(session, WhatsAppReach.address, phones)
     conv, inbound, states, events = _purge_bot(session, phones)
+    cases = _purge_cases(session, campaign_id, phones, person_ids)
     people = _purge_people(session, person_ids)
     optouts = _optouts(session, addresses)
     mark_purged(campaign, now)
     session.add(campaign)
     tables = {"person": people, "outbox": outbox, "dispatch_unreachable": unreachable,
               "dispatch_wa_reach": reach, "bot_conversation": conv, "bot_state": states,
-              "bot_inbound": inbound, "bot_intent_event": events, "texts_redacted": redacted}
+              "bot_inbound": inbound, "bot_intent_event": events, "texts_redacted": redacted, **cases}
     result = PurgeResult(campaign_id, len(person_ids), kept, outbox, conv, inbound, states,
                          optouts, tables)
     audit.record(session, actor, "campaign.purge", institution_id=campaign.institution_id,

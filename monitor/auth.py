@@ -50,7 +50,8 @@ PENDING_SECONDS = 300  # time to type the TOTP code after the right password
 KEEP_ENDED_DAYS = 30  # ended sessions of a user are deleted at their next login after this long
 # The pages an admin without the required second factor may still open: enrolling, logging out.
 ENROL_PATHS = ("/pic/akun/2fa", "/pic/logout")
-_RANK = {Role.viewer: 0, Role.pic: 1, Role.admin: 2}
+# An interviewer ranks below a viewer: no dashboard page at all, only the CAPI API (monitor.capi_routes).
+_RANK = {Role.interviewer: -1, Role.agent: -1, Role.viewer: 0, Role.pic: 1, Role.admin: 2}  # agent: the inbox only
 # Requests a page makes by itself (the live figures' polling, static/live.js): they do not count as
 # activity, so an open dashboard tab left alone still ends at the idle timeout.
 PASSIVE = re.compile(r"^/pic/c/[^/]+/live\.json$")
@@ -169,6 +170,25 @@ def authenticate(session: Session, login: str, password: str) -> User:
     return user
 
 
+def hash_pin(pin: str) -> str:
+    """An interviewer's PIN, hashed like a password (its format is checked by the caller)."""
+    return _hasher(get_settings().env).hash(pin)
+
+
+def authenticate_pin(session: Session, login: str, pin: str) -> User:
+    """An interviewer's PIN login on a shared tablet (same constant-time behaviour and the same
+    per-network limit as the password, applied by the route). Raises AuthError."""
+    user = session.exec(select(User).where(User.login == login.strip().lower())).first()
+    if user is None or user.pin_hash is None or user.role != Role.interviewer:
+        verify_password(_dummy_hash(get_settings().env), pin)
+        raise AuthError("Nama pengguna atau PIN salah.")
+    if not user.active or not verify_password(user.pin_hash, pin):
+        raise AuthError("Nama pengguna atau PIN salah.")
+    user.last_login_at = utcnow()
+    session.add(user)
+    return user
+
+
 # --- the session cookie and the server-side session -------------------------------------------------
 
 
@@ -209,9 +229,10 @@ def new_session(user: None = None) -> SessionData:
     return SessionData(csrf=secrets.token_urlsafe(24))
 
 
-def start_session(session: Session, user: User, ip: str) -> SessionData:
+def start_session(session: Session, user: User, ip: str, *, hours: float | None = None) -> SessionData:
     """Log `user` in: a new server-side session (new id, new CSRF token, so a planted cookie is
-    never promoted). Ended sessions of this user older than KEEP_ENDED_DAYS are deleted."""
+    never promoted). Ended sessions of this user older than KEEP_ENDED_DAYS are deleted. `hours`:
+    a shorter absolute lifetime than MONITOR_SESSION_HOURS (an interviewer's PIN session)."""
     settings = get_settings()
     now = utcnow()
     token = secrets.token_urlsafe(32)
@@ -221,7 +242,8 @@ def start_session(session: Session, user: User, ip: str) -> SessionData:
         or_(col(MonitorSession.expires_at) < before, col(MonitorSession.revoked_at) < before)))
     session.add(MonitorSession(
         token_hash=hash_token(token), user_id=user.id, created_at=now, last_seen_at=now,  # type: ignore[arg-type]
-        expires_at=now + timedelta(hours=settings.monitor_session_hours), ip=ip[:45],
+        expires_at=now + timedelta(hours=min(hours or settings.monitor_session_hours,
+                                             settings.monitor_session_hours)), ip=ip[:45],
     ))
     return SessionData(csrf=secrets.token_urlsafe(24), token=token)
 

@@ -16,6 +16,8 @@ class Role(StrEnum):
     admin = "admin"  # every institution, manages users
     pic = "pic"  # own institution, may act (reminders)
     viewer = "viewer"  # own institution, read-only
+    agent = "agent"  # own institution's call-centre inbox only (issue 25)
+    interviewer = "interviewer"  # own institution, the CAPI app only (PIN login; no dashboard page)
 
 
 class User(SQLModel, table=True):
@@ -40,6 +42,8 @@ class User(SQLModel, table=True):
     totp_secret: str | None = Field(default=None, max_length=64)
     totp_enabled_at: datetime | None = utc_field()
     totp_last_step: int | None = None
+    # An interviewer's PIN for the shared tablet (capi), argon2id like the password; None: no PIN.
+    pin_hash: str | None = Field(default=None, max_length=255)
 
 
 class MonitorSession(SQLModel, table=True):

@@ -23,7 +23,14 @@ from core.numbers import Percent, points
 from monitor import problems, sending, stats
 from monitor.models import CampaignSnapshot
 from monitor.tables import Table, lowest
-from population import called_reserves, draw_summary, quality_report, reason_texts, sample_plan
+from population import (
+    called_reserves,
+    draw_summary,
+    external_floor,
+    quality_report,
+    reason_texts,
+    sample_plan,
+)
 from qr import registrations
 
 LABELS_FILE = Path(__file__).parent / "data" / "labels.yaml"
@@ -65,7 +72,8 @@ def overview(session: Session, campaign: Campaign, inst: Institution) -> PageDat
     daily = Table("harian", "Kiriman dan jawaban per hari", ["Tanggal", "Pesan terkirim", "Jawaban"])
     daily.rows = [[format_date_id(d), s, a] for d, s, a in ov.daily]
     peak = max([max(s, a) for _, s, a in ov.daily] or [0])
-    return PageData([funnel, groups, daily], {"days_left": ov.days_left, "daily": ov.daily, "peak": peak})
+    return PageData([funnel, groups, daily], {"days_left": ov.days_left, "daily": ov.daily, "peak": peak,
+                                              "floor": external_floor(session, campaign)})
 
 
 # --- units ----------------------------------------------------------------------------------------

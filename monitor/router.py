@@ -41,7 +41,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # The PIC's own pages, in the order of the survey (each served by its routes module); the read-only
 # pages of `pages.PAGES` follow them in the tab bar.
-JOURNEY = (("data", "Kumpulkan data"), ("loket", "Loket & poster"), ("luncurkan", "Luncurkan"))
+JOURNEY = (("data", "Kumpulkan data"), ("loket", "Loket & poster"), ("luncurkan", "Luncurkan"), ("kasus", "Kasus responden"),
+           ("rencana-aksi", "Rencana aksi"))
 
 
 def _render(request: Request, name: str, user: CurrentUser | None, **context: Any) -> HTMLResponse:
@@ -303,11 +304,14 @@ def _include_extra() -> None:
     # Imported here: these modules import this one (_campaign, _render, ...), so a top-level
     # import would be circular.
     from monitor.account_routes import router as account  # circular too
+    from monitor.actionplan_routes import router as action_plan  # circular too
     from monitor.audit_routes import router as audit
     from monitor.campaign_routes import router as lifecycle  # circular too
+    from monitor.case_routes import router as respondent_cases  # circular too
     from monitor.counter_routes import router as counters  # circular too
     from monitor.data_routes import router as intake  # circular too
     from monitor.extra_routes import router as extra  # circular too
+    from monitor.inbox_routes import router as inbox  # circular too
     from monitor.integrity_routes import router as integrity  # circular too
     from monitor.launch_routes import router as launch  # circular too
     from monitor.sample_routes import router as sample  # circular too
@@ -315,7 +319,7 @@ def _include_extra() -> None:
     from monitor.unit_link_routes import router as unit_uploads  # circular too
 
     modules = (account, extra, integrity, audit, sending_actions, intake, sample, counters, launch, lifecycle,
-               unit_uploads)
+               unit_uploads, respondent_cases, inbox, action_plan)
     for route in [r for m in modules for r in m.routes]:
         router.routes.insert(0, route)
 

@@ -8,6 +8,8 @@ actions (pause, resume, cancel) are in monitor/sending_routes.py and call dispat
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -161,10 +163,40 @@ class Panel:
     waiting: int
 
 
+# The plan is the whole portfolio's queue (every campaign shares the numbers' messaging limit): one
+# projection serves every campaign's panel and live refresh for PLAN_SECONDS, instead of a count
+# of distinct waiting numbers over the whole outbox per page view (~0.3 s at national scale).
+PLAN_SECONDS = 30.0
+_plans: dict[tuple[str, int | None], tuple[float, limits.Plan]] = {}
+_plans_lock = threading.Lock()
+
+
+def clear_plan_cache() -> None:
+    with _plans_lock:
+        _plans.clear()
+
+
+def _portfolio_plan(session: Session, limit: int | None) -> limits.Plan:
+    bind = session.get_bind()
+    key = (str(bind.engine.url), limit)
+    with _plans_lock:
+        found = _plans.get(key)
+    if found is not None and time.monotonic() - found[0] < PLAN_SECONDS:
+        return found[1]
+    fresh = limits.plan(session, limit=limit)
+    with _plans_lock:
+        _plans[key] = (time.monotonic(), fresh)
+    return fresh
+
+
 def plan_line(session: Session, campaign: Campaign, tz: str) -> str:
-    """When the campaign's last waiting WhatsApp invitation is expected to go (one line)."""
+    """When the campaign's last waiting WhatsApp invitation is expected to go (one line): nothing
+    when the campaign has nothing waiting, else when the portfolio's queue is through."""
     limit = get_settings().whatsapp_daily_limit
-    return limits.describe(limits.plan(session, limit=limit, campaign_id=campaign.id), tz)
+    assert campaign.id is not None
+    if not limits.has_waiting(session, campaign.id):
+        return limits.describe(limits.Plan(limit, 0, 0, None, 0), tz)
+    return limits.describe(_portfolio_plan(session, limit), tz)
 
 
 def next_wave(session: Session, campaign: Campaign) -> Preview | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from population.drawreport import draw_summary
     from population.errors import IntakeError, SamplingError
+    from population.floor import FloorNotice, external_floor
     from population.importer import import_files, unit_code
     from population.normalize import normalize_phone
     from population.plan import EXPERT_MINIMUM, SamplePlan, sample_plan
@@ -62,6 +63,9 @@ __all__ = [
 __all__ += ["IntakeError", "add_unit", "default_reference_date", "describe_error", "import_files", "normalize_phone",
             "preview_files", "sample_drawn", "unit_arrivals"]
 
+# The external floor near the close (issue 24): the overview's notice to the PIC.
+__all__ += ["FloorNotice", "external_floor"]
+
 # How the importer codes a unit's name (a unit's own upload link accepts only its own rows).
 __all__ += ["unit_code"]
 
@@ -75,6 +79,10 @@ def __getattr__(name: str) -> Any:
         from population.errors import SamplingError as value  # lazy: see module docstring
     elif name == "IntakeError":
         from population.errors import IntakeError as value  # lazy: see module docstring
+    elif name in ("FloorNotice", "external_floor"):
+        from population import floor  # lazy: see module docstring
+
+        value = getattr(floor, name)
     elif name == "import_files":
         from population.importer import import_files as value  # lazy: see module docstring
     elif name == "unit_code":

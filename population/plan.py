@@ -9,7 +9,10 @@ checks it). Who would be sampled is not shown: that depends on the seed, chosen 
 
 Two survey rules are reported here rather than decided by the draw: the external group's target
 of at least EXTERNAL_FALLBACK responses (`selection.EXTERNAL_FALLBACK`) and at least
-EXPERT_MINIMUM experts; when the population cannot supply them the plan says so (`warnings`).
+EXPERT_MINIMUM experts (the draw takes more per criterion to reach it when it can); when the
+population cannot supply them the plan says so (`warnings`). A large ministry's draw chooses its
+units at the draw (two stages, `selection.pps_systematic`): the plan says so, and its allocation
+per unit (made with seed 0) is only an illustration.
 """
 
 from __future__ import annotations
@@ -24,9 +27,17 @@ from sqlmodel import Session
 from core.config import get_settings
 from core.models import Campaign
 from population.drawing import dbapi
-from population.selection import EXTERNAL_FALLBACK, DrawParams, Job, fetch_rows, select_sample
+from population.selection import (
+    EXPERT_MINIMUM,
+    EXTERNAL_FALLBACK,
+    DrawParams,
+    Job,
+    fetch_rows,
+    institution_kind,
+    select_sample,
+)
 
-EXPERT_MINIMUM = 10  # experts an institution's survey needs at least
+__all__ = ["EXPERT_MINIMUM", "PlanUnit", "SamplePlan", "draw_params", "sample_plan", "unbounded_size"]
 
 
 @dataclass
@@ -84,7 +95,8 @@ def sample_plan(session: Session, campaign: Campaign) -> SamplePlan:
     conn, postgres = dbapi(session)
     taken = frozenset(pid for pid, in fetch_rows(conn, postgres, "SELECT person_id FROM assignment WHERE campaign_id = ?",
                                                    (campaign.id,)))
-    selection = select_sample(conn, postgres, Job(campaign.id, campaign.institution_id, 0, taken), params)
+    kind = institution_kind(conn, postgres, campaign.institution_id)
+    selection = select_sample(conn, postgres, Job(campaign.id, campaign.institution_id, 0, taken, kind), params)
     plan = SamplePlan(params.margin, params.confidence, params.reserve_ratio,
                       unbounded_size(params.margin, params.confidence), selection.population_hash,
                       {g: dict(s) for g, s in selection.sizes.items()})
@@ -95,6 +107,12 @@ def sample_plan(session: Session, campaign: Campaign) -> SamplePlan:
     for criterion, a in sorted(selection.allocations.get("expert", {}).items()):
         plan.units.append(PlanUnit("expert", criterion, a["population"], a["sample"], None))
     plan.warnings = _warnings(plan)
+    stages = [g for g in ("internal", "external") if "units_chosen" in plan.sizes[g]]
+    if stages:
+        plan.warnings.append(
+            f"Instansi ini ditarik dua tahap: {plan.sizes[stages[0]]['units_chosen']} unit dipilih dulu secara "
+            "sistematis sebanding ukuran unit, lalu pegawai/pengguna di unit terpilih. Unit terpilih ditentukan "
+            "saat penarikan (seed), jadi pembagian per unit di bawah hanya gambaran.")
     return plan
 
 

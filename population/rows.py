@@ -35,7 +35,7 @@ MULTIPLE_PHONES = "multiple_phones"  # a phone cell with several numbers: the fi
 SKIP = None  # returned for rows that are not data (blank, "dst", column numbers)
 EMPTY = ""  # row key of an empty cell (an empty marker's key is "" or in keywords().empty)
 FIELDS = ("name", "unit", "phone", "email", "position", "start_date", "note", "service_name",
-          "service_date", "organisation", "criterion")
+          "service_date", "organisation", "criterion", "institution_start")
 
 
 @dataclass(slots=True)
@@ -52,6 +52,7 @@ class Record:
     service_date: date | None = None
     organisation: str | None = None
     criterion: str | None = None
+    institution_start: date | None = None  # internal, optional column: start at the institution
     non_asn: bool = False
     status: str = "eligible"
     reason: str | None = None
@@ -168,6 +169,7 @@ def _date(value: Any) -> Cell:
 
 _CLEANERS: dict[str, Callable[[Any], Cell]] = {
     "name": _name, "phone": _phone, "email": _email, "start_date": _date, "service_date": _date,
+    "institution_start": _date,
 }
 
 
@@ -205,7 +207,7 @@ def parse_rows(form: str, columns: dict[str, int], rows: Sequence[Sequence[Any]]
     internal, external, expert = form == "internal", form in ("external", "vendor"), form == "expert"
     phone_at = columns.get("phone")
     number = first_row
-    for raw, row_keys, name, unit, phone, email, position, start, note, service, served, org, criterion in zip(
+    for raw, row_keys, name, unit, phone, email, position, start, note, service, served, org, criterion, since in zip(
         rows, zip(*keys, strict=True), *(get(f, nothing) for f in FIELDS), strict=True,
     ):
         if (None not in row_keys and not _short_keys_are_data(row_keys)) or (
@@ -217,6 +219,7 @@ def parse_rows(form: str, columns: dict[str, int], rows: Sequence[Sequence[Any]]
         footer.active = False  # a data row ends the footer (a note between two parts of a table)
         if internal:
             out.append(Record(form, number, name or "", unit or "", phone, email, position, start,
+                              institution_start=since,
                               non_asn=is_non_asn(f"{note or ''} {position or ''}")))
         elif external:
             out.append(Record(form, number, name or "", unit or "", phone, email,

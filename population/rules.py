@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 from core.datafiles import read_yaml
 from population.normalize import has_phrase, norm_key
@@ -82,3 +83,11 @@ def is_support_role(position: str) -> bool:
 @lru_cache(maxsize=50_000)
 def is_non_asn(text: str) -> bool:
     return has_phrase(norm_key(text), keywords().non_asn)
+
+
+@cache
+def sampling_rules() -> dict[str, Any]:
+    """The draw's numeric rules (population/data/sampling_rules.yaml): tenure, experts, the
+    external floor, the two-stage draw of large ministries."""
+    raw: dict[str, Any] = read_yaml(DATA / "sampling_rules.yaml")
+    return raw

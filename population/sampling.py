@@ -53,6 +53,7 @@ from population.selection import (
     Selection,
     allocate,
     fetch_rows,
+    institution_kind,
     sample_size,
     select_sample,
 )
@@ -120,7 +121,8 @@ def _prepare(session: Session, campaign: Campaign, seed: int | None, replace: bo
                                                    "SELECT person_id FROM assignment WHERE campaign_id = ?",
                                                    (campaign.id,)))
     seed = secrets.randbelow(2**31) if seed is None else seed
-    return Job(campaign.id, campaign.institution_id, seed, taken), previous  # type: ignore[arg-type]
+    kind = institution_kind(conn, postgres, campaign.institution_id)
+    return Job(campaign.id, campaign.institution_id, seed, taken, kind), previous  # type: ignore[arg-type]
 
 
 def _record(session: Session, writer: BulkWriter, campaign: Campaign, previous: SampleDraw | None,

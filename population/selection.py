@@ -16,7 +16,17 @@ Per institution and respondent group (vendors count as external):
     "seed:group:unit code" samples k + reserves positions among the unit's members, listed in
     byte order of (name, phone, email) — an order that does not depend on database ids; the
     first k are sampled and the next ones form the unit's ordered reserve list;
-  * experts are chosen by criterion, in the order the PIC listed them, up to a count per criterion.
+  * experts are chosen by criterion, in the order the PIC listed them, up to a count per criterion;
+    when that gives fewer than the institution's minimum (`expert_minimum`, 10), more are taken
+    one criterion at a time, round robin in criterion order, until the minimum or the list runs out;
+  * large ministries (cluster A: `two_stage` in population/data/sampling_rules.yaml, by
+    Institution.kind and the number of units) are sampled in two stages: first `units` units by
+    systematic sampling with probability proportional to size (units in code order, a random start
+    from Random("seed:pps:group"); a unit at least one interval large is taken for certain and the
+    interval recomputed), so unit i is chosen with probability m·N_i/N; then the group's size n is
+    split equally among the chosen units (capped at a unit's size, the rest to the others in code
+    order) and drawn within each as above. Units not chosen get no sample and no reserves
+    (recorded as {"population": N_i, "sample": 0, "reserve": 0, "chosen": false}).
 The population snapshot's SHA-256 covers the frame: one "group|unit code|name|phone|email" line
 per person in that order, then the experts.
 
@@ -41,9 +51,11 @@ from statistics import NormalDist
 from typing import Any
 
 from population.normalize import norm_key
+from population.rules import sampling_rules
 
 MAX_MARGIN = 0.10
-EXTERNAL_FALLBACK = 30
+EXTERNAL_FALLBACK = int(sampling_rules()["external_floor"])
+EXPERT_MINIMUM = int(sampling_rules()["expert_minimum"])
 SAMPLED, EXPERT = "sampled", "expert"  # AssignmentKind values (core.models; not imported here)
 
 Pick = tuple[int, int | None, str, str, int | None]  # person id, unit id, group, kind, reserve rank
@@ -97,6 +109,7 @@ class Job:
     institution_id: int
     seed: int
     taken: frozenset[int] = frozenset()
+    kind: str = ""  # Institution.kind: large ministries are sampled in two stages
 
 
 @dataclass
@@ -168,6 +181,12 @@ class JobRows:
 
     frame: list[tuple[Any, ...]]
     experts: list[tuple[Any, ...]]
+
+
+def institution_kind(conn: Any, postgres: bool, institution_id: int) -> str:
+    """Institution.kind (a large ministry is drawn in two stages), read on a DBAPI connection."""
+    rows = fetch_rows(conn, postgres, "SELECT kind FROM institution WHERE id = ?", (institution_id,))
+    return str(rows[0][0]) if rows else ""
 
 
 def read_job(conn: Any, postgres: bool, job: Job) -> JobRows:
@@ -258,18 +277,92 @@ def population_hash(frame_text: bytes, experts: list[_Candidate]) -> str:
     return digest.hexdigest()
 
 
-def _experts(candidates: list[_Candidate], per_criterion: int) -> tuple[dict[str, Any], list[Pick]]:
+def _experts(candidates: list[_Candidate], per_criterion: int,
+             minimum: int = EXPERT_MINIMUM) -> tuple[dict[str, Any], list[Pick]]:
+    """Up to `per_criterion` per criterion, then round robin across criteria (criterion order)
+    until `minimum` experts or the candidates run out (module docstring)."""
     by_criterion: dict[str, list[_Candidate]] = defaultdict(list)
     for c in candidates:
         by_criterion[c.key.split("|", 1)[0]].append(c)
+    taken: dict[str, int] = {}
+    for criterion, members in by_criterion.items():
+        members.sort(key=lambda c: (c.key, c.person_id))
+        taken[criterion] = min(per_criterion, len(members))
+    order = sorted(by_criterion)
+    while sum(taken.values()) < minimum:
+        grown = False
+        for criterion in order:
+            if sum(taken.values()) >= minimum:
+                break
+            if taken[criterion] < len(by_criterion[criterion]):
+                taken[criterion] += 1
+                grown = True
+        if not grown:
+            break
     allocations: dict[str, Any] = {}
     picks: list[Pick] = []
-    for criterion, members in sorted(by_criterion.items()):
-        members.sort(key=lambda c: (c.key, c.person_id))
-        chosen = members[:per_criterion]
+    for criterion in order:
+        members = by_criterion[criterion]
+        chosen = members[:taken[criterion]]
         picks += [(c.person_id, c.unit_id, "expert", EXPERT, None) for c in chosen]
         allocations[criterion] = {"population": len(members), "sample": len(chosen)}
     return allocations, picks
+
+
+def pps_systematic(sizes: Sequence[tuple[str, int]], m: int, seed: int, group: str) -> list[str]:
+    """`m` of the units (code, size), in the given order, by systematic sampling with probability
+    proportional to size (module docstring): unit i is chosen with probability m·N_i/N, units at
+    least one interval large for certain. Seeded: the same sizes and seed give the same units."""
+    units = [(code, size) for code, size in sizes if size > 0]
+    if m <= 0:
+        return []
+    if m >= len(units):
+        return [code for code, _ in units]
+    certain: list[str] = []
+    rest = units
+    while True:
+        total = sum(size for _, size in rest)
+        interval = total / (m - len(certain))
+        big = [code for code, size in rest if size >= interval]
+        if not big:
+            break
+        certain += big
+        rest = [(code, size) for code, size in rest if size < interval]
+        if len(certain) >= m:
+            return certain[:m]
+    start = random.Random(f"{seed}:pps:{group}").random() * interval  # noqa: S311 - auditable, not secret
+    chosen: list[str] = []
+    point, cumulative = start, 0.0
+    for code, size in rest:
+        cumulative += size
+        if point < cumulative:
+            chosen.append(code)
+            point += interval
+    return sorted(certain + chosen)
+
+
+def equal_shares(total: int, sizes: dict[str, int]) -> dict[str, int]:
+    """`total` split equally among the units (largest remainder), capped at each unit's size,
+    what a capped unit cannot take going to the others in code order."""
+    shares = {code: 0 for code in sizes}
+    left = min(total, sum(sizes.values()))
+    while left > 0:
+        open_units = sorted(code for code in sizes if shares[code] < sizes[code])
+        each, extra = divmod(left, len(open_units))
+        for i, code in enumerate(open_units):
+            add = min(each + (1 if i < extra else 0), sizes[code] - shares[code])
+            shares[code] += add
+            left -= add
+    return shares
+
+
+def two_stage(kind: str, units: int) -> int:
+    """How many units a draw group samples first (0: a one-stage draw), for an institution of
+    this kind with this many units (sampling_rules.yaml, `two_stage`)."""
+    rule = sampling_rules()["two_stage"]
+    if kind in rule["kinds"] and units > int(rule["min_units"]):
+        return int(rule["units"])
+    return 0
 
 
 def select_sample(conn: Any, postgres: bool, job: Job, params: DrawParams) -> Selection:
@@ -287,11 +380,25 @@ def select_from(job: Job, rows: JobRows, params: DrawParams) -> Selection:
     for group in ("internal", "external"):
         frame = frames[group]
         n = sample_size(frame.size, params.margin, params.confidence)
-        shares = allocate(n, {code: stop - start for code, start, stop in frame.units})
-        allocations[group], group_picks = draw_frame(frame, group, shares, job.seed, params.reserve_ratio)
+        unit_sizes = {code: stop - start for code, start, stop in frame.units}
+        first = two_stage(job.kind, len(unit_sizes))
+        if first:
+            chosen = set(pps_systematic(list(unit_sizes.items()), first, job.seed, group))
+            shares = equal_shares(n, {code: size for code, size in unit_sizes.items() if code in chosen})
+            shown = Frame(frame.rows, [u for u in frame.units if u[0] in chosen], frame.vendors)
+            allocations[group], group_picks = draw_frame(shown, group, shares, job.seed, params.reserve_ratio)
+            for code, size in unit_sizes.items():
+                if code not in chosen:
+                    allocations[group][code] = {"population": size, "sample": 0, "reserve": 0, "reserve_ids": [],
+                                                "chosen": False}
+        else:
+            shares = allocate(n, unit_sizes)
+            allocations[group], group_picks = draw_frame(frame, group, shares, job.seed, params.reserve_ratio)
         picks += group_picks
-        sizes[group] = {"population": frame.size, "size": n,
+        sizes[group] = {"population": frame.size, "size": sum(a["sample"] for a in allocations[group].values()),
                         "reserves": sum(a["reserve"] for a in allocations[group].values())}
+        if first:
+            sizes[group]["units_chosen"] = len(chosen)
     sizes["external"]["vendors"] = frames["external"].vendors
     sizes["external"]["target"] = max(sizes["external"]["size"], EXTERNAL_FALLBACK)
     allocations["expert"], expert_picks = _experts(experts, params.expert_per_criterion)

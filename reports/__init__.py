@@ -20,10 +20,22 @@ from core.datafiles import read_yaml
 from core.labels import labels
 from core.models import Campaign, Group, Institution, Unit
 from integrity import correction_inputs
+from reports.correction import FormulaView, formula_view, set_kpk_inputs, simulate
 from reports.correction import correction_view as _correction_view
+from reports.history import (
+    HistoryPoint,
+    Ranking,
+    history,
+    ranking,
+    report_settings,
+    set_history,
+    target,
+)
+from reports.profile import GroupProfile, group_profiles
 from responses import (
     DATA_DIR,
     GROUPS,
+    CorrectionInput,
     InstitutionScore,
     load_questionnaire,
     response_counts,
@@ -31,6 +43,8 @@ from responses import (
 )
 
 __all__ = ["Report", "build_report", "render_html", "write_pdf", "write_xlsx"]
+# issue 24: history entered once, KPK-only correction parts with their source, the simulator
+__all__ += ["set_history", "set_kpk_inputs", "simulate"]
 
 GROUP_LABELS = labels("group")  # core/data/labels.yaml; kept as a name for the report modules
 SEVERITY = {"Sangat Tinggi": 0, "Tinggi": 1, "Di bawah rata-rata": 2, "Sedang": 3, "Rendah": 4,
@@ -66,6 +80,18 @@ class ActionRow:
 
 
 @dataclass
+class LowUnit:
+    """One of the lowest units of a group, with its weakest dimensions (label, score)."""
+
+    group: str
+    label: str
+    n: int
+    index: float
+    category: str | None
+    weakest: list[tuple[str, float]]
+
+
+@dataclass
 class Report:
     institution: str
     campaign: str
@@ -79,6 +105,12 @@ class Report:
     actions: list[ActionRow]
     signals: Any | None = None
     notes: list[str] = field(default_factory=list)
+    profiles: list[GroupProfile] = field(default_factory=list)
+    history: list[HistoryPoint] = field(default_factory=list)  # earlier years and this one
+    target: float | None = None
+    ranking: Ranking | None = None
+    lowest_units: list[LowUnit] = field(default_factory=list)
+    formula: FormulaView | None = None
 
 
 def _labels(year: int) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
@@ -135,6 +167,27 @@ def _actions(score: InstitutionScore, dims: dict[str, str], variables: dict[tupl
     return sorted(rows, key=lambda r: (SEVERITY[r.level], r.group, r.dimension))
 
 
+def _lowest_units(score: InstitutionScore, dims: dict[str, str]) -> list[LowUnit]:
+    cfg = report_settings()
+    out = []
+    for group in ("internal", "external"):
+        shown = sorted((u for u in score.units if u.group == group and u.index is not None),
+                       key=lambda u: (u.index, u.label))
+        for u in shown[: int(cfg["lowest_units"])]:
+            known = sorted(((v, d) for d, v in u.dimensions.items() if v is not None))
+            weakest = [(dims.get(d, d), v) for v, d in known[: int(cfg["weakest_dimensions"])]]
+            out.append(LowUnit(group, u.label, u.n, float(u.index), u.category, weakest))  # type: ignore[arg-type]
+    return out
+
+
+def _history(session: Session, campaign: Campaign, score: InstitutionScore) -> list[HistoryPoint]:
+    points = [p for p in history(session, campaign.institution_id, score.history) if p.year != campaign.year]
+    g = score.groups
+    points.append(HistoryPoint(campaign.year, score.index, g["internal"].index, g["external"].index,
+                               g["expert"].index, "spibot"))
+    return points
+
+
 def _signals(session: Session, campaign_id: int) -> Any:
 
     return correction_inputs(session, campaign_id)
@@ -148,6 +201,8 @@ def build_report(session: Session, campaign_id: int, *, include_flagged: bool = 
     score = score_institution(session, campaign_id, include_flagged=include_flagged)
     dims, variables = _labels(campaign.year)
     participation, respondents = _participation(session, campaign)
+    signals = _signals(session, campaign_id)
+    kpk = session.exec(select(CorrectionInput).where(CorrectionInput.campaign_id == campaign_id)).first()
     notes = [f"Kelompok dengan kurang dari {score.min_cell} responden tidak ditampilkan untuk menjaga kerahasiaan."]
     if not include_flagged:
         notes.append("Jawaban yang ditandai oleh pemeriksaan integritas tidak dihitung.")
@@ -155,7 +210,12 @@ def build_report(session: Session, campaign_id: int, *, include_flagged: bool = 
         institution=institution.name if institution else "", campaign=campaign.name, year=campaign.year,
         generated_at=utcnow(), score=score, respondents=respondents, participation=participation,
         dimension_labels=dims, variable_labels=variables, actions=_actions(score, dims, variables),
-        signals=_signals(session, campaign_id), notes=notes,
+        signals=signals, notes=notes,
+        profiles=group_profiles(session, campaign_id, campaign.year, score.min_cell, include_flagged),
+        history=_history(session, campaign, score), target=target(),
+        ranking=ranking(session, institution, campaign.year, score.index) if institution else None,
+        lowest_units=_lowest_units(score, dims),
+        formula=formula_view(signals, kpk.kpk_inputs if kpk else None),
     )
 
 

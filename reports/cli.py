@@ -13,6 +13,7 @@ from core import audit
 from core.console import console, fail
 from core.db import session_scope
 from reports import build_report, render_html, write_pdf, write_xlsx
+from reports.history import store_result
 from responses import score_app
 
 
@@ -43,6 +44,8 @@ def report_cmd(
         if html:
             html.write_text(render_html(report), encoding="utf-8")
             console.print(f"[green]wrote {html}[/green]")
+        if (pdf or xlsx or html) and s.index is not None:
+            store_result(session, report)  # the peers' ranking reads it (reports.history)
         if pdf or xlsx or html:
             audit.record(session, audit.cli_actor(), "responses.report_export",
                          institution_id=s.institution_id, target=f"campaign:{campaign}",

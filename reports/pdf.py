@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from itertools import zip_longest
 from pathlib import PurePath
 from typing import Any
 from xml.sax.saxutils import escape
 
-from reportlab.graphics.charts.barcharts import HorizontalBarChart
-from reportlab.graphics.shapes import Drawing
+import pypdfium2 as pdfium
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import cm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from reports import GROUP_LABELS, Report, correction_view
-from reports.correction import ENTERED_TITLE, MEASURED_TITLE
+from reports.charts import Chart, report_charts
+from reports.correction import ENTERED_TITLE, MEASURED_TITLE, SOURCE_LABELS
 
+MAX_CHART_WIDTH = 17.5 * cm
 STYLES = getSampleStyleSheet()
 BODY = STYLES["BodyText"]
 SMALL = STYLES["BodyText"].clone("small", fontSize=8, leading=10)
@@ -53,25 +55,45 @@ def _table(
     return table
 
 
-def _chart(rows: list[tuple[str, float | None]]) -> Drawing:
-    shown = [(label[:28], value) for label, value in rows if value is not None]
-    height = max(60, 22 * len(shown) + 30)
-    drawing = Drawing(16 * cm, height)
-    if not shown:
-        return drawing
-    chart = HorizontalBarChart()
-    chart.x, chart.y, chart.width, chart.height = 150, 20, 16 * cm - 170, height - 30
-    chart.data = [[v for _, v in shown]]
-    chart.categoryAxis.categoryNames = [label for label, _ in shown]
-    chart.categoryAxis.labels.fontSize = 7
-    chart.valueAxis.valueMin, chart.valueAxis.valueMax, chart.valueAxis.valueStep = 0, 100, 10
-    chart.valueAxis.labels.fontSize = 7
-    chart.bars[0].fillColor = colors.HexColor("#7a1018")
-    chart.barLabelFormat = "%.2f"
-    chart.barLabels.fontSize = 7
-    chart.barLabels.nudge = 12
-    drawing.add(chart)
-    return drawing
+class ChartSlot(Flowable):  # type: ignore[misc]  # reportlab is untyped
+    """Reserves a chart's space in the story and notes where it landed (page, x, y); `_embed`
+    then places the chart's own vector PDF there (reports.charts)."""
+
+    def __init__(self, chart: Chart, marks: list[tuple[int, float, float, float, Chart]]) -> None:
+        super().__init__()
+        w, h = chart.size_pt
+        self.scale = min(1.0, MAX_CHART_WIDTH / w)
+        self.width, self.height = w * self.scale, h * self.scale
+        self.chart, self.marks = chart, marks
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        x, y = self.canv.absolutePosition(0, 0)
+        self.marks.append((self.canv.getPageNumber() - 1, x, y, self.scale, self.chart))
+
+
+def _embed(document: bytes, marks: list[tuple[int, float, float, float, Chart]]) -> bytes:
+    """Each chart's one-page PDF as a form XObject at its slot: vector, text stays text."""
+    pdf = pdfium.PdfDocument(document)
+    sources = []
+    pages: dict[int, Any] = {}  # one handle per page: content is generated on the handle that got the objects
+    for page_no, x, y, scale, chart in marks:
+        src = pdfium.PdfDocument(chart.pdf())
+        sources.append(src)  # kept open until the target is saved
+        obj = src.page_as_xobject(0, pdf).as_pageobject()
+        obj.transform(pdfium.PdfMatrix().scale(scale, scale).translate(x, y))
+        page = pages.setdefault(page_no, pdf[page_no])
+        page.insert_obj(obj)
+    for page in pages.values():
+        page.gen_content()
+    out = io.BytesIO()
+    pdf.save(out)
+    for src in sources:
+        src.close()
+    pdf.close()
+    return out.getvalue()
 
 
 def _correction(report: Report) -> list[Any]:
@@ -83,14 +105,59 @@ def _correction(report: Report) -> list[Any]:
             Paragraph(escape(" ".join(cv.notes)), SMALL)]
 
 
+def _formula(report: Report) -> list[Any]:
+    f = report.formula
+    if f is None:
+        return []
+    rows = [[p.label, f.labels[p.index], SOURCE_LABELS[p.source] + (f": {p.source_note}" if p.source_note else ""),
+             "belum ada" if p.measure is None else (_f(p.measure, pct=True) if p.unit == "porsi"
+                                                    else f"{p.measure:g} {p.unit}"),
+             "-" if p.points is None else f"{p.points:.2f}", "-" if p.cost is None else f"{p.cost:.2f}"]
+            for p in f.parts]
+    rows.append(["Faktor koreksi menurut rumus", "", "", "", "", f"{f.factor:.2f}"])
+    c = f.coefficients
+    return [Paragraph("Faktor koreksi menurut rumus KPK", STYLES["Heading3"]),
+            Paragraph(escape(f"Faktor koreksi = {c['corruption_prevalence']} x {f.labels['corruption_prevalence']} + "
+                             f"{c['survey_integrity']} x {f.labels['survey_integrity']}."), SMALL),
+            _table(["Bagian", "Indeks", "Sumber", "Ukuran", "Poin bagian", "Mengurangi indeks"], rows,
+                   [4.4, 3.4, 3.6, 2, 1.8, 2])]
+
+
+def _history(report: Report, style: Any) -> list[Any]:
+    out: list[Any] = [Paragraph("Dari tahun ke tahun", style)]
+    rows = [[h.year, *[_f(v) if v is not None else "-" for v in (h.index, h.internal, h.external, h.expert)],
+             h.source] for h in report.history]
+    out.append(_table(["Tahun", "Indeks", "Internal", "Eksternal", "Eksper", "Sumber"], rows, [2, 2.4, 2.4, 2.4, 2.4, 5]))
+    if report.target is not None:
+        out.append(Paragraph(escape(f"Target Bappenas: {report.target:g}."), SMALL))
+    return out
+
+
+def _ranking(report: Report, style: Any) -> list[Any]:
+    r = report.ranking
+    out: list[Any] = [Paragraph("Peringkat di antara instansi sejenis", style)]
+    if r is None:
+        return [*out, Paragraph("Belum ada hasil instansi sejenis lain pada tahun ini.", SMALL)]
+    out.append(Paragraph(escape(f"Peringkat {r.rank} dari {r.of} ({r.peer_class})."), BODY))
+    out.append(_table(["Peringkat", "Instansi", "Indeks"],
+                      [[rank, name + (" (instansi ini)" if mine else ""), _f(value)] for rank, name, value, mine in r.rows],
+                      [2.5, 10, 2.5], highlight=[i for i, row in enumerate(r.rows) if row[3]]))
+    return out
+
+
 def write(report: Report, path_or_buffer: Any) -> None:
     s = report.score
-    # reportlab takes a file name as str (a Path fails with a TypeError) or a binary buffer
-    target = str(path_or_buffer) if isinstance(path_or_buffer, PurePath) else path_or_buffer
-    doc = SimpleDocTemplate(target, pagesize=A4, leftMargin=1.6 * cm, rightMargin=1.6 * cm,
+    charts = report_charts(report)
+    marks: list[tuple[int, float, float, float, Chart]] = []
+
+    def chart(key: str) -> list[Any]:
+        return [ChartSlot(charts[key], marks), Spacer(1, 6)] if key in charts else []
+
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=1.6 * cm, rightMargin=1.6 * cm,
                             topMargin=1.5 * cm, bottomMargin=1.5 * cm,
                             title=f"Laporan SPI {report.year} - {report.institution}", author="spibot")
-    h1, h2 = STYLES["Heading1"], STYLES["Heading2"]
+    h1, h2, h3 = STYLES["Heading1"], STYLES["Heading2"], STYLES["Heading3"]
     story: list[Any] = [
         Paragraph(escape(f"Laporan SPI {report.year}: {report.institution}"), h1),
         Paragraph(escape(report.campaign + ". " + " ".join(report.notes)), BODY),
@@ -102,13 +169,27 @@ def write(report: Report, path_or_buffer: Any) -> None:
     rows += [[f"Koreksi: {k}", "", f"{v:.2f}"] for k, v in s.correction_parts.items()]
     rows += [[f"Indeks {y}", "", f"{v:.2f}"] for y, v in sorted(s.history.items())]
     story += [_table(["Komponen", "Responden", "Nilai"], rows, [9, 3, 3]), Spacer(1, 6),
-              *_correction(report),
-              _chart([("Indeks Integritas", s.index)] + [(GROUP_LABELS[g], r.index) for g, r in s.groups.items()])]
+              *_correction(report), *_formula(report), *chart("headline")]
+    story += _history(report, h3) + chart("history")
+    story += _ranking(report, h3) + chart("ranking")
 
     story.append(Paragraph("2. Responden dan partisipasi per unit", h2))
     story.append(_table(["Kelompok", "Sampel", "Menjawab"],
                         [[GROUP_LABELS[g], a, r] for g, (a, r) in report.respondents.items()], [9, 3, 3]))
     story.append(Spacer(1, 6))
+    story.append(Paragraph("Profil responden", h3))
+    story.append(Paragraph(escape(f"Jumlah kurang dari {s.min_cell} ditulis <{s.min_cell}."), SMALL))
+    for p in report.profiles:
+        story.append(Paragraph(escape(f"{GROUP_LABELS[p.group]} ({p.n} responden)"), STYLES["Heading4"]))
+        if p.suppressed:
+            story.append(Paragraph(escape(f"Disembunyikan: kurang dari {s.min_cell} responden."), SMALL))
+            continue
+        for t in p.tables:
+            story.append(_table([t.title, "Jumlah", "Persentase"],
+                                [[row.label, row.count if row.count is not None else f"<{s.min_cell}",
+                                  _f(row.share, pct=True) if row.share is not None else "-"] for row in t.rows],
+                                [9, 3, 3]))
+            story += chart(f"profile_{p.group}_{t.question}")
     part = report.participation
     story.append(_table(
         ["Unit", "Internal", "Eksternal", "Eksper", "Partisipasi"],
@@ -121,7 +202,11 @@ def write(report: Report, path_or_buffer: Any) -> None:
     story.append(_table(["Kelompok", "Unit", "Responden", "Indeks", "Kategori"],
                         [[GROUP_LABELS[u.group], u.label, u.n, _f(u.index), u.category or "-"] for u in s.units],
                         [4, 6.5, 2, 2, 2.3]))
-    story.append(_chart([(u.label, u.index) for u in s.units if u.group == "internal"]))
+    story += chart("units_internal") + chart("units_external")
+    story.append(Paragraph("Tiga unit terendah dan dimensi terlemahnya", h3))
+    story.append(_table(["Kelompok", "Unit", "Indeks", "Dimensi terlemah"],
+                        [[GROUP_LABELS[u.group], u.label, _f(u.index), "; ".join(f"{d} ({v:.2f})" for d, v in u.weakest)]
+                         for u in report.lowest_units] or [["-", "-", "-", "-"]], [3, 5, 2, 7]))
     story.append(_table(["Jenis layanan", "Responden", "Indeks", "Kategori"],
                         [[b.label, b.n, _f(b.index), b.category or "-"] for b in s.service_types], [8, 2.5, 2.5, 3]))
 
@@ -138,6 +223,14 @@ def write(report: Report, path_or_buffer: Any) -> None:
         story.append(_table(["Item", "Analisis", "Persentase", "Tingkat"],
                             [[i.reference, i.kind, _f(i.share, pct=True), i.level or HIDDEN] for i in res.items],
                             [10, 2.2, 2.2, 3]))
+
+    story.append(Paragraph("Peta risiko per unit", h3))
+    for u in s.units:
+        if u.items:
+            story.append(Paragraph(escape(f"{GROUP_LABELS[u.group]}: {u.label} (n={u.n})"), STYLES["Heading4"]))
+            story.append(_table(["Item", "Analisis", "Persentase", "Tingkat"],
+                                [[i.reference, i.kind, _f(i.share, pct=True) if i.share is not None else "-",
+                                  i.level or "-"] for i in u.items], [10, 2.2, 2.2, 3]))
 
     story.append(Paragraph("6. Pengalaman pengguna layanan", h2))
     e = s.experience
@@ -157,3 +250,9 @@ def write(report: Report, path_or_buffer: Any) -> None:
                          for a in report.actions],
                         [2, 2.6, 4, 5.4, 2.2, 1.6]))
     doc.build(story)
+    data = _embed(buf.getvalue(), marks)
+    if isinstance(path_or_buffer, str | PurePath):
+        with open(path_or_buffer, "wb") as fh:
+            fh.write(data)
+    else:
+        path_or_buffer.write(data)

@@ -11,8 +11,11 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from core.db import get_session
+from core.models import Campaign
 from core.params import RowId
-from reports import build_report, render_html, write_pdf, write_xlsx
+from core.templating import render as render_template
+from integrity import correction_inputs
+from reports import build_report, render_html, simulate, write_pdf, write_xlsx
 
 DbSession = Annotated[Session, Depends(get_session)]
 report_router = APIRouter()
@@ -42,3 +45,14 @@ def report_download(campaign_id: RowId, fmt: str, session: DbSession, exclude_fl
     writer(report, buf)
     name = f"laporan-spi-{report.year}-{campaign_id}.{fmt}"
     return Response(buf.getvalue(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@report_router.get("/laporan/{campaign_id}/simulasi", response_class=HTMLResponse, tags=["reports"])
+def correction_simulator(campaign_id: RowId, session: DbSession) -> Response:
+    """Before the close: how many index points data quality and coaching currently put at risk."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return HTMLResponse("Survei tidak ditemukan.", status_code=404)
+    sim = simulate(correction_inputs(session, campaign_id))
+    return HTMLResponse(render_template("reports/simulasi.html", campaign=campaign.name, open=campaign.is_open(),
+                                        sim=sim))

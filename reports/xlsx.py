@@ -11,7 +11,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from core.numbers import PERCENT_FORMAT, Percent, share
 from reports import GROUP_LABELS, Report, correction_view
-from reports.correction import ENTERED_TITLE, MEASURED_TITLE
+from reports.correction import ENTERED_TITLE, MEASURED_TITLE, SOURCE_LABELS
 
 HIDDEN = "disembunyikan"
 BOLD = Font(bold=True)
@@ -58,6 +58,43 @@ def _correction_sheet(wb: Workbook, report: Report) -> None:
         ws.append([note])
 
 
+def _issue24_sheets(wb: Workbook, report: Report) -> None:
+    """The correction formula part by part, history, ranking, respondent profile, lowest units and
+    per-unit risk maps (the same rows as the HTML/PDF sections)."""
+    m = report.score.min_cell
+    f = report.formula
+    if f is not None:
+        rows: list[list[Any]] = [[p.label, f.labels[p.index], SOURCE_LABELS[p.source], p.source_note,
+                                  p.measure if p.measure is not None else "belum ada", p.unit,
+                                  p.points if p.points is not None else "-", p.cost if p.cost is not None else "-"]
+                                 for p in f.parts]
+        rows.append(["Faktor koreksi menurut rumus", "", "", "", "", "", "", f.factor])
+        _sheet(wb, "Rumus koreksi", ["Bagian", "Indeks", "Sumber", "Keterangan sumber", "Ukuran", "Satuan",
+                                     "Poin bagian", "Mengurangi indeks"], rows, [40, 34, 20, 30, 10, 10, 12, 16])
+    _sheet(wb, "Riwayat", ["Tahun", "Indeks", "Internal", "Eksternal", "Eksper", "Sumber"],
+           [[h.year, *["-" if v is None else v for v in (h.index, h.internal, h.external, h.expert)], h.source]
+            for h in report.history] + ([["Target Bappenas", report.target]] if report.target is not None else []),
+           [16, 10, 10, 10, 10, 30])
+    if report.ranking is not None:
+        _sheet(wb, "Peringkat", ["Peringkat", "Instansi", "Indeks", "Instansi ini"],
+               [[rank, name, value, "ya" if mine else ""] for rank, name, value, mine in report.ranking.rows],
+               [10, 44, 10, 12])
+    profile = [[GROUP_LABELS[p.group], t.title, r.label, r.count if r.count is not None else f"<{m}",
+                share(r.share) if r.share is not None else "-"]
+               for p in report.profiles for t in p.tables for r in t.rows]
+    profile += [[GROUP_LABELS[p.group], HIDDEN, f"kurang dari {m} responden", "", ""]
+                for p in report.profiles if p.suppressed]
+    _sheet(wb, "Profil responden", ["Kelompok", "Pertanyaan", "Jawaban", "Jumlah", "Persentase"], profile,
+           [24, 40, 44, 10, 12])
+    _sheet(wb, "Unit terendah", ["Kelompok", "Unit", "Indeks", "Dimensi terlemah"],
+           [[GROUP_LABELS[u.group], u.label, u.index, "; ".join(f"{d} ({v:.2f})" for d, v in u.weakest)]
+            for u in report.lowest_units], [24, 36, 10, 70])
+    _sheet(wb, "Peta risiko unit", ["Kelompok", "Unit", "Dimensi", "Item", "Analisis", "Persentase", "Tingkat"],
+           [[GROUP_LABELS[u.group], u.label, report.dimension_labels.get(i.dimension, i.dimension), i.reference,
+             i.kind, share(i.share) if i.share is not None else "-", i.level or "-"]
+            for u in report.score.units for i in u.items], [20, 30, 28, 70, 12, 12, 18])
+
+
 def write(report: Report, path_or_buffer: Any) -> None:
     s = report.score
     wb = Workbook()
@@ -80,6 +117,7 @@ def write(report: Report, path_or_buffer: Any) -> None:
     summary.column_dimensions["A"].width = 42
 
     _correction_sheet(wb, report)
+    _issue24_sheets(wb, report)
     _sheet(wb, "Responden", ["Kelompok", "Sampel", "Menjawab"],
            [[GROUP_LABELS[g], a, r] for g, (a, r) in report.respondents.items()], [32, 10, 10])
     part = _sheet(wb, "Partisipasi unit", ["Unit", "Internal menjawab", "Internal sampel", "Eksternal menjawab",

@@ -5,7 +5,7 @@ The public face: what other packages may import from responses.
 
 from typing import TYPE_CHECKING, Any
 
-from responses.models import CorrectionInput, Response, ResponseLink, ResponseStatus
+from responses.models import CorrectionInput, IndexHistory, Response, ResponseLink, ResponseStatus
 from responses.questionnaire import DATA_DIR, GROUPS, load_questionnaire
 from responses.scoring import InstitutionScore, score_institution
 from responses.scoring.method import RENTAN, TERJAGA, WASPADA
@@ -19,8 +19,22 @@ __all__ = [
 
 # What integrity's signals and the score report read: answers and their link to an assignment,
 # the questionnaires (and responses/data/), the risk levels, participation counts.
+__all__ += ["IndexHistory"]  # reports.history (issue 24)
 __all__ += ["DATA_DIR", "GROUPS", "RENTAN", "TERJAGA", "WASPADA", "InstitutionScore", "ResponseLink",
             "ResponseStatus", "load_questionnaire", "response_counts"]
+
+# What capi (interviewers' offline interviews) writes answers through: the same path as the form.
+from responses.service import (  # noqa: E402
+    AlreadySubmitted,
+    InvalidAnswers,
+    ResponseError,
+    SubmissionConflict,
+    submit_answers,
+    submit_unlinked,
+)
+
+__all__ += ["AlreadySubmitted", "InvalidAnswers", "ResponseError", "SubmissionConflict", "submit_answers",
+            "submit_unlinked"]
 
 # The `spibot score` command group, which reports adds `score report` to. Loaded on first use
 # (`__getattr__` below), not with the package: it is the CLI (typer, the answer importer).

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.models import json_field, not_personal, utc_field
@@ -72,4 +72,23 @@ class CorrectionInput(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaign.id", unique=True)
     parts: dict[str, Any] = json_field(dict)
     history: dict[str, Any] = json_field(dict)
+    # Inputs of the correction factor only KPK has (reports.correction): part -> {"value", "source"}.
+    kpk_inputs: dict[str, Any] = json_field(dict)
     updated_at: datetime | None = utc_field()
+
+
+class IndexHistory(SQLModel, table=True):
+    """One institution's published (or spibot-computed) index and sub-indices of one year, entered
+    once (reports.history): the report's history chart and the peer ranking read it."""
+
+    __table_args__ = (UniqueConstraint("institution_id", "year", name="uq_indexhistory_institution_year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    institution_id: int = Field(foreign_key="institution.id", index=True)
+    year: int
+    index: float
+    internal: float | None = None
+    external: float | None = None
+    expert: float | None = None
+    source: str = Field(default="", max_length=200)  # "KPK 2023 (publikasi)", "spibot"
+    entered_at: datetime | None = utc_field()

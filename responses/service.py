@@ -316,3 +316,40 @@ def submit_answers(
     session.add(assignment)
     session.flush()
     return response
+
+
+def submit_unlinked(
+    session: Session,
+    campaign: Campaign,
+    answers: dict[str, Any],
+    *,
+    group: str,
+    unit_id: int | None,
+    source: str,
+    submission_id: str,
+) -> Response:
+    """Store the complete answers of a respondent with no assignment (an interviewer's intercept
+    at a counter, capi): a submitted response with no `ResponseLink`, so no identity at all.
+    Validated, trimmed and idempotent by `submission_id` exactly as `submit_answers`."""
+    digest = body_hash(None, answers)
+    seen = session.exec(select(Response).where(Response.submission_id == submission_id)).first()
+    if seen is not None:
+        if seen.body_hash == digest:
+            return seen
+        raise SubmissionConflict(submission_id)
+    q = load_questionnaire(survey_group_of(group), campaign.year)
+    values, errors = validate_all(q, answers)
+    if errors:
+        raise InvalidAnswers(errors)
+    values, _ = q.drop_skipped(values)
+    now = utcnow()
+    response = Response(
+        campaign_id=campaign.id, institution_id=campaign.institution_id, unit_id=unit_id,  # type: ignore[arg-type]
+        group=q.group, respondent_group=group, questionnaire_year=q.year,
+        status=ResponseStatus.submitted, answers=values, source=source, submission_id=submission_id,
+        body_hash=digest, created_at=now, started_at=now, updated_at=now, submitted_at=now,
+        **derived_fields(q, group, values),
+    )
+    session.add(response)
+    session.flush()
+    return response

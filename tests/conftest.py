@@ -41,7 +41,9 @@ pytest_plugins = [
 def _fresh_rate_window() -> Iterator[None]:
     """Each test starts with an empty per-IP window (its 404s and registrations are its own)."""
     from core.ratewindow import reset_rate_window  # after the environment above is set
+    from monitor.sending import clear_plan_cache
 
     reset_rate_window()
+    clear_plan_cache()  # the dashboard's send plan is cached for 30 s per database URL
     yield
     reset_rate_window()

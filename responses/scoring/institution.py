@@ -22,7 +22,14 @@ from core.models import Campaign, Unit
 from responses.models import CorrectionInput, Response, ResponseStatus
 from responses.questionnaire import GROUPS, load_questionnaire
 from responses.scoring import engine
-from responses.scoring.method import category, classify, round2, weights
+from responses.scoring.method import (
+    MethodError,
+    category,
+    classify,
+    find_threshold,
+    round2,
+    weights,
+)
 
 # External experience items (questionnaire ids) and the detail questions that follow them.
 ASKED_ITEM = "employee_integrity_2_k"  # "dimintai uang, barang atau fasilitas"
@@ -50,6 +57,7 @@ class ItemRow:
     share: float | None  # negative share (keberadaan/risiko) or positive share (pencegahan)
     level: str | None
     score: float | None
+    matched: str | None = None  # the threshold item matched when its wording differs (method.find_threshold)
 
 
 @dataclass
@@ -62,6 +70,9 @@ class Breakdown:
     category: str | None
     suppressed: bool
     variables: dict[str, float | None] = field(default_factory=dict)
+    # Per-unit risk map and dimensions (units only; empty when suppressed or not asked for).
+    dimensions: dict[str, float | None] = field(default_factory=dict)
+    items: list[ItemRow] = field(default_factory=list)
 
 
 @dataclass
@@ -121,6 +132,14 @@ def load_responses(session: Session, campaign_id: int, include_flagged: bool = T
     return rows
 
 
+def _matched(group: str, kind: str, reference: str, year: int) -> str | None:
+    try:
+        item = find_threshold(group, kind, reference, year).item
+    except MethodError:
+        return None
+    return item if item != reference.strip() else None
+
+
 def _group_result(scores: engine.GroupScores, row: int, group: str, min_cell: int, year: int) -> GroupResult:
     layout = scores.layout
     n = int(scores.n[row])
@@ -132,7 +151,8 @@ def _group_result(scores: engine.GroupScores, row: int, group: str, min_cell: in
         # Classify the exact share (a boundary value takes the lower level), show it rounded.
         level = classify(group, str(q.kind), str(q.reference), float(share), year) if value is not None else None
         items.append(ItemRow(group, str(q.dimension), str(q.variable), str(q.kind), str(q.reference),
-                             n, value, level, None if small else _num(scores.item[row, i])))
+                             n, value, level, None if small else _num(scores.item[row, i]),
+                             _matched(group, str(q.kind), str(q.reference), year)))
     return GroupResult(
         group=group, n=n, suppressed=small, index=None if small else _num(scores.index[row]),
         dimensions={d: None if small else _num(scores.dimension[row, j]) for j, d in enumerate(layout.dimensions)},
@@ -142,7 +162,8 @@ def _group_result(scores: engine.GroupScores, row: int, group: str, min_cell: in
 
 
 def _breakdowns(layout: engine.Layout, codes: np.ndarray, keys: list[Any], labels: dict[Any, str],
-                group: str, min_cell: int, with_variables: bool = False) -> list[Breakdown]:
+                group: str, min_cell: int, with_variables: bool = False,
+                risk_map_year: int | None = None) -> list[Breakdown]:
     distinct = sorted({k for k in keys if k is not None}, key=str)
     if not distinct:
         return []
@@ -154,8 +175,12 @@ def _breakdowns(layout: engine.Layout, codes: np.ndarray, keys: list[Any], label
         idx = _num(s.index[j])
         variables = ({v: _num(s.variable[j, m]) for m, v in enumerate(layout.variables)}
                      if with_variables else {})
-        out.append(Breakdown(group, str(key), labels.get(key, str(key)), n, idx,
-                             category(idx) if idx is not None else None, n < min_cell, variables))
+        b = Breakdown(group, str(key), labels.get(key, str(key)), n, idx,
+                      category(idx) if idx is not None else None, n < min_cell, variables)
+        if risk_map_year is not None and n >= min_cell:
+            detail = _group_result(s, j, group, min_cell, risk_map_year)
+            b.dimensions, b.items = detail.dimensions, detail.items
+        out.append(b)
     return out
 
 
@@ -204,7 +229,8 @@ def score_institution(session: Session, campaign_id: int, *, include_flagged: bo
         s = engine.score(layout, codes, np.zeros(len(mine), dtype=np.int64), 1)
         groups[group] = _group_result(s, 0, group, min_cell, q.year)
         if group in ("internal", "external"):
-            unit_rows += _breakdowns(layout, codes, [r.unit_id for r in mine], units, group, min_cell)
+            unit_rows += _breakdowns(layout, codes, [r.unit_id for r in mine], units, group, min_cell,
+                                     risk_map_year=q.year)
         if group == "external":
             services = _breakdowns(layout, codes, [r.service_type for r in mine], SERVICE_LABELS, group, min_cell)
         if group == "expert":

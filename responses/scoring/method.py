@@ -12,6 +12,7 @@ Sangat Tinggi (a value on a boundary takes the lower level). Prevention items: a
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -76,10 +77,41 @@ def weights(year: int = 2024) -> dict[str, Any]:
     return data
 
 
+@lru_cache
+def _variants() -> tuple[tuple[re.Pattern[str], str], ...]:
+    data: dict[str, str] = read_yaml(DATA_DIR / "wording_variants.yaml") or {}
+    return tuple((re.compile(rf"(?<![\w-]){re.escape(k.lower())}(?![\w-])"), v.lower()) for k, v in data.items())
+
+
+def normalise_item(text: str) -> str:
+    """The form item look-ups compare: KPK's wording variants (responses/data/wording_variants.yaml)
+    as one spelling, lower case, no punctuation, single spaces."""
+    out = text.lower()
+    for pattern, spelling in _variants():
+        out = pattern.sub(spelling, out)
+    out = re.sub(r"[^\w\s]", " ", out)
+    return " ".join(out.split())
+
+
+@lru_cache
+def _normalised(year: int) -> dict[tuple[str, str, str], Threshold | None]:
+    """Normal form -> threshold; None when two different items share a normal form (ambiguous)."""
+    out: dict[tuple[str, str, str], Threshold | None] = {}
+    for (group, kind, item), t in thresholds(year).items():
+        key = (group, kind, normalise_item(item))
+        out[key] = t if key not in out else None
+    return out
+
+
 def find_threshold(group: str, kind: str, item: str, year: int = 2024) -> Threshold:
+    """The threshold of an item: its exact description first, else its normalised form (the
+    returned `Threshold.item` says which item was matched)."""
     table = thresholds(year)
     key = (group, kind, item.strip())
     if key not in table:
+        match = _normalised(year).get((group, kind, normalise_item(item)))
+        if match is not None:
+            return match
         close = [t.item for (g, k, _), t in table.items() if g == group and k == kind]
         hint = f" Known {group}/{kind} items: {len(close)}, e.g. {close[0]!r}." if close else ""
         raise MethodError(f"no {kind} threshold for {group} item {item!r}.{hint}")

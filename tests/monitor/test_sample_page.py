@@ -51,7 +51,8 @@ def test_sample_page_shows_the_draw_audit_sizes_and_allocation(session: Session,
     assert rows[("Eksternal", "ds1")][6] == "1" and rows[("Eksternal", "ds0")][6] == "0"  # the reserve just called up
     alloc = draw.allocations["internal"]["ds0"]
     assert rows[("Internal", "ds0")][3:7] == [str(alloc["population"]), str(alloc["sample"]), str(alloc["reserve"]), "0"]
-    assert rows[("Ahli", "akademisi")][4:] == ["3", "", "", ""]
+    # the 4 listed experts, all chosen: fewer than the minimum of 10 (issue 24), not 3 per criterion
+    assert rows[("Ahli", "akademisi")][4:] == ["4", "", "", ""]
     assert rows[("Internal", "ds0")][7] == "0"  # nobody unreachable yet
 
     assert as_user("pic.lain").get(f"/pic/c/{campaign.id}/sampel").status_code in (403, 404)

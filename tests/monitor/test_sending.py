@@ -14,6 +14,8 @@ from core.audit import AuditLog
 from core.config import reset_settings
 from dispatch import holds
 from dispatch.models import Hold, HoldScope, Outbox
+from dispatch.service import enqueue_invitations
+from tests.dispatch.helpers import campaign_with
 from tests.monitor.conftest import World, add_outbox, csrf_of
 
 SENDER = "whatsapp:+6281100000001"
@@ -270,3 +272,33 @@ def test_fallback_and_cancelled_are_not_contacts_to_fix(world: World, session: S
     # a cancelled message is no delivery failure; a WhatsApp refusal with no email reached is
     unreachable = problems.unreachable(session, world.a.campaign)
     assert unreachable is not None and sum(unreachable.values()) == 6
+
+
+def test_the_send_plan_is_one_cached_projection_for_every_campaign(
+    session: Session, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The portfolio's plan (a count of distinct waiting numbers over the whole outbox, ~0.3 s at
+    national scale) is computed once per PLAN_SECONDS for every panel and live refresh; a
+    campaign with nothing waiting says so without it."""
+    from dispatch import limits
+    from monitor import sending
+
+    monkeypatch.setenv("WHATSAPP_DAILY_LIMIT", "1000")
+    reset_settings()
+    calls: list[int | None] = []
+    real = limits.plan
+
+    def counted(s: Session, **kw: Any) -> limits.Plan:
+        calls.append(kw.get("campaign_id"))
+        return real(s, **kw)
+
+    monkeypatch.setattr(limits, "plan", counted)
+    campaign, _, _, _ = campaign_with(session, 3, email=False)
+    idle, _, _, _ = campaign_with(session, 0, email=False)
+    enqueue_invitations(session, campaign.id)  # type: ignore[arg-type]
+    session.commit()
+    lines = [sending.plan_line(session, campaign, "Asia/Jakarta") for _ in range(3)]
+    assert lines[0] == lines[1] == lines[2] and "3 nomor menunggu" in lines[0]
+    assert calls == [None]  # one projection for three views
+    assert sending.plan_line(session, idle, "Asia/Jakarta") == "Tidak ada undangan WhatsApp yang menunggu."
+    assert calls == [None]
