@@ -58,7 +58,8 @@ def items(session: Session, campaign_id: int) -> list[ActionItem]:
 
 
 def units_of(session: Session, institution_id: int) -> list[Unit]:
-    return list(session.scalars(select(Unit).where(col(Unit.institution_id) == institution_id).order_by(col(Unit.name))))
+    return list(session.scalars(
+        select(Unit).where(col(Unit.institution_id) == institution_id).order_by(col(Unit.name))))
 
 
 def seed(session: Session, campaign: Campaign, rows: list[Any], actor: str) -> int:
@@ -92,7 +93,8 @@ def _status(value: str) -> str:
     for code, text in status_labels().items():
         if value.lower() in (code, text.lower()):
             return code
-    raise PlanError(f"Status \u201c{value}\u201d tidak dikenal; gunakan salah satu: {', '.join(status_labels().values())}.")
+    raise PlanError(f"Status \u201c{value}\u201d tidak dikenal; "
+                    f"gunakan salah satu: {', '.join(status_labels().values())}.")
 
 
 def _date(value: Any) -> date | None:

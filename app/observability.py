@@ -76,7 +76,8 @@ def database_figures() -> list[Any]:
                                "(below 1 after the provider's 429s).", labels=["bucket"])
     limit = GaugeMetricFamily("spibot_whatsapp_messaging_limit",
                               "WhatsApp messaging limit: unique numbers per rolling 24 h (0: unlimited).")
-    reached = GaugeMetricFamily("spibot_whatsapp_reached_24h", "Unique numbers reached with templates in the last 24 h.")
+    reached = GaugeMetricFamily("spibot_whatsapp_reached_24h",
+                                "Unique numbers reached with templates in the last 24 h.")
     seen = GaugeMetricFamily("spibot_worker_last_seen_seconds", "Seconds since each dispatch worker's heartbeat.",
                              labels=["worker"])
     holds = GaugeMetricFamily("spibot_holds", "Holds (paused lanes) by scope.", labels=["scope"])

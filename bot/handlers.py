@@ -187,7 +187,8 @@ def _confirming(ctx: Context) -> Outcome | None:
     ids = (case.institution_id, case.campaign_id, case.assignment_id)
     if answer:
         text = cases.confirm(ctx.session, case, ctx.now)
-        return Outcome(intents.CORRECTION, [Reply(text, *ids)], [Event(intents.CORRECTION, "confirmed", case.kind, *ids)])
+        return Outcome(intents.CORRECTION, [Reply(text, *ids)],
+                       [Event(intents.CORRECTION, "confirmed", case.kind, *ids)])
     cases.cancel(ctx.session, case)
     return Outcome(intents.CORRECTION, [Reply(replies.simple("case_cancelled"), *ids)],
                    [Event(intents.CORRECTION, "cancelled", case.kind, *ids)])

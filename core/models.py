@@ -127,7 +127,8 @@ class Person(SQLModel, table=True):
     # external: the service used (with the date, it can single a visitor out)
     service_name: str | None = Field(default=None, max_length=200, sa_column_kwargs={"info": personal()})
     service_date: date | None = None  # external / vendor procurement date
-    organisation: str | None = Field(default=None, max_length=200, sa_column_kwargs={"info": personal()})  # vendor company
+    # vendor company
+    organisation: str | None = Field(default=None, max_length=200, sa_column_kwargs={"info": personal()})
     criterion: str | None = Field(default=None, max_length=200)  # expert criterion
     non_asn: bool = False
     status: str = Field(default=PersonStatus.eligible, max_length=16)

@@ -183,7 +183,8 @@ def holds_command() -> None:
     if not rows:
         console.print("Nothing is held.")
     for h in rows:
-        console.print(f"{h.scope} {h.target}  since {h.since:%Y-%m-%d %H:%M} UTC  by {h.actor}  {h.code or ''} {h.reason}")
+        console.print(f"{h.scope} {h.target}  since {h.since:%Y-%m-%d %H:%M} UTC  "
+                      f"by {h.actor}  {h.code or ''} {h.reason}")
 
 
 def remind(

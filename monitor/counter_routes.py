@@ -1,4 +1,5 @@
-"""Loket dan poster: counters (loket) per unit with their daily visitors, a poster per counter, guest-book entries per counter.
+"""Loket dan poster: counters (loket) per unit with their daily visitors, a poster per counter,
+guest-book entries per counter.
 
 Same rules as every /pic route: `require_user` (CSRF on POST), then `check_scope` through
 `_campaign`; creating a counter needs a PIC or admin, downloads any logged-in user of the

@@ -1,4 +1,5 @@
-"""Kumpulkan data: the campaign's units, their population files (drag-and-drop upload with preview, quality report, fix lists), the deadline; creating a campaign and (admin) an institution.
+"""Kumpulkan data: the campaign's units, their population files (drag-and-drop upload with preview,
+quality report, fix lists), the deadline; creating a campaign and (admin) an institution.
 
 The upload is two steps, each a plain form POST (the page works without JavaScript;
 `static/upload.js` adds drag and drop and a progress bar over the same routes); the steps
@@ -138,7 +139,8 @@ def _data_page(request: Request, user: CurrentUser, campaign_id: int, *, preview
     response = _render(
         request, "data.html", user, campaign=campaign, institution=inst, page="data",
         title="Kumpulkan data", pages=PAGES, units=units, links=links, drawn=drawn, message=message, error=error,
-        preview=_preview_view(meta) if meta else None, preview_id=preview if meta else "", result=_result_view(done) if done else None,
+        preview=_preview_view(meta) if meta else None, preview_id=preview if meta else "",
+        result=_result_view(done) if done else None,
         opens=_local_date(campaign.opens_at, inst.timezone), closes=_local_date(campaign.closes_at, inst.timezone),
         today=local(utcnow(), inst.timezone).date(), size_rule=SIZE_RULE, max_file_mb=MAX_FILE_MB,
         counts={"units": sum(1 for u in units if u.unit_id is not None), "arrived": len(arrived),
@@ -309,7 +311,7 @@ def fix_list(campaign_id: RowId, unit_id: UnitOrNone, user: Viewer) -> Response:
                       ["Berkas", "Sheet", "Baris", "Formulir", "Nama", "Masalah dan cara memperbaiki"])
         for p in report.problems.get(code, []):
             table.rows.append([p.source_file or "", p.source_sheet or "", p.source_row, label("form", p.group),
-                               p.name, texts.get(p.reason, p.reason)])
+                               p.name, texts.get(p.reason, p.reason) if p.reason is not None else None])
         record(session, user.login, "monitor.export", institution_id=inst.id,
                target=f"campaign:{campaign.id}/data/unit:{code}/perbaikan.xlsx", details={"rows": len(table.rows)})
     filename = f"{inst.code}-perbaikan-{code if code != '-' else 'tanpa-unit'}.xlsx"

@@ -101,7 +101,8 @@ def _correction(session: Session, campaign: Campaign, report: Any) -> Table:
     t.rows += [
         ["Responden lewat enumerator (CAPI/impor)", _pct(ci.interviewer_share), f"dari {ci.responses} respons"],
         ["Jawaban anomali (belum dinyatakan wajar)", _pct(ci.anomaly_share), "Jawaban seragam, terlalu cepat"],
-        ["Indikasi pengkondisian (belum dinyatakan wajar)", _pct(ci.coaching_share), "Pola sama, kiriman beruntun, dll."],
+        ["Indikasi pengkondisian (belum dinyatakan wajar)", _pct(ci.coaching_share),
+         "Pola sama, kiriman beruntun, dll."],
         ["Respons dikeluarkan peninjau", _pct(ci.excluded_share), ""],
         ["Tinjauan yang belum diputuskan", ci.pending_reviews, ""],
     ]

@@ -53,7 +53,8 @@ def _page(request: Request, session: Session, user: CurrentUser, campaign: Campa
     panel = sending.panel(session, campaign, inst) if ready.started else None
     response = _render(request, name, user, campaign=campaign, institution=inst, pages=PAGES, page="luncurkan",
                        ready=ready, sending=panel,
-                       cost=format_cost_id(ready.preview.cost) if ready.preview else "-", limit=get_settings().whatsapp_daily_limit,
+                       cost=format_cost_id(ready.preview.cost) if ready.preview else "-",
+                       limit=get_settings().whatsapp_daily_limit,
                        closed=_is_closed(campaign), confirm=CONFIRM, error=error,
                        message=sending.flash(request.query_params) or _flash(request.query_params))
     response.status_code = status

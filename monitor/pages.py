@@ -253,7 +253,8 @@ def sample(session: Session, campaign: Campaign, inst: Institution) -> PageData:
     draw = draw_summary(session, campaign.id, inst.id)  # type: ignore[arg-type]
     if draw is None:
         return _sample_plan(session, campaign, inst)
-    sizes = Table("ukuran", "Ukuran sampel per kelompok", ["Kelompok", "Populasi memenuhi syarat", "Sampel", "Cadangan", "Target"])
+    sizes = Table("ukuran", "Ukuran sampel per kelompok",
+                  ["Kelompok", "Populasi memenuhi syarat", "Sampel", "Cadangan", "Target"])
     alloc = Table("alokasi", "Alokasi per unit kerja / kriteria ahli",
                   ["Kelompok", "Kode", "Unit kerja / kriteria", "Populasi", "Sampel", "Cadangan", "Cadangan dipanggil",
                    "Tidak terjangkau"])

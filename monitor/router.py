@@ -41,8 +41,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # The PIC's own pages, in the order of the survey (each served by its routes module); the read-only
 # pages of `pages.PAGES` follow them in the tab bar.
-JOURNEY = (("data", "Kumpulkan data"), ("loket", "Loket & poster"), ("luncurkan", "Luncurkan"), ("kasus", "Kasus responden"),
-           ("rencana-aksi", "Rencana aksi"))
+JOURNEY = (("data", "Kumpulkan data"), ("loket", "Loket & poster"), ("luncurkan", "Luncurkan"),
+           ("kasus", "Kasus responden"), ("rencana-aksi", "Rencana aksi"))
 
 
 def _render(request: Request, name: str, user: CurrentUser | None, **context: Any) -> HTMLResponse:

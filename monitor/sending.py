@@ -167,7 +167,7 @@ class Panel:
 # projection serves every campaign's panel and live refresh for PLAN_SECONDS, instead of a count
 # of distinct waiting numbers over the whole outbox per page view (~0.3 s at national scale).
 PLAN_SECONDS = 30.0
-_plans: dict[tuple[str, int | None], tuple[float, limits.Plan]] = {}
+_plans: dict[tuple[str, int | None, int | None], tuple[float, limits.Plan]] = {}
 _plans_lock = threading.Lock()
 
 
@@ -177,14 +177,19 @@ def clear_plan_cache() -> None:
 
 
 def _portfolio_plan(session: Session, limit: int | None) -> limits.Plan:
+    # Keyed also by the newest outbox id (the primary key's maximum, one index probe): anything
+    # enqueued shows at once; what workers send meanwhile shows within PLAN_SECONDS.
     bind = session.get_bind()
-    key = (str(bind.engine.url), limit)
+    newest = session.execute(select(func.max(OUTBOX.c.id))).scalar_one()
+    key = (str(bind.engine.url), limit, newest)
     with _plans_lock:
         found = _plans.get(key)
     if found is not None and time.monotonic() - found[0] < PLAN_SECONDS:
         return found[1]
     fresh = limits.plan(session, limit=limit)
     with _plans_lock:
+        if len(_plans) > 64:  # old keys (earlier newest ids) are never asked for again
+            _plans.clear()
         _plans[key] = (time.monotonic(), fresh)
     return fresh
 
@@ -217,7 +222,8 @@ def waves(session: Session, campaign_id: int, paused: set[int]) -> list[WaveRow]
     many of their messages still wait."""
     waiting = func.sum(case((OUTBOX.c.status == Status.pending, 1), else_=0))
     rows = session.execute(
-        select(OUTBOX.c.wave, OUTBOX.c.purpose, waiting).where(OUTBOX.c.campaign_id == campaign_id, OUTBOX.c.lane == Lane.bulk)
+        select(OUTBOX.c.wave, OUTBOX.c.purpose, waiting)
+        .where(OUTBOX.c.campaign_id == campaign_id, OUTBOX.c.lane == Lane.bulk)
         .group_by(OUTBOX.c.wave, OUTBOX.c.purpose)).all()
     purposes: dict[int, list[str]] = {}
     counts: dict[int, int] = {}

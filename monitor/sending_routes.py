@@ -105,6 +105,7 @@ def cancel(request: Request, campaign_id: RowId, user: Actor, wave: WaveField = 
                                  error="Centang kotak konfirmasi untuk membatalkan pesan yang menunggu.")
         assert campaign.id is not None
         n = holds.cancel(session, campaign.id, wave=number, actor=user.login, institution_id=inst.id)
+    sending.clear_plan_cache()  # the PIC sees the plan without what was just cancelled
     return _back(campaign_id, "batal", number, n)
 
 

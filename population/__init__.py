@@ -89,7 +89,8 @@ def __getattr__(name: str) -> Any:
         from population.importer import unit_code as value  # lazy: see module docstring
     elif name == "normalize_phone":
         from population.normalize import normalize_phone as value  # lazy: see module docstring
-    elif name in ("add_unit", "default_reference_date", "describe_error", "preview_files", "sample_drawn", "unit_arrivals"):
+    elif name in ("add_unit", "default_reference_date", "describe_error", "preview_files", "sample_drawn",
+                  "unit_arrivals"):
         from population import preview  # lazy: see module docstring
 
         value = getattr(preview, name)
@@ -109,7 +110,8 @@ def __getattr__(name: str) -> Any:
         from population import plan  # lazy: see module docstring
 
         value = getattr(plan, name)
-    elif name in ("REASONS", "CalledReserve", "ReserveNotFound", "call_reserve_with_reason", "called_reserves", "undo_reserve"):
+    elif name in ("REASONS", "CalledReserve", "ReserveNotFound", "call_reserve_with_reason", "called_reserves",
+                  "undo_reserve"):
         from population import reserves  # lazy: see module docstring
 
         value = getattr(reserves, name)

@@ -93,7 +93,8 @@ def sample_plan(session: Session, campaign: Campaign) -> SamplePlan:
     session.flush()  # the queries below read the connection directly
     params = draw_params()
     conn, postgres = dbapi(session)
-    taken = frozenset(pid for pid, in fetch_rows(conn, postgres, "SELECT person_id FROM assignment WHERE campaign_id = ?",
+    taken = frozenset(pid for pid, in fetch_rows(conn, postgres,
+                                                   "SELECT person_id FROM assignment WHERE campaign_id = ?",
                                                    (campaign.id,)))
     kind = institution_kind(conn, postgres, campaign.institution_id)
     selection = select_sample(conn, postgres, Job(campaign.id, campaign.institution_id, 0, taken, kind), params)

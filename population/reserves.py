@@ -164,5 +164,6 @@ def called_reserves(session: Session, campaign: Campaign) -> list[CalledReserve]
     return found
 
 
-__all__ = ["NOTE_MAX", "OTHER", "REASONS", "CalledReserve", "ReserveNotFound", "call_reserve_with_reason", "called_reserves", "undo_reserve"]
+__all__ = ["NOTE_MAX", "OTHER", "REASONS", "CalledReserve", "ReserveNotFound", "call_reserve_with_reason",
+           "called_reserves", "undo_reserve"]
 

@@ -123,12 +123,14 @@ def _labels(year: int) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
 
 
 def _participation(session: Session, campaign: Campaign) -> tuple[list[UnitParticipation], dict[str, tuple[int, int]]]:
-    units = {u.id: u.name for u in session.exec(select(Unit).where(Unit.institution_id == campaign.institution_id)).all()}
+    units = {u.id: u.name
+             for u in session.exec(select(Unit).where(Unit.institution_id == campaign.institution_id)).all()}
     rows: dict[int | None, UnitParticipation] = {}
     totals: dict[str, list[int]] = {g: [0, 0] for g in GROUPS}
     for (unit_id, group), c in response_counts(session, campaign.id).items():  # type: ignore[arg-type]
         sg = Group(group).survey_group if group in Group.__members__ else group
-        row = rows.setdefault(unit_id, UnitParticipation(unit_id, units.get(unit_id, "Tanpa unit") if unit_id else "Tanpa unit", {}, {}, None))
+        row = rows.setdefault(unit_id, UnitParticipation(
+            unit_id, units.get(unit_id, "Tanpa unit") if unit_id else "Tanpa unit", {}, {}, None))
         row.assigned[sg] = row.assigned.get(sg, 0) + c.assigned
         row.responded[sg] = row.responded.get(sg, 0) + c.responded
         if sg in totals:

@@ -127,7 +127,8 @@ def _history(report: Report, style: Any) -> list[Any]:
     out: list[Any] = [Paragraph("Dari tahun ke tahun", style)]
     rows = [[h.year, *[_f(v) if v is not None else "-" for v in (h.index, h.internal, h.external, h.expert)],
              h.source] for h in report.history]
-    out.append(_table(["Tahun", "Indeks", "Internal", "Eksternal", "Eksper", "Sumber"], rows, [2, 2.4, 2.4, 2.4, 2.4, 5]))
+    out.append(_table(["Tahun", "Indeks", "Internal", "Eksternal", "Eksper", "Sumber"], rows,
+                      [2, 2.4, 2.4, 2.4, 2.4, 5]))
     if report.target is not None:
         out.append(Paragraph(escape(f"Target Bappenas: {report.target:g}."), SMALL))
     return out
@@ -140,7 +141,8 @@ def _ranking(report: Report, style: Any) -> list[Any]:
         return [*out, Paragraph("Belum ada hasil instansi sejenis lain pada tahun ini.", SMALL)]
     out.append(Paragraph(escape(f"Peringkat {r.rank} dari {r.of} ({r.peer_class})."), BODY))
     out.append(_table(["Peringkat", "Instansi", "Indeks"],
-                      [[rank, name + (" (instansi ini)" if mine else ""), _f(value)] for rank, name, value, mine in r.rows],
+                      [[rank, name + (" (instansi ini)" if mine else ""), _f(value)]
+                       for rank, name, value, mine in r.rows],
                       [2.5, 10, 2.5], highlight=[i for i, row in enumerate(r.rows) if row[3]]))
     return out
 
@@ -205,7 +207,8 @@ def write(report: Report, path_or_buffer: Any) -> None:
     story += chart("units_internal") + chart("units_external")
     story.append(Paragraph("Tiga unit terendah dan dimensi terlemahnya", h3))
     story.append(_table(["Kelompok", "Unit", "Indeks", "Dimensi terlemah"],
-                        [[GROUP_LABELS[u.group], u.label, _f(u.index), "; ".join(f"{d} ({v:.2f})" for d, v in u.weakest)]
+                        [[GROUP_LABELS[u.group], u.label, _f(u.index),
+                          "; ".join(f"{d} ({v:.2f})" for d, v in u.weakest)]
                          for u in report.lowest_units] or [["-", "-", "-", "-"]], [3, 5, 2, 7]))
     story.append(_table(["Jenis layanan", "Responden", "Indeks", "Kategori"],
                         [[b.label, b.n, _f(b.index), b.category or "-"] for b in s.service_types], [8, 2.5, 2.5, 3]))

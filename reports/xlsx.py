@@ -33,7 +33,8 @@ def _percent_cells(wb: Workbook) -> None:
                     cell.number_format = PERCENT_FORMAT
 
 
-def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[Any]], widths: list[int] | None = None) -> Worksheet:
+def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[Any]],
+           widths: list[int] | None = None) -> Worksheet:
     ws = wb.create_sheet(title)
     ws.append(header)
     for cell in ws[1]:
@@ -121,18 +122,21 @@ def write(report: Report, path_or_buffer: Any) -> None:
     _sheet(wb, "Responden", ["Kelompok", "Sampel", "Menjawab"],
            [[GROUP_LABELS[g], a, r] for g, (a, r) in report.respondents.items()], [32, 10, 10])
     part = _sheet(wb, "Partisipasi unit", ["Unit", "Internal menjawab", "Internal sampel", "Eksternal menjawab",
-                                           "Eksternal sampel", "Eksper menjawab", "Eksper sampel", "Partisipasi", "Terendah"],
+                                           "Eksternal sampel", "Eksper menjawab", "Eksper sampel", "Partisipasi",
+                                           "Terendah"],
                   [[u.name, u.responded.get("internal", 0), u.assigned.get("internal", 0),
                     u.responded.get("external", 0), u.assigned.get("external", 0),
                     u.responded.get("expert", 0), u.assigned.get("expert", 0),
-                    share(u.rate) if u.rate is not None else "-", "ya" if u.lowest else ""] for u in report.participation],
+                    share(u.rate) if u.rate is not None else "-", "ya" if u.lowest else ""]
+                   for u in report.participation],
                   [36, 10, 10, 10, 10, 10, 10, 12, 10])
     for row in part.iter_rows(min_row=2):
         if row[8].value == "ya":
             for cell in row:
                 cell.fill = LOW_FILL
     _sheet(wb, "Indeks unit", ["Kelompok", "Unit", "Responden", "Indeks", "Kategori"],
-           [[GROUP_LABELS[u.group], u.label, u.n, _v(u.index), u.category or "-"] for u in s.units], [28, 36, 10, 10, 12])
+           [[GROUP_LABELS[u.group], u.label, u.n, _v(u.index), u.category or "-"] for u in s.units],
+           [28, 36, 10, 10, 12])
     _sheet(wb, "Jenis layanan", ["Jenis layanan", "Responden", "Indeks", "Kategori"],
            [[b.label, b.n, _v(b.index), b.category or "-"] for b in s.service_types], [36, 10, 10, 12])
     dims = [[GROUP_LABELS[g], report.dimension_labels.get(d, d), _v(v)]

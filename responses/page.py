@@ -13,7 +13,8 @@ questionnaire page").
   read after the request arrived, so a campaign closed, an answer saved or a response submitted
   anywhere is seen at once.
 - `render_page(...)`: responses/form.html rendered once per (questionnaire, page, survey year,
-  pages counted in its progress line: a skipped follow-up part is not counted) with placeholders, split into static text and slots (the institution/unit line, the form
+  pages counted in its progress line: a skipped follow-up part is not counted) with
+  placeholders, split into static text and slots (the institution/unit line, the form
   action with the respondent's token, the signed `shown` field, and one slot per radio button
   for `checked`). A request fills the slots: it is byte-for-byte what the template renders
   (tests/responses/test_page.py). Only the questionnaire text is cached; a respondent's token and

@@ -51,7 +51,8 @@ def test_campaign_lifecycle_commands(db_url: str) -> None:
     assert runner.invoke(app, ["institution", "add", "KAB-SIKLUS", "Pemerintah Kabupaten Siklus"]).exit_code == 0
     today = date.today()
     created = runner.invoke(app, ["campaign", "create", "--institution", "KAB-SIKLUS", "--year", str(today.year),
-                                  "--opens", str(today - timedelta(days=10)), "--closes", str(today + timedelta(days=20))])
+                                  "--opens", str(today - timedelta(days=10)),
+                                  "--closes", str(today + timedelta(days=20))])
     assert created.exit_code == 0, created.output
     with session_scope() as s:
         cid = str(s.exec(select(Campaign.id)).one())

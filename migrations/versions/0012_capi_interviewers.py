@@ -44,8 +44,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('assignment_id')
     )
     with op.batch_alter_table('capi_interviewer_assignment', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_capi_interviewer_assignment_institution_id'), ['institution_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_capi_interviewer_assignment_interviewer_id'), ['interviewer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_capi_interviewer_assignment_institution_id'), ['institution_id'], unique=False)  # noqa: E501
+        batch_op.create_index(batch_op.f('ix_capi_interviewer_assignment_interviewer_id'), ['interviewer_id'], unique=False)  # noqa: E501
     op.create_table('capi_submission',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('submission_id', S(length=64), nullable=False),

@@ -50,7 +50,8 @@ def data_dir(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
 
 def _rows() -> list[Any]:
     return [SimpleNamespace(level=level, group=group, dimension=dim, variable=var, levels=f"risiko: {level}",
-                            recommendation=f"Rekomendasi {dim}", mcp_area="Pengadaan Barang dan Jasa", timing="3-6 bulan")
+                            recommendation=f"Rekomendasi {dim}", mcp_area="Pengadaan Barang dan Jasa",
+                            timing="3-6 bulan")
             for level, group, dim, var in [("Tinggi", "internal", "Pengelolaan Pengadaan", "Pengadaan diatur"),
                                            ("Sedang", "external", "Transparansi Layanan", "Biaya tidak resmi"),
                                            ("Rendah", "expert", "Pengelolaan SDM", "Promosi")]]

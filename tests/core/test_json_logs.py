@@ -25,7 +25,8 @@ def _probe_log() -> dict[str, str]:
 
 
 @pytest.fixture
-def json_logging(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.CaptureFixture[str]]:
+def json_logging(capfd: pytest.CaptureFixture[str],
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.CaptureFixture[str]]:
     monkeypatch.setenv("LOG_FORMAT", "json")
     reset_settings()
     root = logging.getLogger()

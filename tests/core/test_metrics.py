@@ -190,7 +190,8 @@ def test_the_dashboard_and_scrape_config_use_real_metric_names(session: Session,
     declared = set(re.findall(r"^# TYPE (spibot_[a-z0-9_]+) ", app_client.get("/metrics").text, re.M))
     declared |= {n + "_total" for n in declared}  # counters: TYPE names the family, series add _total
     assert used and used <= declared, used - declared
-    for group in ("spibot_outbox_depth", "spibot_sends_total", "spibot_send_errors_total", "spibot_callback_lag_seconds",
+    for group in ("spibot_outbox_depth", "spibot_sends_total", "spibot_send_errors_total",
+                  "spibot_callback_lag_seconds",
                   "spibot_webhook_seconds", "spibot_bot_replies_total", "spibot_scheduler_job_runs_total",
                   "spibot_db_pool_checked_out", "spibot_sender_cap_per_second", "spibot_whatsapp_messaging_limit"):
         assert group in used, group

@@ -63,7 +63,8 @@ def test_a_silent_worker_is_emailed_directly(session: Session, smtp_server) -> N
     """Proves: a heartbeat older than ALERT_WORKER_SILENT_MINUTES sends one email straight through
     SMTP (the outbox would wait for a worker), once; a new heartbeat closes the incident."""
     now = utcnow()
-    session.add(WorkerHeartbeat(worker="vm1:42", started_at=now - timedelta(hours=1), seen_at=now - timedelta(minutes=6)))
+    session.add(WorkerHeartbeat(worker="vm1:42", started_at=now - timedelta(hours=1),
+                                seen_at=now - timedelta(minutes=6)))
     session.commit()
     assert alerts.check_ops(session, now=now, disk_usage=roomy)["alerted"] == ["worker_silent"]
     assert alerts.check_ops(session, now=now, disk_usage=roomy)["alerted"] == []

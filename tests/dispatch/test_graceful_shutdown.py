@@ -109,7 +109,8 @@ def test_sigterm_mid_blast_releases_claimed_rows_and_a_second_worker_sends_each_
     second = start_worker(procs, tmp_path / "second.log", "--once", WORKER_CONCURRENCY="64")
     assert second.wait(timeout=45) == 0, (tmp_path / "second.log").read_text()
     counts = token_counts(fake_twilio.messages)
-    nonces = session.execute(select(col(Assignment.token_nonce)).where(col(Assignment.campaign_id) == campaign.id)).scalars()
+    nonces = session.execute(
+        select(col(Assignment.token_nonce)).where(col(Assignment.campaign_id) == campaign.id)).scalars()
     assert len(fake_twilio.messages) == N
     assert set(counts) == {token_for(n) for n in nonces}  # none lost
     assert [t for t, c in counts.items() if c > 1] == []  # none twice

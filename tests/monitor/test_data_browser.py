@@ -34,7 +34,8 @@ def test_pic_uploads_previews_and_saves_a_units_file(
     data_dir: Path, live_app: Any, page: Any, session: Session, tmp_path: Path, request: pytest.FixtureRequest,
 ) -> None:
     inst = make_institution(session, name="Kabupaten Katingan", timezone="Asia/Jakarta")
-    campaign = make_campaign(session, inst, opens_at=utcnow() - timedelta(days=1), closes_at=utcnow() + timedelta(days=40))
+    campaign = make_campaign(session, inst, opens_at=utcnow() - timedelta(days=1),
+                             closes_at=utcnow() + timedelta(days=40))
     add_user(session, login="pic.k", password=PASSWORD, role="pic", institution_id=inst.id, actor="test")
     session.commit()
     book = tmp_path / "populasi-dinas.xlsx"

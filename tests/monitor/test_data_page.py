@@ -164,8 +164,10 @@ def test_only_admins_create_institutions_and_viewers_no_campaign(session: Sessio
     home = client.get("/pic")
     assert "Buat kampanye" not in home.text
     csrf = csrf_of(client, "/pic")
-    assert client.post("/pic/kampanye", data={"csrf": csrf, "buka": "2026-01-01", "tutup": "2026-12-31"}).status_code == 403
-    assert client.post("/pic/kampanye", data={"buka": "2026-01-01", "tutup": "2026-12-31"}).status_code == 403  # no CSRF
+    assert client.post("/pic/kampanye",
+                       data={"csrf": csrf, "buka": "2026-01-01", "tutup": "2026-12-31"}).status_code == 403
+    # no CSRF
+    assert client.post("/pic/kampanye", data={"buka": "2026-01-01", "tutup": "2026-12-31"}).status_code == 403
 
 
 # --- upload, preview, save ------------------------------------------------------------------------------
@@ -331,7 +333,8 @@ def test_after_the_draw_a_list_cannot_be_replaced_nor_the_deadline_moved(
 
     # the draw: a person of the list got an assignment
     session.rollback()
-    person = session.exec(select(Person).where(Person.status == "eligible", Person.group == "internal")).scalars().first()
+    person = session.exec(
+        select(Person).where(Person.status == "eligible", Person.group == "internal")).scalars().first()
     assert person is not None
     make_assignment(session, campaign, person)
     session.add(SampleDraw(campaign_id=cid, seed=1, margin=0.05, confidence=0.95, population_hash="0" * 64))
@@ -343,7 +346,8 @@ def test_after_the_draw_a_list_cannot_be_replaced_nor_the_deadline_moved(
     assert count(session, Person) == people and count(session, ImportBatch) == batches
     page = client.get(f"/pic/c/{cid}/data").text
     assert "tidak dapat diubah lagi" in page and 'name="tutup"' not in page
-    assert client.post(f"/pic/c/{cid}/data/batas", data={"csrf": csrf, "tutup": new_close.isoformat()}).status_code == 409
+    assert client.post(f"/pic/c/{cid}/data/batas",
+                       data={"csrf": csrf, "tutup": new_close.isoformat()}).status_code == 409
 
 
 def test_units_by_hand_and_the_fix_list_of_a_unit(session: Session, as_user: Any, tmp_path: Path) -> None:
@@ -408,7 +412,8 @@ def test_another_institution_gets_404_and_a_viewer_reads_only(
     login(client, "viewer.k")
     page = client.get(f"/pic/c/{cid}/data?pratinjau={token}")
     assert page.status_code == 200 and "Pratinjau sebelum disimpan" in page.text
-    assert "Unggah dan lihat pratinjau" not in page.text and 'type="submit">Simpan' not in page.text and "upload.js" not in page.text
+    assert "Unggah dan lihat pratinjau" not in page.text and 'type="submit">Simpan' not in page.text
+    assert "upload.js" not in page.text
     csrf = csrf_of(client, "/pic")
     assert client.post(f"/pic/c/{cid}/data/simpan", data={"csrf": csrf, "pratinjau": token}).status_code == 403
     assert upload(client, cid, workbook(tmp_path), csrf=csrf).status_code == 403

@@ -113,7 +113,8 @@ def test_preflight_failures_are_listed_in_indonesian_and_refuse_the_launch(
     reset_settings()
     cid = launchable.campaign.id
     text = _as(client, "pic.l").get(f"/pic/c/{cid}/luncurkan").text
-    assert "✗ <code>TWILIO_CONTENT_SID_INVITATION</code>: &#39;HXinvitation00000000000000000000&#39; bukan Content SID" in text
+    assert ("✗ <code>TWILIO_CONTENT_SID_INVITATION</code>: &#39;HXinvitation00000000000000000000&#39; "
+            "bukan Content SID") in text
     assert "salin SID-nya ke .env" in text  # what to fix
     assert "✗ <code>WHATSAPP_DAILY_LIMIT</code>: belum diisi" in text
     assert "Hubungi admin untuk memperbaikinya" in text

@@ -20,7 +20,8 @@ def _setup(session: Session):  # type: ignore[no-untyped-def]
     people = [Person(institution_id=inst.id, unit_id=u.id, group=g, name=f"{g} {u.code} {i}",
                      phone=f"+62813{u.id:03d}{n:02d}{i:04d}")
               for u in units for n, g in enumerate(("internal", "external", "vendor")) for i in range(30)]
-    people += [Person(institution_id=inst.id, group="expert", name=f"Ahli {i}", criterion="Akademisi") for i in range(4)]
+    people += [Person(institution_id=inst.id, group="expert", name=f"Ahli {i}", criterion="Akademisi")
+               for i in range(4)]
     session.add_all(people)
     campaign = make_campaign(session, inst)
     other = make_institution(session, name="Kabupaten Lain")
@@ -50,7 +51,8 @@ def test_sample_page_shows_the_draw_audit_sizes_and_allocation(session: Session,
     rows = {(r[0].split(" ")[0], r[1]): r for r in csv.reader(io.StringIO(export))}
     assert rows[("Eksternal", "ds1")][6] == "1" and rows[("Eksternal", "ds0")][6] == "0"  # the reserve just called up
     alloc = draw.allocations["internal"]["ds0"]
-    assert rows[("Internal", "ds0")][3:7] == [str(alloc["population"]), str(alloc["sample"]), str(alloc["reserve"]), "0"]
+    assert rows[("Internal", "ds0")][3:7] == [str(alloc["population"]), str(alloc["sample"]),
+                                              str(alloc["reserve"]), "0"]
     # the 4 listed experts, all chosen: fewer than the minimum of 10 (issue 24), not 3 per criterion
     assert rows[("Ahli", "akademisi")][4:] == ["4", "", "", ""]
     assert rows[("Internal", "ds0")][7] == "0"  # nobody unreachable yet
@@ -100,8 +102,10 @@ def test_pic_calls_up_reserves_invited_once_the_wave_ran(session: Session, as_us
     # The list runs out: said so, nothing more added; bad input is refused.
     for _ in reserve_ids[2:]:
         client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal", "alasan": "menolak"})
-    assert "sudah habis" in client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "internal", "alasan": "menolak"}).text
-    assert client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "ahli", "alasan": "menolak"}, follow_redirects=False).status_code == 400
+    assert "sudah habis" in client.post(
+        url, data={"csrf": csrf, "unit": "ds0", "group": "internal", "alasan": "menolak"}).text
+    assert client.post(url, data={"csrf": csrf, "unit": "ds0", "group": "ahli", "alasan": "menolak"},
+                       follow_redirects=False).status_code == 400
     assert client.post(url, data={"csrf": csrf, "unit": "tidak-ada", "group": "internal", "alasan": "menolak"},
                        follow_redirects=False).status_code == 404
     assert client.post(url, data={"unit": "ds0", "group": "internal"}, follow_redirects=False).status_code == 403

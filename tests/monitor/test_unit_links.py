@@ -30,7 +30,8 @@ from population import add_unit
 from tests.factories import make_campaign, make_institution
 from tests.monitor.conftest import PASSWORD, csrf_of, login
 
-HEADER = "No,Unit Kerja/ SKPD/ OPD,Nama Pegawai,Tanggal mulai bekerja di unit kerja,Jabatan,No. HP (WA) aktif,E-mail aktif"
+HEADER = ("No,Unit Kerja/ SKPD/ OPD,Nama Pegawai,Tanggal mulai bekerja di unit kerja,Jabatan,"
+          "No. HP (WA) aktif,E-mail aktif")
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +108,8 @@ def test_a_units_link_takes_only_its_units_rows_and_saves_once(session: Session,
         refused = send(unit, path, "pendidikan.csv", staff_csv("Dinas Pendidikan", 4))
         assert refused.status_code == 403
         assert "Dinas Pendidikan" in refused.text and "hanya untuk Dinas Kesehatan" in refused.text
-        mixed = send(unit, path, "campur.csv", staff_csv("Dinas Kesehatan", 3) + staff_csv("Dinas Pendidikan", 1)[len(HEADER) + 1:])
+        mixed = send(unit, path, "campur.csv",
+                     staff_csv("Dinas Kesehatan", 3) + staff_csv("Dinas Pendidikan", 1)[len(HEADER) + 1:])
         assert mixed.status_code == 403 and "unit kerja lain" in mixed.text
         assert people(session, health) == 0 and people(session, school) == 0
 
@@ -118,8 +120,9 @@ def test_a_units_link_takes_only_its_units_rows_and_saves_once(session: Session,
         assert saved.status_code == 303 and "hasil=" in saved.headers["location"]
         assert "tersimpan" in unit.get(saved.headers["location"]).text
         assert people(session, health) == 5
-        again = unit.post(f"{path}/simpan", data={"csrf": csrf_of(unit, path),
-                                                  "pratinjau": first.headers["location"].split("pratinjau=")[1].split("#")[0]},
+        again = unit.post(f"{path}/simpan",
+                          data={"csrf": csrf_of(unit, path),
+                                "pratinjau": first.headers["location"].split("pratinjau=")[1].split("#")[0]},
                           follow_redirects=False)
         assert "ulang=1" in again.headers["location"] and people(session, health) == 5
         # the same file through a new upload: "no change"

@@ -210,8 +210,8 @@ def test_guestbook_entry_and_registration_show_under_their_counter(
     assert _row(page, NAME)[:4] == [NAME, "120", "1", "1"]
     assert _row(page, "L1")[2:4] == ["0", "0"]
     loose = re.search(r"Tanpa loket</span></td>(.*?)</tr>", page, re.S)
-    assert loose and [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", loose.group(1))][:3] \
-        == ["-", "0", "1"]
+    assert loose and [re.sub(r"<[^>]+>", "", c).strip()
+                      for c in re.findall(r"<td[^>]*>(.*?)</td>", loose.group(1))][:3] == ["-", "0", "1"]
     assert int(session.exec(select(func.count()).select_from(Counter)).one()) == 1
 
 

@@ -26,7 +26,8 @@ def answers(group: str, rng: random.Random, mean: float) -> dict[str, Any]:
         if page.id == "profil":
             for question in page.questions:
                 codes = [c for c, _ in question.options]
-                out[question.id] = rng.choices(codes, weights=[PROFILE_WEIGHTS[min(i, 6)] for i in range(len(codes))])[0]
+                out[question.id] = rng.choices(
+                    codes, weights=[PROFILE_WEIGHTS[min(i, 6)] for i in range(len(codes))])[0]
     return out
 
 
