@@ -163,7 +163,8 @@ def _mark_sent_pg(session: Session, results: list[dict[str, Any]], now: datetime
     """One UPDATE ... FROM unnest(arrays) for the whole batch: per-row parameter handling of an
     executemany cost more CPU than the database work."""
     def column(key: str, name: str, kind: Any) -> Any:
-        return func.unnest(bindparam(f"b_{name}", [r[key] if kind is Integer or r[key] is None else str(r[key]) for r in results],
+        values = [r[key] if kind is Integer or r[key] is None else str(r[key]) for r in results]
+        return func.unnest(bindparam(f"b_{name}", values,
                                      type_=ARRAY(kind()))).label(name)
 
     v = select(column("id", "id", Integer), column("attempt_id", "attempt", String),

@@ -48,7 +48,8 @@ def _claim(now: datetime, limit: int) -> list[Any]:
 
 def _release(row: Any) -> None:
     with session_scope(write=True) as session:
-        session.execute(update(T).where(T.c.id == row.id, T.c.status == Status.sending, T.c.attempt_id == row.attempt_id)
+        session.execute(update(T)
+                        .where(T.c.id == row.id, T.c.status == Status.sending, T.c.attempt_id == row.attempt_id)
                         .values(lease_until=utcnow() + timedelta(seconds=LOOKUP_RETRY_SECONDS)))
 
 

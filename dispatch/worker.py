@@ -181,8 +181,11 @@ class Worker:
             addrs = list({i.to_address for i in items if i.purpose != "reply"})
             opted, unreachable = set(), set()
             if addrs:
-                opted = set(session.execute(select(col(OptOut.address)).where(outbox.in_values(session, OptOut.address, addrs))).scalars())
-                unreachable = set(session.execute(select(col(Unreachable.address)).where(outbox.in_values(session, Unreachable.address, addrs))).scalars())
+                opted = set(session.execute(select(col(OptOut.address))
+                                            .where(outbox.in_values(session, OptOut.address, addrs))).scalars())
+                unreachable = set(session.execute(
+                    select(col(Unreachable.address))
+                    .where(outbox.in_values(session, Unreachable.address, addrs))).scalars())
             keep: list[outbox.Claimed] = []
             for it in items:
                 if it.purpose != "reply" and (it.to_address in opted or it.to_address in unreachable):
