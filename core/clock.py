@@ -10,7 +10,10 @@ from babel.dates import format_date, format_time
 from core.numbers import LOCALE
 
 ZONES = {"WIB": "Asia/Jakarta", "WITA": "Asia/Makassar", "WIT": "Asia/Jayapura"}
-ZONE_LABELS = {v: k for k, v in ZONES.items()}
+# Every IANA zone of Indonesia, by its offset: an institution set to Asia/Pontianak still reads WIB.
+ZONE_LABELS = {v: k for k, v in ZONES.items()} | {
+    "Asia/Pontianak": "WIB", "Asia/Ujung_Pandang": "WITA",
+}
 
 
 def utcnow() -> datetime:

@@ -24,7 +24,7 @@ from core.datafiles import read_yaml
 from core.labels import label
 from core.models import Institution, Person, Unit
 from core.numbers import PERCENT_FORMAT
-from population.rows import MULTIPLE_PHONES
+from population.rows import INVALID_EMAIL, MULTIPLE_PHONES
 
 DATA = Path(__file__).parent / "data"
 EXAMPLES_PER_UNIT = 5
@@ -151,15 +151,17 @@ def quality_report(session: Session, institution_id: int) -> QualityReport:
     )
     for unit_id, group, name, reason, sfile, ssheet, srow in rows:
         problems[by_unit[unit_id].unit_code].append(ProblemRow(group, name, reason, sfile, ssheet, srow))
-    # Rows used but worth a look: a phone cell with several numbers (the first mobile was taken).
-    noted = session.execute(
-        select(col(Person.unit_id), col(Person.group), col(Person.name), col(Person.source_file),
-               col(Person.source_sheet), col(Person.source_row))
-        .where(col(Person.institution_id) == institution_id, col(Person.status) != "unusable",
-               cast(col(Person.flags), String).like(f"%{MULTIPLE_PHONES}%"))
-    )
-    for unit_id, group, name, sfile, ssheet, srow in noted:
-        problems[by_unit[unit_id].unit_code].append(ProblemRow(group, name, MULTIPLE_PHONES, sfile, ssheet, srow))
+    # Rows used but worth a look: a phone cell with several numbers (the first mobile was taken),
+    # an email cell that is not an address (the row goes by its phone; the email is not used).
+    for flag in (MULTIPLE_PHONES, INVALID_EMAIL):
+        noted = session.execute(
+            select(col(Person.unit_id), col(Person.group), col(Person.name), col(Person.source_file),
+                   col(Person.source_sheet), col(Person.source_row))
+            .where(col(Person.institution_id) == institution_id, col(Person.status) != "unusable",
+                   cast(col(Person.flags), String).like(f"%{flag}%"))
+        )
+        for unit_id, group, name, sfile, ssheet, srow in noted:
+            problems[by_unit[unit_id].unit_code].append(ProblemRow(group, name, flag, sfile, ssheet, srow))
     for items in problems.values():
         items.sort(key=lambda p: (p.source_file or "", p.source_sheet or "", p.source_row or 0, p.name))
     for uq in by_unit.values():

@@ -32,6 +32,7 @@ from population.normalize import (
 from population.rules import is_non_asn, keywords
 
 MULTIPLE_PHONES = "multiple_phones"  # a phone cell with several numbers: the first mobile is used
+INVALID_EMAIL = "invalid_email"  # an email cell that is not an address: reported on its row, not used
 SKIP = None  # returned for rows that are not data (blank, "dst", column numbers)
 EMPTY = ""  # row key of an empty cell (an empty marker's key is "" or in keywords().empty)
 FIELDS = ("name", "unit", "phone", "email", "position", "start_date", "note", "service_name",
@@ -205,7 +206,7 @@ def parse_rows(form: str, columns: dict[str, int], rows: Sequence[Sequence[Any]]
     out: list[Record | None] = []
     get = values.get
     internal, external, expert = form == "internal", form in ("external", "vendor"), form == "expert"
-    phone_at = columns.get("phone")
+    phone_at, email_at = columns.get("phone"), columns.get("email")
     number = first_row
     for raw, row_keys, name, unit, phone, email, position, start, note, service, served, org, criterion, since in zip(
         rows, zip(*keys, strict=True), *(get(f, nothing) for f in FIELDS), strict=True,
@@ -231,8 +232,18 @@ def parse_rows(form: str, columns: dict[str, int], rows: Sequence[Sequence[Any]]
         if (last is not None and last.row == number and phone is not None and phone_at is not None
                 and phone_at < len(raw) and has_several_phones(raw[phone_at])):
             last.flags.append(MULTIPLE_PHONES)
+        if (last is not None and last.row == number and email is None and email_at is not None
+                and email_at < len(raw) and _looks_like_an_address(raw[email_at])):
+            last.flags.append(INVALID_EMAIL)
         number += 1
     return out
+
+
+def _looks_like_an_address(cell: Any) -> bool:
+    """An email cell someone meant as an address ("budi@gmail", "budi.gmail.com"), as opposed to
+    an empty marker ("-", "tidak ada"): it has an @, or a dot and no space."""
+    text = str(cell or "").strip()
+    return "@" in text or ("." in text and " " not in text and len(text) > 3)
 
 
 def parse_row(form: str, columns: dict[str, int], cells: Sequence[Any], row: int) -> Record | None:
