@@ -81,8 +81,9 @@ def test_accept_many_stores_each_message_sid_once(db_url: str, session: Session)
     with session_scope(write=True) as s:  # Twilio retries later
         assert service.accept_many(s, forms[:2]) == [False, False]
     rows = session.exec(select(InboundMessage).order_by(InboundMessage.message_sid)).all()
-    assert [(r.message_sid, r.status, r.kind) for r in rows] == [("SMmany1", "received", "text"),
-                                                                   ("SMmany2", "received", "text")]
+    # Each sid once; not the status: a decider thread an earlier test of this process started may
+    # already have answered them (they are long-lived daemon threads).
+    assert [(r.message_sid, r.kind) for r in rows] == [("SMmany1", "text"), ("SMmany2", "text")]
     assert rows[0].received_at is not None and rows[0].received_at.tzinfo is not None
 
 

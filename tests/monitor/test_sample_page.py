@@ -15,7 +15,7 @@ from tests.monitor.conftest import PASSWORD
 
 
 def _setup(session: Session):  # type: ignore[no-untyped-def]
-    inst = make_institution(session, name="Kabupaten Katingan", timezone="Asia/Pontianak")
+    inst = make_institution(session, name="Kabupaten Katingan", timezone="Asia/Makassar")
     units = [make_unit(session, inst, name=f"Dinas Sampel {i}", code=f"ds{i}") for i in range(2)]
     people = [Person(institution_id=inst.id, unit_id=u.id, group=g, name=f"{g} {u.code} {i}",
                      phone=f"+62813{u.id:03d}{n:02d}{i:04d}")
@@ -44,7 +44,8 @@ def test_sample_page_shows_the_draw_audit_sizes_and_allocation(session: Session,
     assert page.status_code == 200, page.text
     text = page.text
     assert "424242" in text and draw.population_hash in text
-    assert "95,0% / 5,0%" in text and "WIB" not in text.split("Ditarik", 1)[1][:80]  # the institution's own zone
+    drawn = text.split("Ditarik", 1)[1][:80]
+    assert "95,0% / 5,0%" in text and "WITA" in drawn and "WIB" not in drawn  # the institution's own zone
     assert "Dinas Sampel 0" in text and "Dinas Sampel 1" in text and "akademisi" in text
 
     export = client.get(f"/pic/c/{campaign.id}/sampel/export/alokasi.csv").text.lstrip("\ufeff")
