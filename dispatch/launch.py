@@ -116,13 +116,12 @@ def _refusals(campaign: Campaign, institution: Institution, sampled: int, proble
     return out
 
 
-def readiness(session: Session, campaign_id: int, *, settings: Settings | None = None,
-              smtp_login: bool = False, problems: list[Problem] | None = None,
-              now: datetime | None = None) -> Readiness:
-    """The preflight, the sample, the campaign's state, the wave's preview and the plan. Writes
-    nothing. `problems`: the preflight's result when the caller already has it."""
+def _context(session: Session, campaign_id: int, settings: Settings | None, smtp_login: bool,
+             problems: list[Problem] | None, now: datetime | None,
+             ) -> tuple[Settings, datetime, Campaign, Institution, list[Problem]]:
+    """What readiness and launch both start from: settings, now, the campaign and its institution,
+    and the preflight (run here unless the caller ran it)."""
     settings = settings or get_settings()
-    now = now or utcnow()
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise ValueError(f"campaign {campaign_id} does not exist")
@@ -130,6 +129,16 @@ def readiness(session: Session, campaign_id: int, *, settings: Settings | None =
     assert institution is not None
     if problems is None:
         problems = run_checks(settings, smtp_login=smtp_login)
+    return settings, now or utcnow(), campaign, institution, problems
+
+
+def readiness(session: Session, campaign_id: int, *, settings: Settings | None = None,
+              smtp_login: bool = False, problems: list[Problem] | None = None,
+              now: datetime | None = None) -> Readiness:
+    """The preflight, the sample, the campaign's state, the wave's preview and the plan. Writes
+    nothing. `problems`: the preflight's result when the caller already has it."""
+    settings, now, campaign, institution, problems = _context(session, campaign_id, settings, smtp_login,
+                                                             problems, now)
     sampled = sampled_count(session, campaign_id)
     refusals = _refusals(campaign, institution, sampled, problems, now)
     preview = found = None
@@ -151,15 +160,8 @@ def launch(session: Session, campaign_id: int, *, actor: str, settings: Settings
     usually nothing); LaunchRefused when it may not go. Returns the messages enqueued.
     `problems`: the preflight's result, run by the caller before its write transaction (the SMTP
     login should not hold the database's write lock); None runs it here."""
-    settings = settings or get_settings()
-    now = now or utcnow()
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise ValueError(f"campaign {campaign_id} does not exist")
-    institution = session.get(Institution, campaign.institution_id)
-    assert institution is not None
-    if problems is None:
-        problems = run_checks(settings, smtp_login=smtp_login)
+    settings, now, campaign, institution, problems = _context(session, campaign_id, settings, smtp_login,
+                                                             problems, now)
     refusals = _refusals(campaign, institution, sampled_count(session, campaign_id), problems, now)
     if refusals:
         raise LaunchRefused(refusals)
